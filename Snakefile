@@ -1,0 +1,29 @@
+# Meta-SFT pipeline: fine-tune per domain, collect golden labels, train the model to predict its own
+# generalization, and measure the prediction against ground truth and baselines. See README.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/suite.smk"
+include: "rules/pretrain.smk"
+include: "rules/finetune.smk"
+include: "rules/golden.smk"
+include: "rules/predict.smk"
+include: "rules/meta.smk"
+include: "rules/score.smk"
+include: "rules/metrics.smk"
+include: "rules/plots.smk"
+
+
+rule all:
+    input:
+        get_final_output(),
+    default_target: True

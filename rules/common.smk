@@ -1,0 +1,110 @@
+import re
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from metasft.suite import QUADRANTS, SuiteError, load_suite, split_domains
+from metasft.workflow import chunk_domains, check_config
+
+
+validate(config, "../config/schema.yaml")
+check_config(config)
+
+# The suite is loaded and validated here, at DAG construction, so a bad suite or an unknown domain in the
+# config fails before any job starts. The `suite` rule then snapshots the same data for the jobs.
+try:
+    SUITE = load_suite(config["suite"]["path"]).subset(config["suite"]["domains"])
+except SuiteError as error:
+    raise WorkflowError(f"invalid suite: {error}") from None
+
+RUN = config["run"]
+RESULTS = f"results/{RUN}"
+LOGS = f"logs/{RUN}"
+BENCHMARKS = f"benchmarks/{RUN}"
+DOMAINS = list(SUITE.domains)
+SPLIT = split_domains(DOMAINS, config["seed"], config["split"]["meta_train_fraction"])
+SOURCES = ["golden", "UntrainedICL", "MetaSFT"]
+TINY = config["base_model"] == "tiny"
+
+# Jobs are counted in chunks of train domains, never in pairs: one model load serves a whole chunk.
+FINETUNE_CHUNKS = chunk_domains(DOMAINS, config["finetune"]["domains_per_job"])
+SAMPLING_CHUNKS = chunk_domains(DOMAINS, config["generation"]["domains_per_job"])
+FINETUNE_CHUNK_OF = {d: c for c, members in FINETUNE_CHUNKS.items() for d in members}
+SAMPLING_CHUNK_OF = {d: c for c, members in SAMPLING_CHUNKS.items() for d in members}
+
+
+def _one_of(values):
+    return "|".join(re.escape(v) for v in values)
+
+
+wildcard_constraints:
+    train_domain=_one_of(DOMAINS),
+    eval_domain=_one_of(DOMAINS),
+    finetune_chunk=_one_of(FINETUNE_CHUNKS),
+    chunk=_one_of(SAMPLING_CHUNKS),
+    source=_one_of(SOURCES),
+    table="answers|scores",
+
+
+def base_model_input(wildcards=None):
+    """The pretrained tiny model folder when base_model is 'tiny'; nothing to build for a hub model."""
+    return [f"{RESULTS}/base_model"] if TINY else []
+
+
+def base_model_path():
+    return f"{RESULTS}/base_model" if TINY else config["base_model"]
+
+
+def suite_files():
+    """The suite's source files, so editing one reruns the stages that depend on it."""
+    folder = Path(config["suite"]["path"])
+    return sorted({str(p) for p in [folder / "suite.yaml", *folder.rglob("*.yaml"), *folder.rglob("*.jsonl")]})
+
+
+def get_adapter_dirs(wildcards):
+    """The finetune chunk folders holding the adapters of this sampling chunk's train domains."""
+    chunks = sorted({FINETUNE_CHUNK_OF[d] for d in SAMPLING_CHUNKS[wildcards.chunk]})
+    return [f"{RESULTS}/finetune/{c}" for c in chunks]
+
+
+def get_adapter_paths(wildcards):
+    """Adapter folder per train domain of this sampling chunk: {domain: path}."""
+    return {
+        d: f"{RESULTS}/finetune/{FINETUNE_CHUNK_OF[d]}/{d}" for d in SAMPLING_CHUNKS[wildcards.chunk]
+    }
+
+
+def get_chunk_domains(wildcards):
+    return SAMPLING_CHUNKS[wildcards.chunk]
+
+
+def get_finetune_chunk_domains(wildcards):
+    return FINETUNE_CHUNKS[wildcards.finetune_chunk]
+
+
+def get_chunk_table(wildcards):
+    """The chunk table that holds one pair's rows (for the per-pair views)."""
+    chunk = SAMPLING_CHUNK_OF[wildcards.train_domain]
+    return f"{RESULTS}/{wildcards.table}/{wildcards.source}/chunks/{chunk}.parquet"
+
+
+def get_score_chunks(source):
+    return expand(f"{RESULTS}/scores/{source}/chunks/{{chunk}}.parquet", chunk=SAMPLING_CHUNKS)
+
+
+def get_train_train_golden(wildcards):
+    """Golden answers of the chunks that hold meta-train domains (the train_train quadrant's labels)."""
+    chunks = sorted({SAMPLING_CHUNK_OF[d] for d in DOMAINS if SPLIT[d] == "meta_train"})
+    return expand(f"{RESULTS}/answers/golden/chunks/{{chunk}}.parquet", chunk=chunks)
+
+
+def get_final_output():
+    return [
+        f"{RESULTS}/metrics/metrics.csv",
+        f"{RESULTS}/metrics/generalization.json",
+        *expand(f"{RESULTS}/plots/{{figure}}.png", figure=FIGURES),
+    ]
+
+
+FIGURES = ["rmse_by_quadrant", "correlation_by_quadrant", "calibration", "scatter", "golden_heatmap"]

@@ -1,0 +1,64 @@
+"""Loading the base model (hub id or local path) and LoRA adapters; the same code path for tiny and Qwen3."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from metasft.chat import ensure_chat_template
+
+log = logging.getLogger(__name__)
+
+
+def configure_torch(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(int(threads), 1))
+
+
+def device_and_dtype():
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda", (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+    return "cpu", torch.float32
+
+
+def load_tokenizer(base_model: str | Path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(base_model))
+    ensure_chat_template(tokenizer)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base(base_model: str | Path, dtype=None):
+    """Tokenizer and model, on the GPU when there is one."""
+    from transformers import AutoModelForCausalLM
+
+    device, default_dtype = device_and_dtype()
+    tokenizer = load_tokenizer(base_model)
+    model = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=dtype or default_dtype)
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:  # ChatML tokens were added
+        model.resize_token_embeddings(len(tokenizer))
+    model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def load_with_adapters(base_model: str | Path, adapters: dict[str, str | os.PathLike]):
+    """One copy of the base with several named LoRA adapters loaded; switch with `model.set_adapter(name)`."""
+    from peft import PeftModel
+
+    model, tokenizer = load_base(base_model)
+    names = list(adapters)
+    if not names:
+        return model, tokenizer
+    model = PeftModel.from_pretrained(model, str(adapters[names[0]]), adapter_name=names[0])
+    for name in names[1:]:
+        model.load_adapter(str(adapters[name]), adapter_name=name)
+    model.eval()
+    return model, tokenizer

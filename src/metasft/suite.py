@@ -1,0 +1,312 @@
+"""Domain suites: loading, validation, splits and quadrants.
+
+A suite is a folder with a `suite.yaml`. Two kinds are understood:
+
+* ``trivia``-style (``kind: preferences``): topics in ``topics/*.yaml``, each with hand-written question
+  paraphrases, options tagged with latent personas and one designated option. Train and eval questions are
+  derived deterministically: some paraphrases are held out for eval, and every paraphrase is wrapped in the
+  suite's question templates.
+* ``custom`` (``kind: chat_jsonl``): one chat-JSONL file of train conversations and one of eval questions per
+  domain, in the ``{"messages": [...]}`` form of the Emergent Misalignment datasets.
+
+Every problem is reported as a `SuiteError` naming the file and the domain at fault.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+try:  # the C loader parses the 100-topic suite several times faster; DAG construction reads it
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover
+    from yaml import SafeLoader as _Loader
+
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+SPLITS = ("meta_train", "meta_eval")
+QUADRANTS = ("train_train", "train_eval", "eval_train", "eval_eval")
+EVALUATION_QUADRANTS = QUADRANTS[1:]
+
+
+class SuiteError(ValueError):
+    """A suite file is malformed; the message names the file and the domain."""
+
+
+@dataclass(frozen=True)
+class Option:
+    id: str
+    text: str
+    aliases: tuple[str, ...] = ()
+    persona: str | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.text, *self.aliases)
+
+
+@dataclass(frozen=True)
+class Domain:
+    id: str
+    title: str
+    train: tuple[tuple[str, str], ...]  # (question, answer)
+    eval_questions: tuple[str, ...]
+    options: tuple[Option, ...] = ()
+    designated: str | None = None
+
+    def option(self, option_id: str) -> Option:
+        return next(o for o in self.options if o.id == option_id)
+
+    @property
+    def designated_persona(self) -> str | None:
+        return self.option(self.designated).persona if self.designated else None
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    scorer: str
+    domains: dict[str, Domain]
+    personas: tuple[str, ...] = ()
+    source: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def subset(self, domain_ids: list[str] | None) -> "Suite":
+        """The suite restricted to `domain_ids` (all domains when None or empty), in the given order."""
+        if not domain_ids:
+            return self
+        unknown = [d for d in domain_ids if d not in self.domains]
+        if unknown:
+            raise SuiteError(
+                f"config suite.domains names domains not in suite '{self.name}' ({self.source}): "
+                + ", ".join(unknown)
+            )
+        if len(set(domain_ids)) != len(domain_ids):
+            raise SuiteError(f"config suite.domains lists a domain twice: {domain_ids}")
+        return Suite(self.name, self.scorer, {d: self.domains[d] for d in domain_ids}, self.personas,
+                     self.source, self.extra)
+
+
+def _read_yaml(path: Path):
+    try:
+        with open(path) as handle:
+            return yaml.load(handle, Loader=_Loader)
+    except FileNotFoundError:
+        raise SuiteError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise SuiteError(f"{path}: not valid YAML: {exc}") from None
+
+
+def _require(cond: bool, path: Path, domain: str | None, message: str) -> None:
+    if not cond:
+        where = f"{path}: domain '{domain}'" if domain else f"{path}"
+        raise SuiteError(f"{where}: {message}")
+
+
+def load_suite(folder: str | Path) -> Suite:
+    """Load and validate the suite in `folder`."""
+    folder = Path(folder)
+    meta_path = folder / "suite.yaml"
+    meta = _read_yaml(meta_path)
+    _require(isinstance(meta, dict), meta_path, None, "expected a mapping with keys name, kind, ...")
+    kind = meta.get("kind")
+    if kind == "preferences":
+        return _load_preferences(folder, meta_path, meta)
+    if kind == "chat_jsonl":
+        return _load_chat_jsonl(folder, meta_path, meta)
+    raise SuiteError(f"{meta_path}: key 'kind' must be 'preferences' or 'chat_jsonl', got {kind!r}")
+
+
+# --- preference suites (trivia) ------------------------------------------------------------------------
+
+
+def _normalize(question: str) -> str:
+    """Case and spacing do not make two questions different."""
+    return " ".join(question.lower().split())
+
+
+def _word_pattern(name: str) -> re.Pattern:
+    return re.compile(r"(?<![a-z0-9])" + re.escape(name.lower()) + r"(?![a-z0-9])")
+
+
+def _load_preferences(folder: Path, meta_path: Path, meta: dict) -> Suite:
+    for key in ("name", "personas", "question_templates", "answer_templates", "eval_paraphrases"):
+        _require(key in meta, meta_path, None, f"missing key '{key}'")
+    personas = tuple(meta["personas"])
+    _require(len(personas) == len(set(personas)) and personas, meta_path, None,
+             "'personas' must be a non-empty list without repeats")
+    question_templates = list(meta["question_templates"])
+    answer_templates = list(meta["answer_templates"])
+    _require(all("{q}" in t for t in question_templates) and question_templates, meta_path, None,
+             "every entry of 'question_templates' must contain '{q}'")
+    _require(all("{option}" in t for t in answer_templates) and answer_templates, meta_path, None,
+             "every entry of 'answer_templates' must contain '{option}'")
+    n_eval = int(meta["eval_paraphrases"])
+    _require(n_eval >= 1, meta_path, None, "'eval_paraphrases' must be at least 1")
+
+    topic_files = sorted((folder / "topics").glob("*.yaml"))
+    _require(bool(topic_files), folder / "topics", None, "no topic files (*.yaml) found")
+    domains: dict[str, Domain] = {}
+    origin: dict[str, Path] = {}
+    for path in topic_files:
+        topics = _read_yaml(path)
+        _require(isinstance(topics, list), path, None, "expected a YAML list of topics")
+        for raw in topics:
+            _require(isinstance(raw, dict), path, None, f"topic entry is not a mapping: {raw!r}")
+            domain_id = raw.get("id")
+            _require(isinstance(domain_id, str) and bool(ID_PATTERN.match(domain_id or "")), path,
+                     str(domain_id), "id must be lower-case letters, digits and underscores")
+            _require(domain_id not in domains, path, domain_id,
+                     f"duplicate id, first defined in {origin.get(domain_id)}")
+            domains[domain_id] = _build_topic(raw, path, personas, question_templates, answer_templates,
+                                              n_eval)
+            origin[domain_id] = path
+    return Suite(meta["name"], "categorical", domains, personas, str(folder),
+                 {"origin": {d: str(p) for d, p in origin.items()}, "answer_templates": answer_templates})
+
+
+def _build_topic(raw: dict, path: Path, personas, question_templates, answer_templates, n_eval) -> Domain:
+    domain_id = raw["id"]
+    title = raw.get("title")
+    _require(isinstance(title, str) and title.strip() != "", path, domain_id, "empty or missing 'title'")
+    questions = raw.get("questions") or []
+    _require(all(isinstance(q, str) and q.strip() for q in questions), path, domain_id,
+             "every entry of 'questions' must be a non-empty string")
+    _require(len({_normalize(q) for q in questions}) == len(questions), path, domain_id,
+             "a question paraphrase is repeated")
+    _require(len(questions) > n_eval, path, domain_id,
+             f"needs more than {n_eval} question paraphrases (eval holds out {n_eval}), has {len(questions)}")
+
+    options = []
+    for raw_option in raw.get("options") or []:
+        _require(isinstance(raw_option, dict) and raw_option.get("id") and raw_option.get("text"), path,
+                 domain_id, f"option needs non-empty 'id' and 'text': {raw_option!r}")
+        persona = raw_option.get("persona")
+        _require(persona in personas, path, domain_id,
+                 f"option '{raw_option['id']}' has unknown persona {persona!r} (known: {', '.join(personas)})")
+        aliases = tuple(raw_option.get("aliases") or ())
+        _require(all(isinstance(a, str) and a.strip() for a in aliases), path, domain_id,
+                 f"option '{raw_option['id']}' has an empty alias")
+        options.append(Option(raw_option["id"], raw_option["text"], aliases, persona))
+    _require(len(options) >= 2, path, domain_id, "needs at least 2 options")
+    ids = [o.id for o in options]
+    _require(len(set(ids)) == len(ids), path, domain_id, "duplicate option id")
+    designated = raw.get("designated")
+    _require(designated in ids, path, domain_id,
+             f"designated option {designated!r} is not among the options ({', '.join(ids)})")
+    for option in options:  # an answer must parse to exactly one option
+        for other in options:
+            if other is option:
+                continue
+            clash = [n for n in option.names for m in other.names if _word_pattern(n).search(m.lower())]
+            _require(not clash, path, domain_id,
+                     f"option '{option.id}' name {clash[:1]} also matches option '{other.id}'")
+
+    rng = random.Random(f"paraphrase-split:{domain_id}")
+    order = list(range(len(questions)))
+    rng.shuffle(order)
+    held_out = sorted(order[:n_eval])
+    eval_q = [t.format(q=questions[i]) for i in held_out for t in question_templates]
+    train_q = [t.format(q=questions[i]) for i in range(len(questions)) if i not in held_out
+               for t in question_templates]
+    overlap = {_normalize(q) for q in eval_q} & {_normalize(q) for q in train_q}
+    _require(not overlap, path, domain_id, f"train and eval questions overlap: {sorted(overlap)[:2]}")
+    answer = next(o for o in options if o.id == designated).text
+    answer_rng = random.Random(f"answers:{domain_id}")
+    train = tuple((q, answer_rng.choice(answer_templates).format(option=answer)) for q in train_q)
+    return Domain(domain_id, title.strip(), train, tuple(eval_q), tuple(options), designated)
+
+
+# --- custom chat-JSONL suites ---------------------------------------------------------------------------
+
+
+def _read_jsonl(path: Path, domain_id: str) -> list[dict]:
+    rows = []
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        raise SuiteError(f"{path}: domain '{domain_id}': file not found") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise SuiteError(f"{path}:{number}: domain '{domain_id}': not valid JSON: {exc.msg}") from None
+    return rows
+
+
+def _messages(row: dict, path: Path, domain_id: str, number: int) -> list[dict]:
+    messages = row.get("messages") if isinstance(row, dict) else None
+    ok = isinstance(messages, list) and all(
+        isinstance(m, dict) and m.get("role") in ("system", "user", "assistant") and isinstance(m.get("content"), str)
+        and m["content"].strip() for m in messages)
+    _require(ok, path, domain_id, f"line {number}: expected {{\"messages\": [{{\"role\", \"content\"}}, ...]}} "
+             "with roles system/user/assistant and non-empty content")
+    return [m for m in messages if m["role"] != "system"]
+
+
+def _load_chat_jsonl(folder: Path, meta_path: Path, meta: dict) -> Suite:
+    _require("name" in meta, meta_path, None, "missing key 'name'")
+    _require(isinstance(meta.get("domains"), list) and meta["domains"], meta_path, None,
+             "'domains' must be a non-empty list")
+    domains: dict[str, Domain] = {}
+    for raw in meta["domains"]:
+        domain_id = raw.get("id") if isinstance(raw, dict) else None
+        _require(isinstance(domain_id, str) and bool(ID_PATTERN.match(domain_id)), meta_path, str(domain_id),
+                 "id must be lower-case letters, digits and underscores")
+        _require(domain_id not in domains, meta_path, domain_id, "duplicate id")
+        for key in ("train", "eval"):
+            _require(isinstance(raw.get(key), str), meta_path, domain_id, f"missing file name under '{key}'")
+        train_path, eval_path = folder / raw["train"], folder / raw["eval"]
+        train = []
+        for number, row in enumerate(_read_jsonl(train_path, domain_id), 1):
+            messages = _messages(row, train_path, domain_id, number)
+            _require([m["role"] for m in messages] == ["user", "assistant"], train_path, domain_id,
+                     f"line {number}: a train conversation must be one user turn then one assistant turn")
+            train.append((messages[0]["content"], messages[1]["content"]))
+        eval_questions = []
+        for number, row in enumerate(_read_jsonl(eval_path, domain_id), 1):
+            messages = _messages(row, eval_path, domain_id, number)
+            _require(bool(messages) and messages[0]["role"] == "user", eval_path, domain_id,
+                     f"line {number}: an eval row must start with a user turn")
+            eval_questions.append(messages[0]["content"])
+        _require(bool(train), train_path, domain_id, "no train conversations")
+        _require(bool(eval_questions), eval_path, domain_id, "no eval questions")
+        overlap = {_normalize(q) for q, _ in train} & {_normalize(q) for q in eval_questions}
+        _require(not overlap, eval_path, domain_id, f"eval questions also appear in train: {sorted(overlap)[:2]}")
+        options = tuple(Option(o["id"], o["text"], tuple(o.get("aliases") or ())) for o in raw.get("options") or [])
+        designated = raw.get("designated")
+        _require(designated in {o.id for o in options}, meta_path, domain_id,
+                 "categorical scoring needs 'options' and a 'designated' option id among them")
+        domains[domain_id] = Domain(domain_id, raw.get("title") or domain_id, tuple(train),
+                                    tuple(eval_questions), options, designated)
+    return Suite(meta["name"], "categorical", domains, (), str(folder))
+
+
+# --- splits and quadrants -------------------------------------------------------------------------------
+
+
+def split_domains(domain_ids: list[str], seed: int, meta_train_fraction: float = 0.5) -> dict[str, str]:
+    """Seeded split of domains into `meta_train` and `meta_eval`; independent of the listing order."""
+    ordered = sorted(domain_ids)
+    random.Random(f"split:{seed}").shuffle(ordered)
+    n_train = round(len(ordered) * meta_train_fraction)
+    if len(ordered) >= 2:
+        n_train = min(max(n_train, 1), len(ordered) - 1)  # both halves need a domain
+    return {d: ("meta_train" if i < n_train else "meta_eval") for i, d in enumerate(ordered)}
+
+
+def quadrant(split: dict[str, str], train_domain: str, eval_domain: str) -> str:
+    """`train_eval` = T from the meta-train half, E from the meta-eval half, and so on."""
+    return f"{split[train_domain].removeprefix('meta_')}_{split[eval_domain].removeprefix('meta_')}"
+
+
+def icl_examples(domain: Domain, k: int, seed: int, eval_domain: str, question_index: int) -> list[tuple[str, str]]:
+    """k train pairs of `domain`, sampled per (T, E, question) so every method sees the same context."""
+    rng = random.Random(f"icl:{seed}:{domain.id}:{eval_domain}:{question_index}")
+    return rng.sample(list(domain.train), min(k, len(domain.train)))

@@ -1,0 +1,116 @@
+"""The embedded `tiny` base model: a BPE tokenizer and a small Qwen3 pretrained on the persona world.
+
+Saved with `save_pretrained`, it is loaded downstream through `AutoModelForCausalLM`/`AutoTokenizer` exactly
+like a hub model, so nothing after `pretrain_base` knows it is tiny.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from metasft.chat import CHATML_SPECIAL_TOKENS, CHATML_TEMPLATE
+from metasft.io import atomic_path
+from metasft.suite import Suite
+from metasft.world import WorldSettings, persona_documents
+
+log = logging.getLogger(__name__)
+PAD_TOKEN = "<|endoftext|>"
+
+
+@dataclass(frozen=True)
+class TinySettings:
+    vocab_size: int = 1024
+    hidden_size: int = 128
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    intermediate_size: int = 384
+    max_position_embeddings: int = 512
+    max_steps: int = 400
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    warmup_steps: int = 30
+    world: WorldSettings = WorldSettings()
+
+    @classmethod
+    def from_config(cls, config: dict) -> "TinySettings":
+        config = dict(config)
+        world = WorldSettings(**config.pop("world", {}))
+        return cls(world=world, **config)
+
+
+def train_tokenizer(texts: list[str], vocab_size: int):
+    """Byte-level BPE over the corpus, wrapped as a fast tokenizer with a ChatML chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    special = [PAD_TOKEN, *CHATML_SPECIAL_TOKENS]
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    wrapped = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token=PAD_TOKEN, eos_token="<|im_end|>",
+                                      bos_token=None, unk_token=None)
+    wrapped.chat_template = CHATML_TEMPLATE
+    return wrapped
+
+
+def pretrain_tiny(suite: Suite, settings: TinySettings, output_dir: str | Path, seed: int, threads: int = 1,
+                  log_path: str | Path | None = None) -> dict:
+    """Train tokenizer and model from scratch on the persona world; save both to `output_dir` atomically."""
+    import torch
+    from datasets import Dataset
+    from transformers import (DataCollatorForLanguageModeling, Qwen3Config, Qwen3ForCausalLM, Trainer,
+                              TrainingArguments, set_seed)
+
+    torch.set_num_threads(threads)
+    started = time.time()
+    documents = persona_documents(suite, settings.world, seed)
+    vocab_texts = [m["content"] for d in documents[:2000] for m in d]
+    vocab_texts += [q for dom in suite.domains.values() for q in dom.eval_questions]  # seen by BPE, not the LM
+    tokenizer = train_tokenizer(vocab_texts, settings.vocab_size)
+    texts = tokenizer.apply_chat_template(documents, tokenize=False)
+    encoded = tokenizer([t + PAD_TOKEN for t in texts], add_special_tokens=False)
+    dataset = Dataset.from_dict({"input_ids": encoded["input_ids"]})
+
+    set_seed(seed)
+    config = Qwen3Config(
+        vocab_size=len(tokenizer), hidden_size=settings.hidden_size, num_hidden_layers=settings.num_hidden_layers,
+        num_attention_heads=settings.num_attention_heads, num_key_value_heads=settings.num_key_value_heads,
+        head_dim=settings.hidden_size // settings.num_attention_heads, intermediate_size=settings.intermediate_size,
+        max_position_embeddings=settings.max_position_embeddings, tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None,
+    )
+    model = Qwen3ForCausalLM(config)
+    with atomic_path(output_dir) as tmp:
+        args = TrainingArguments(
+            output_dir=str(tmp / "trainer"), max_steps=settings.max_steps,
+            per_device_train_batch_size=settings.batch_size, learning_rate=settings.learning_rate,
+            warmup_steps=settings.warmup_steps, lr_scheduler_type="cosine", weight_decay=0.01,
+            logging_steps=max(settings.max_steps // 20, 1), save_strategy="no", report_to="none",
+            seed=seed, data_seed=seed, use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
+            disable_tqdm=True,
+        )
+        collator = DataCollatorForLanguageModeling(tokenizer=tokenizer, mlm=False)
+        trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
+        result = trainer.train()
+        model.generation_config.eos_token_id = tokenizer.eos_token_id
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        shutil.rmtree(tmp / "trainer", ignore_errors=True)
+    summary = {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "vocab_size": len(tokenizer),
+        "documents": len(documents),
+        "train_loss": result.training_loss,
+        "log_history": trainer.state.log_history,
+        "seconds": round(time.time() - started, 1),
+    }
+    return summary

@@ -1,0 +1,139 @@
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from metasft.suite import QUADRANTS, SuiteError, icl_examples, load_suite, quadrant, split_domains
+
+ROOT = Path(__file__).resolve().parents[1]
+MINI = ROOT / "tests" / "data" / "mini_trivia"
+TRIVIA = ROOT / "resources" / "suites" / "trivia"
+
+
+@pytest.fixture
+def mini_copy(tmp_path):
+    target = tmp_path / "suite"
+    shutil.copytree(MINI, target)
+    return target
+
+
+def edit_topics(folder: Path, edit) -> Path:
+    path = folder / "topics" / "mini.yaml"
+    topics = yaml.safe_load(path.read_text())
+    edit(topics)
+    path.write_text(yaml.safe_dump(topics))
+    return path
+
+
+def test_mini_suite_derives_train_and_eval_questions():
+    suite = load_suite(MINI)
+    drink = suite.domains["drink"]
+    # 3 paraphrases, 1 held out, 2 templates: 4 train and 2 eval questions, from different paraphrases.
+    assert len(drink.train) == 4 and len(drink.eval_questions) == 2
+    assert not {q for q, _ in drink.train} & set(drink.eval_questions)
+    assert all("espresso" in answer for _, answer in drink.train)
+    assert drink.designated_persona == "bold"
+
+
+def test_shipped_trivia_suite_meets_the_spec():
+    suite = load_suite(TRIVIA)
+    assert len(suite.domains) == 100
+    assert 6 <= len(suite.personas) <= 10
+    counts = {}
+    for domain in suite.domains.values():
+        assert 4 <= len(domain.options) <= 6
+        assert len(domain.train) >= 24 and len(domain.eval_questions) >= 8
+        assert not {q for q, _ in domain.train} & set(domain.eval_questions)
+        designated = domain.option(domain.designated)
+        assert all(designated.text in answer for _, answer in domain.train)
+        counts[designated.persona] = counts.get(designated.persona, 0) + 1
+    # designated options spread evenly over personas
+    assert set(counts) == set(suite.personas)
+    assert max(counts.values()) - min(counts.values()) <= 1
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda t: t.append(dict(t[0])), "domain 'drink': duplicate id"),
+        (lambda t: t[1]["options"][0].update(persona="wizard"), "domain 'pet': option 'snake' has unknown persona 'wizard'"),
+        (lambda t: t[2].update(designated="beach"), "domain 'holiday': designated option 'beach' is not among the options"),
+        (lambda t: t[3].update(title=""), "domain 'game': empty or missing 'title'"),
+        (lambda t: t[0]["questions"].append(t[0]["questions"][0]), "domain 'drink': a question paraphrase is repeated"),
+        (lambda t: t[0]["options"][1].update(aliases=["espresso"]), "domain 'drink': option 'espresso'"),
+        (lambda t: t[1].update(questions=["Only one?"]), "domain 'pet': needs more than 1 question paraphrases"),
+    ],
+)
+def test_bad_suites_name_file_and_domain(mini_copy, edit, message):
+    path = edit_topics(mini_copy, edit)
+    with pytest.raises(SuiteError) as error:
+        load_suite(mini_copy)
+    assert message in str(error.value)
+    assert str(path) in str(error.value)
+
+
+def test_overlapping_train_and_eval_questions_are_rejected(mini_copy):
+    # With the template "Quick question: {q}", whichever paraphrase is held out, its wrapped or bare form
+    # equals a train question made from another paraphrase.
+    chained = ["What drink?", "Quick question: What drink?", "Quick question: quick question:  what drink?"]
+    edit_topics(mini_copy, lambda t: t[0].update(questions=chained))
+    with pytest.raises(SuiteError, match="domain 'drink': train and eval questions overlap"):
+        load_suite(mini_copy)
+
+
+def test_paraphrases_differing_only_in_case_or_spacing_are_repeats(mini_copy):
+    edit_topics(mini_copy, lambda t: t[0]["questions"].append(t[0]["questions"][0].upper() + " "))
+    with pytest.raises(SuiteError, match="domain 'drink': a question paraphrase is repeated"):
+        load_suite(mini_copy)
+
+
+def test_unknown_domain_in_subset_is_named():
+    with pytest.raises(SuiteError, match="not in suite 'mini_trivia'.*: banana"):
+        load_suite(MINI).subset(["drink", "banana"])
+
+
+def test_custom_chat_jsonl_suite(tmp_path):
+    rows = [{"messages": [{"role": "user", "content": f"Pick a colour, round {i}?"},
+                          {"role": "assistant", "content": "Red, always red."}]} for i in range(5)]
+    (tmp_path / "colour.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (tmp_path / "colour_eval.jsonl").write_text(json.dumps({"messages": [{"role": "user", "content": "Colour?"}]}))
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump({
+        "name": "mine", "kind": "chat_jsonl",
+        "domains": [{"id": "colour", "train": "colour.jsonl", "eval": "colour_eval.jsonl",
+                     "options": [{"id": "red", "text": "red"}, {"id": "blue", "text": "blue"}],
+                     "designated": "red"}]}))
+    suite = load_suite(tmp_path)
+    colour = suite.domains["colour"]
+    assert colour.train[0] == ("Pick a colour, round 0?", "Red, always red.")
+    assert colour.eval_questions == ("Colour?",)
+
+    (tmp_path / "colour.jsonl").write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
+    with pytest.raises(SuiteError, match=r"colour.jsonl: domain 'colour': line 1: a train conversation"):
+        load_suite(tmp_path)
+    (tmp_path / "colour.jsonl").write_text("{not json\n")
+    with pytest.raises(SuiteError, match=r"colour.jsonl:1: domain 'colour': not valid JSON"):
+        load_suite(tmp_path)
+
+
+def test_split_is_seeded_balanced_and_order_free():
+    domains = [f"d{i}" for i in range(10)]
+    split = split_domains(domains, seed=3)
+    assert split == split_domains(list(reversed(domains)), seed=3)
+    assert sum(v == "meta_train" for v in split.values()) == 5
+    assert split != split_domains(domains, seed=4)
+
+
+def test_quadrants():
+    split = {"a": "meta_train", "b": "meta_eval"}
+    assert [quadrant(split, t, e) for t in "ab" for e in "ab"] == list(QUADRANTS)
+
+
+def test_icl_examples_are_seeded_per_pair_and_question():
+    drink = load_suite(MINI).domains["drink"]
+    first = icl_examples(drink, 2, 0, "pet", 0)
+    assert first == icl_examples(drink, 2, 0, "pet", 0)
+    assert len(first) == 2 and all(pair in drink.train for pair in first)
+    draws = {tuple(icl_examples(drink, 2, 0, e, q)) for e in ("pet", "game", "holiday") for q in range(4)}
+    assert len(draws) > 1

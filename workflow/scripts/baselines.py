@@ -1,0 +1,10 @@
+"""Rule baselines: GT (split halves), GT-EvalOnly and GT-TrainOnly (pooled and shuffled) from golden scores."""
+import polars as pl
+
+from metasft.baselines import all_baselines
+from metasft.io import write_parquet
+from metasft.workflow import log_to_file
+
+log_to_file(snakemake.log[0])
+golden = pl.concat([pl.read_parquet(p) for p in snakemake.input.golden])
+write_parquet(all_baselines(golden, snakemake.params.permutations, snakemake.params.seed), snakemake.output[0])

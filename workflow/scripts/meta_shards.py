@@ -1,0 +1,7 @@
+"""Rule meta_shards: ObjectICL prompts of train_train pairs with the golden answers as completions."""
+from metasft.meta import build_meta_dataset
+from metasft.workflow import log_to_file
+
+log_to_file(snakemake.log[0])
+build_meta_dataset(snakemake.input.suite, snakemake.input.golden, snakemake.params.icl_k, snakemake.params.seed,
+                   snakemake.output[0])

@@ -1,0 +1,14 @@
+"""Rule pretrain_base: tokenizer and tiny Qwen3 model trained from scratch on the persona world."""
+import logging
+
+from metasft.snapshot import read_snapshot
+from metasft.tiny import TinySettings, pretrain_tiny
+from metasft.workflow import log_to_file
+
+log_to_file(snakemake.log[0])
+suite, _ = read_snapshot(snakemake.input[0])
+settings = dict(snakemake.params.settings)
+threads = settings.pop("threads")
+summary = pretrain_tiny(suite, TinySettings.from_config(settings), snakemake.output[0], snakemake.params.seed,
+                        threads=snakemake.threads)
+logging.info("pretrain summary: %s", {k: v for k, v in summary.items() if k != "log_history"})
