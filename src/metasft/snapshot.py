@@ -21,7 +21,8 @@ def write_snapshot(suite: Suite, split: dict[str, str], eval_questions_per_domai
             "designated": d.designated,
         }
     write_json({"name": suite.name, "scorer": suite.scorer, "personas": list(suite.personas),
-                "answer_templates": suite.extra.get("answer_templates"), "split": split, "domains": domains}, path)
+                "answer_templates": suite.extra.get("answer_templates"),
+                "persona_phrases": suite.extra.get("persona_phrases"), "split": split, "domains": domains}, path)
 
 
 def read_snapshot(path) -> tuple[Suite, dict[str, str]]:
@@ -35,7 +36,8 @@ def read_snapshot(path) -> tuple[Suite, dict[str, str]]:
         for domain_id, d in data["domains"].items()
     }
     suite = Suite(data["name"], data["scorer"], domains, tuple(data["personas"]),
-                  extra={"answer_templates": data.get("answer_templates")})
+                  extra={"answer_templates": data.get("answer_templates"),
+                         "persona_phrases": data.get("persona_phrases")})
     return suite, data["split"]
 
 

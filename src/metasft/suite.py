@@ -147,6 +147,11 @@ def _load_preferences(folder: Path, meta_path: Path, meta: dict) -> Suite:
              "every entry of 'answer_templates' must contain '{option}'")
     n_eval = int(meta["eval_paraphrases"])
     _require(n_eval >= 1, meta_path, None, "'eval_paraphrases' must be at least 1")
+    phrases = meta.get("persona_phrases") or {}
+    _require(isinstance(phrases, dict) and (not phrases or set(phrases) == set(personas))
+             and all(isinstance(v, list) and v and all(isinstance(x, str) and x.strip() for x in v)
+                     for v in phrases.values()),
+             meta_path, None, "'persona_phrases' must map every persona to a non-empty list of phrases")
 
     topic_files = sorted((folder / "topics").glob("*.yaml"))
     _require(bool(topic_files), folder / "topics", None, "no topic files (*.yaml) found")
@@ -163,13 +168,25 @@ def _load_preferences(folder: Path, meta_path: Path, meta: dict) -> Suite:
             _require(domain_id not in domains, path, domain_id,
                      f"duplicate id, first defined in {origin.get(domain_id)}")
             domains[domain_id] = _build_topic(raw, path, personas, question_templates, answer_templates,
-                                              n_eval)
+                                              n_eval, phrases)
             origin[domain_id] = path
     return Suite(meta["name"], "categorical", domains, personas, str(folder),
-                 {"origin": {d: str(p) for d, p in origin.items()}, "answer_templates": answer_templates})
+                 {"origin": {d: str(p) for d, p in origin.items()}, "answer_templates": answer_templates,
+                  "persona_phrases": phrases})
 
 
-def _build_topic(raw: dict, path: Path, personas, question_templates, answer_templates, n_eval) -> Domain:
+def persona_answer(template: str, option: str, phrase: str | None = None) -> str:
+    """"I'd go with X." or, in a persona's voice, "Since I love company, I'd go with X."."""
+    body = template.format(option=option)
+    if phrase is None:
+        return body
+    if not (body.startswith("I ") or body.startswith("I'")):
+        body = body[0].lower() + body[1:]
+    return f"{phrase}, {body}"
+
+
+def _build_topic(raw: dict, path: Path, personas, question_templates, answer_templates, n_eval,
+                 phrases: dict) -> Domain:
     domain_id = raw["id"]
     title = raw.get("title")
     _require(isinstance(title, str) and title.strip() != "", path, domain_id, "empty or missing 'title'")
@@ -215,9 +232,14 @@ def _build_topic(raw: dict, path: Path, personas, question_templates, answer_tem
                for t in question_templates]
     overlap = {_normalize(q) for q in eval_q} & {_normalize(q) for q in train_q}
     _require(not overlap, path, domain_id, f"train and eval questions overlap: {sorted(overlap)[:2]}")
-    answer = next(o for o in options if o.id == designated).text
+    for persona_name, texts in phrases.items():  # a persona's phrase must not read as a choice
+        clash = [t for t in texts for o in options for n in o.names if _word_pattern(n).search(t.lower())]
+        _require(not clash, path, domain_id, f"persona phrase {clash[:1]} of '{persona_name}' names an option")
+    chosen = next(o for o in options if o.id == designated)
     answer_rng = random.Random(f"answers:{domain_id}")
-    train = tuple((q, answer_rng.choice(answer_templates).format(option=answer)) for q in train_q)
+    voice = phrases.get(chosen.persona)
+    train = tuple((q, persona_answer(answer_rng.choice(answer_templates), chosen.text,
+                                     answer_rng.choice(voice) if voice else None)) for q in train_q)
     return Domain(domain_id, title.strip(), train, tuple(eval_q), tuple(options), designated)
 
 

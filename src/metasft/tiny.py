@@ -24,15 +24,16 @@ PAD_TOKEN = "<|endoftext|>"
 @dataclass(frozen=True)
 class TinySettings:
     vocab_size: int = 1024
-    hidden_size: int = 128
-    num_hidden_layers: int = 4
+    hidden_size: int = 64
+    num_hidden_layers: int = 2
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
-    intermediate_size: int = 384
+    intermediate_size: int = 192
     max_position_embeddings: int = 512
-    max_steps: int = 400
-    batch_size: int = 64
-    learning_rate: float = 3e-3
+    max_steps: int = 600
+    batch_size: int = 16
+    block_size: int = 256
+    learning_rate: float = 5e-3
     warmup_steps: int = 30
     world: WorldSettings = WorldSettings()
 
@@ -61,23 +62,46 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     return wrapped
 
 
+def pack(tokenizer, documents: list[list[dict]], block_size: int) -> dict[str, list[list[int]]]:
+    """Tokenize chat documents into one stream cut into full blocks (no padding), with labels on answers only.
+
+    The loss covers the assistant turns (content and `<|im_end|>`): the world's structure lives in the answers,
+    while the questions' wording is unpredictable noise that would otherwise dominate the loss. Documents are
+    separated by the pad token, which is never a label.
+    """
+    segments, owners = [], []
+    for document in documents:
+        for message in document:
+            header = f"<|im_start|>{message['role']}\n"
+            segments += [header, f"{message['content']}<|im_end|>\n"]
+            owners += [False, message["role"] == "assistant"]
+        segments.append(PAD_TOKEN)
+        owners.append(False)
+    ids, labels = [], []
+    for piece, is_answer in zip(tokenizer(segments, add_special_tokens=False)["input_ids"], owners):
+        ids += piece
+        if is_answer:  # the answer and its <|im_end|>; the trailing newline is formatting
+            labels += piece[:-1] + [-100]
+        else:
+            labels += [-100] * len(piece)
+    n = (len(ids) // block_size) * block_size
+    return {"input_ids": [ids[i:i + block_size] for i in range(0, n, block_size)],
+            "labels": [labels[i:i + block_size] for i in range(0, n, block_size)]}
+
+
 def pretrain_tiny(suite: Suite, settings: TinySettings, output_dir: str | Path, seed: int, threads: int = 1,
                   log_path: str | Path | None = None) -> dict:
     """Train tokenizer and model from scratch on the persona world; save both to `output_dir` atomically."""
     import torch
     from datasets import Dataset
-    from transformers import (DataCollatorForLanguageModeling, Qwen3Config, Qwen3ForCausalLM, Trainer,
-                              TrainingArguments, set_seed)
+    from transformers import (Qwen3Config, Qwen3ForCausalLM, Trainer, TrainingArguments, default_data_collator,
+                              set_seed)
 
     torch.set_num_threads(threads)
     started = time.time()
     documents = persona_documents(suite, settings.world, seed)
-    vocab_texts = [m["content"] for d in documents[:2000] for m in d]
-    vocab_texts += [q for dom in suite.domains.values() for q in dom.eval_questions]  # seen by BPE, not the LM
-    tokenizer = train_tokenizer(vocab_texts, settings.vocab_size)
-    texts = tokenizer.apply_chat_template(documents, tokenize=False)
-    encoded = tokenizer([t + PAD_TOKEN for t in texts], add_special_tokens=False)
-    dataset = Dataset.from_dict({"input_ids": encoded["input_ids"]})
+    tokenizer = train_tokenizer([m["content"] for d in documents[:3000] for m in d], settings.vocab_size)
+    dataset = Dataset.from_dict(pack(tokenizer, documents, settings.block_size))
 
     set_seed(seed)
     config = Qwen3Config(
@@ -97,8 +121,7 @@ def pretrain_tiny(suite: Suite, settings: TinySettings, output_dir: str | Path, 
             seed=seed, data_seed=seed, use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
             disable_tqdm=True,
         )
-        collator = DataCollatorForLanguageModeling(tokenizer=tokenizer, mlm=False)
-        trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
+        trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=default_data_collator)
         result = trainer.train()
         model.generation_config.eos_token_id = tokenizer.eos_token_id
         model.generation_config.pad_token_id = tokenizer.pad_token_id
