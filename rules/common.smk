@@ -2,6 +2,7 @@ import re
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 from metasft.suite import QUADRANTS, SuiteError, load_suite, split_domains
@@ -34,6 +35,24 @@ FINETUNE_CHUNK_OF = {d: c for c, members in FINETUNE_CHUNKS.items() for d in mem
 SAMPLING_CHUNK_OF = {d: c for c, members in SAMPLING_CHUNKS.items() for d in members}
 
 
+def _pair_counts():
+    counts = {q: 0 for q in QUADRANTS}
+    halves = {s: sum(v == s for v in SPLIT.values()) for s in ("meta_train", "meta_eval")}
+    counts["train_train"] = halves["meta_train"] ** 2
+    counts["train_eval"] = counts["eval_train"] = halves["meta_train"] * halves["meta_eval"]
+    counts["eval_eval"] = halves["meta_eval"] ** 2
+    return halves, counts
+
+
+_halves, _quadrant_pairs = _pair_counts()
+logger.info(
+    f"run {RUN}: suite {SUITE.name}, {len(DOMAINS)} domains ({_halves['meta_train']} meta_train, "
+    f"{_halves['meta_eval']} meta_eval), {len(DOMAINS) ** 2} pairs ("
+    + ", ".join(f"{q} {n}" for q, n in _quadrant_pairs.items())
+    + f"); base model {config['base_model']}"
+)
+
+
 def _one_of(values):
     return "|".join(re.escape(v) for v in values)
 
@@ -60,6 +79,10 @@ def suite_files():
     """The suite's source files, so editing one reruns the stages that depend on it."""
     folder = Path(config["suite"]["path"])
     return sorted({str(p) for p in [folder / "suite.yaml", *folder.rglob("*.yaml"), *folder.rglob("*.jsonl")]})
+
+
+def get_suite_folder(wildcards, input):
+    return str(Path(input.meta).parent)
 
 
 def get_adapter_dirs(wildcards):

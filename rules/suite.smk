@@ -1,12 +1,13 @@
 rule suite:
     input:
-        suite_files(),
+        meta=f"{config['suite']['path']}/suite.yaml",
+        files=suite_files(),
     output:
         f"{RESULTS}/suite/suite.json",
     log:
         f"{LOGS}/suite.log",
     params:
-        path=config["suite"]["path"],
+        path=get_suite_folder,
         domains=DOMAINS,
         seed=config["seed"],
         meta_train_fraction=config["split"]["meta_train_fraction"],

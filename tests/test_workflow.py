@@ -1,0 +1,119 @@
+"""The Snakemake workflow: lint, DAG shape, config errors, and whole-pipeline runs."""
+
+import json
+import re
+
+import polars as pl
+import pytest
+import yaml
+
+from conftest import ROOT, snakemake
+
+METRIC_COLUMNS = ["method", "quadrant", "rmse", "rmse_lo", "rmse_hi", "pearson_r", "pearson_lo", "pearson_hi",
+                  "spearman_rho", "n_pairs"]
+METHODS = {"GT", "GT-EvalOnly", "GT-TrainOnly", "UntrainedICL", "MetaSFT"}
+QUADRANTS = {"train_train", "train_eval", "eval_train", "eval_eval"}
+
+
+def job_counts(output: str) -> dict[str, int]:
+    block = output.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
+
+
+def test_lint_is_clean():
+    result = snakemake(ROOT, "--lint")
+    assert "Congratulations" in result.stdout + result.stderr
+
+
+def test_paper_preset_dry_run_covers_all_pairs():
+    result = snakemake(ROOT, "-n", "--configfile", "config/paper_trivia.yaml")
+    output = result.stdout + result.stderr
+    counts = job_counts(output)
+    assert counts["finetune"] == 100
+    assert "100 domains (50 meta_train, 50 meta_eval), 10000 pairs" in output
+    assert "base model Qwen/Qwen3-14B" in output
+    # pairs are sampled by chunks of train domains (10 per job), never one job per pair
+    assert counts["golden"] == counts["predict_icl"] == counts["predict_metasft"] == 10
+
+
+def write_config(workdir, config: dict):
+    path = workdir / "config" / "test.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return "config/test.yaml"
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"generation": {"samples_per_question": 0}}, "samples_per_question"),
+        ({"finetune": {"lora": {"rank": 8}}}, "'rank' was unexpected"),
+        ({"suite": {"domains": ["dinner_cuisine", "banana_split"]}}, "banana_split"),
+        ({"tiny": {"world": {"min_topics": 5, "max_topics": 2}}}, "tiny.world.min_topics (5) exceeds"),
+        ({"suite": {"path": "resources/suites/nowhere"}}, "resources/suites/nowhere/suite.yaml: file not found"),
+    ],
+)
+def test_bad_config_fails_before_any_job_naming_the_key(workflow_copy, config, message):
+    result = snakemake(workflow_copy, "-n", "--configfile", write_config(workflow_copy, config), check=False)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert not (workflow_copy / "results").exists()
+
+
+def test_bad_suite_fails_before_any_job_naming_file_and_domain(workflow_copy):
+    topics = workflow_copy / "tests" / "data" / "mini_trivia" / "topics" / "mini.yaml"
+    topics.write_text(topics.read_text().replace("designated: cat", "designated: dog"))
+    result = snakemake(workflow_copy, "-n", "--configfile", "tests/configs/mini.yaml", check=False)
+    assert result.returncode != 0
+    assert "mini.yaml: domain 'pet': designated option 'dog' is not among the options" in result.stdout + result.stderr
+
+
+def test_naming_one_pair_file_builds_only_its_dependencies(workflow_copy):
+    target = "results/mini/scores/golden/drink/pet.parquet"
+    result = snakemake(workflow_copy, target, "-n", "--configfile", "tests/configs/mini.yaml")
+    counts = job_counts(result.stdout + result.stderr)
+    # drink's sampling chunk (1 of 2), the finetune chunk holding drink's adapter, and what they need
+    assert counts == {"suite": 1, "pretrain_base": 1, "finetune": 1, "golden": 1, "score": 1, "pair_result": 1}
+
+
+@pytest.mark.slow
+def test_mini_pipeline_end_to_end(mini_run):
+    results = mini_run / "results" / "mini"
+    metrics = pl.read_csv(results / "metrics" / "metrics.csv")
+    assert metrics.columns[:10] == METRIC_COLUMNS[:9] + ["spearman_lo"]
+    assert set(metrics["method"]) == METHODS and set(metrics["quadrant"]) == QUADRANTS
+    for figure in ["rmse_by_quadrant", "correlation_by_quadrant", "calibration", "scatter", "golden_heatmap"]:
+        assert (results / "plots" / f"{figure}.png").stat().st_size > 1000
+    golden = pl.concat([pl.read_parquet(p) for p in (results / "scores" / "golden" / "chunks").glob("*.parquet")])
+    # 4 x 4 pairs x 2 eval questions x 3 samples, every answer kept (scored or not)
+    assert golden.height == 16 * 2 * 3
+    assert set(golden["status"]) <= {"ok", "unparseable", "ambiguous"}
+    assert (mini_run / "results" / "mini" / "finetune" / "part000" / "drink" / "adapter_config.json").exists()
+    # a finished run has nothing left to do
+    again = snakemake(mini_run, "-n", "--configfile", "tests/configs/mini.yaml")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.slow
+def test_mini_pair_file_after_a_run_needs_one_job(mini_run):
+    target = "results/mini/answers/MetaSFT/game/drink.parquet"
+    snakemake(mini_run, target, "--cores", "1", "--configfile", "tests/configs/mini.yaml")
+    pair = pl.read_parquet(mini_run / target)
+    assert set(pair["train_domain"]) == {"game"} and set(pair["eval_domain"]) == {"drink"}
+    assert pair.height == 2 * 3
+
+
+@pytest.mark.slow
+def test_embedded_default_generalizes(workflow_copy):
+    """The README's main job: the embedded default end to end, and the world's generalization."""
+    snakemake(workflow_copy, "--cores", "2")
+    metrics_dir = workflow_copy / "results" / "default" / "metrics"
+    metrics = pl.read_csv(metrics_dir / "metrics.csv")
+    assert set(metrics["method"]) == METHODS
+    assert (metrics["n_pairs"] == 36).all()
+    world = json.loads((metrics_dir / "generalization.json").read_text())
+    assert world["off_diagonal_std"] >= 5
+    assert world["same_minus_other"] >= 10
+    rmse = {(r["method"], r["quadrant"]): r["rmse"] for r in metrics.iter_rows(named=True)}
+    for quadrant in ["train_eval", "eval_train", "eval_eval"]:
+        assert rmse[("GT", quadrant)] < rmse[("GT-EvalOnly", quadrant)]
+        assert rmse[("GT", quadrant)] < rmse[("GT-TrainOnly", quadrant)]
