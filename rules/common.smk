@@ -1,5 +1,13 @@
+import os
 import re
+import sys
 from pathlib import Path
+
+# The logic lives in the package under src/; make it importable here and in every job (conda envs included)
+# whether or not the project was pip-installed.
+_SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, _SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
