@@ -7,7 +7,7 @@ from pathlib import Path
 # whether or not the project was pip-installed.
 _SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, _SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p))
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
