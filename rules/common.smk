@@ -14,7 +14,7 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 from metasft.suite import QUADRANTS, SuiteError, load_suite, split_domains
-from metasft.workflow import chunk_domains, check_config
+from metasft.workflow import check_config, chunk_domains, job_resources
 
 
 validate(config, "../config/schema.yaml")
@@ -72,6 +72,21 @@ wildcard_constraints:
     chunk=_one_of(SAMPLING_CHUNKS),
     source=_one_of(SOURCES),
     table="answers|scores",
+
+
+def get_resource(rule, name):
+    """A resource of `rule`'s jobs, sized by the base model and the domains the job holds (SLURM profile)."""
+
+    def resource(wildcards):
+        if "chunk" in wildcards.keys():
+            in_job = len(SAMPLING_CHUNKS[wildcards.chunk])
+        elif "finetune_chunk" in wildcards.keys():
+            in_job = len(FINETUNE_CHUNKS[wildcards.finetune_chunk])
+        else:
+            in_job = 1
+        return job_resources(config, rule, len(DOMAINS), in_job)[name]
+
+    return resource
 
 
 def base_model_input(wildcards=None):

@@ -14,6 +14,10 @@ rule finetune:
         settings=config["finetune"],
         seed=config["seed"],
     threads: config["finetune"]["threads"]
+    resources:
+        mem_mb=get_resource("finetune", "mem_mb"),
+        runtime=get_resource("finetune", "runtime"),
+        cpus_per_task=get_resource("finetune", "cpus_per_task"),
     conda:
         "../envs/torch.yaml"
     script:

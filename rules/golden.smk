@@ -18,6 +18,10 @@ rule golden:
         icl_k=config["icl"]["k"],
         seed=config["seed"],
     threads: config["generation"]["threads"]
+    resources:
+        mem_mb=get_resource("golden", "mem_mb"),
+        runtime=get_resource("golden", "runtime"),
+        cpus_per_task=get_resource("golden", "cpus_per_task"),
     conda:
         "../envs/torch.yaml"
     script:

@@ -31,6 +31,10 @@ rule meta_train:
         settings=config["meta_train"],
         seed=config["seed"],
     threads: config["meta_train"]["threads"]
+    resources:
+        mem_mb=get_resource("meta_train", "mem_mb"),
+        runtime=get_resource("meta_train", "runtime"),
+        cpus_per_task=get_resource("meta_train", "cpus_per_task"),
     conda:
         "../envs/torch.yaml"
     script:

@@ -17,6 +17,10 @@ rule predict_icl:
         icl_k=config["icl"]["k"],
         seed=config["seed"],
     threads: config["generation"]["threads"]
+    resources:
+        mem_mb=get_resource("predict_icl", "mem_mb"),
+        runtime=get_resource("predict_icl", "runtime"),
+        cpus_per_task=get_resource("predict_icl", "cpus_per_task"),
     conda:
         "../envs/torch.yaml"
     script:
@@ -43,6 +47,10 @@ rule predict_metasft:
         icl_k=config["icl"]["k"],
         seed=config["seed"],
     threads: config["generation"]["threads"]
+    resources:
+        mem_mb=get_resource("predict_metasft", "mem_mb"),
+        runtime=get_resource("predict_metasft", "runtime"),
+        cpus_per_task=get_resource("predict_metasft", "cpus_per_task"),
     conda:
         "../envs/torch.yaml"
     script:

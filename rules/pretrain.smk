@@ -11,6 +11,10 @@ rule pretrain_base:
         settings=config["tiny"],
         seed=config["seed"],
     threads: config["tiny"]["threads"]
+    resources:
+        mem_mb=get_resource("pretrain_base", "mem_mb"),
+        runtime=get_resource("pretrain_base", "runtime"),
+        cpus_per_task=get_resource("pretrain_base", "cpus_per_task"),
     conda:
         "../envs/torch.yaml"
     script:

@@ -41,3 +41,64 @@ def log_to_file(path) -> None:
     logging.basicConfig(stream=handle, level=logging.INFO, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.captureWarnings(True)
+
+
+GPU_RULES = ("pretrain_base", "finetune", "golden", "predict_icl", "meta_train", "predict_metasft")
+
+# Minutes of one GPU per unit of work for a 1B-parameter base model, scaled linearly by model size. Units:
+# pretrain_base a run; finetune an adapter; sampling rules 100 answers; meta_train 100 optimizer steps of 16.
+# Override per rule with cluster.minutes_per_unit.
+DEFAULT_MINUTES_PER_UNIT = {"pretrain_base": 10.0, "finetune": 0.5, "golden": 0.02, "predict_icl": 0.04,
+                            "meta_train": 0.3, "predict_metasft": 0.04}
+
+
+def model_params_billions(config: dict) -> float:
+    """Size of the base model in billions of parameters: cluster.model_params_b, else read off the hub id
+    ("Qwen/Qwen3-4B-Base" -> 4); the tiny model counts as 0.001."""
+    import re
+
+    explicit = config.get("cluster", {}).get("model_params_b")
+    if explicit:
+        return float(explicit)
+    if config["base_model"] == "tiny":
+        return 0.001
+    match = re.search(r"(\d+(?:\.\d+)?)[bB](?![a-zA-Z])", config["base_model"].rstrip("/").split("/")[-1])
+    if not match:
+        raise ConfigError(f"cannot tell the size of base_model '{config['base_model']}' from its name: "
+                          "set cluster.model_params_b (billions of parameters)")
+    return float(match.group(1))
+
+
+def work_units(config: dict, rule: str, n_domains: int, domains_in_job: int = 1) -> float:
+    generation = config["generation"]
+    answers_per_train_domain = n_domains * generation["eval_questions_per_domain"] * generation["samples_per_question"]
+    if rule == "pretrain_base":
+        return 1.0
+    if rule == "finetune":
+        return float(domains_in_job)
+    if rule in ("golden", "predict_icl", "predict_metasft"):
+        return domains_in_job * answers_per_train_domain / 100
+    if rule == "meta_train":
+        return config["meta_train"]["max_steps"] / 100 * config["meta_train"]["batch_size"] / 16
+    raise KeyError(rule)
+
+
+def gpu_minutes(config: dict, rule: str, n_domains: int, domains_in_job: int = 1) -> float:
+    minutes = config.get("cluster", {}).get("minutes_per_unit", {}).get(rule, DEFAULT_MINUTES_PER_UNIT[rule])
+    return minutes * work_units(config, rule, n_domains, domains_in_job) * max(model_params_billions(config), 0.5)
+
+
+def job_resources(config: dict, rule: str, n_domains: int, domains_in_job: int = 1) -> dict:
+    """SLURM resources of one job of `rule`, scaled by the base model's size and the work the job holds.
+
+    Host memory holds the weights once in bf16 (2 GB per billion parameters) with loading headroom; the
+    runtime limit is twice the estimate plus 15 minutes, so a slow node does not kill a job.
+    """
+    if rule not in GPU_RULES:
+        return {"mem_mb": 4000, "runtime": 30, "cpus_per_task": 1}
+    if config["base_model"] == "tiny":
+        return {"mem_mb": 4000, "runtime": 30, "cpus_per_task": 2}
+    size = model_params_billions(config)
+    return {"mem_mb": int(16000 + 6000 * size),
+            "runtime": int(15 + 2 * gpu_minutes(config, rule, n_domains, domains_in_job)),
+            "cpus_per_task": 8}
