@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_PARTS = ["Snakefile", "rules", "envs", "workflow", "config", "resources", "report", "tests/data", "tests/configs"]
+WORKFLOW_PARTS = ["Snakefile", "rules", "envs", "profiles", "tests/slurm", "workflow", "config", "resources", "report", "tests/data", "tests/configs"]
 
 
 def copy_workflow(target: Path) -> Path:

@@ -117,3 +117,46 @@ def test_embedded_default_generalizes(workflow_copy):
     for quadrant in ["train_eval", "eval_train", "eval_eval"]:
         assert rmse[("GT", quadrant)] < rmse[("GT-EvalOnly", quadrant)]
         assert rmse[("GT", quadrant)] < rmse[("GT-TrainOnly", quadrant)]
+
+
+@pytest.mark.slow
+def test_forcing_one_adapter_reruns_only_what_depends_on_it(mini_run):
+    # drink and pet share finetune chunk part000 (2 domains per job in the mini config)
+    result = snakemake(mini_run, "-n", "--configfile", "tests/configs/mini.yaml",
+                       "--forcerun", "results/mini/finetune/part000")
+    counts = job_counts(result.stdout + result.stderr)
+    assert counts["finetune"] == 1 and counts["golden"] == 1
+    assert "pretrain_base" not in counts and "suite" not in counts
+    assert "predict_icl" not in counts  # UntrainedICL does not depend on any adapter
+    assert counts["score"] == 1 + counts.get("predict_metasft", 0)  # golden part000, and MetaSFT if retrained
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_without_redoing_finished_jobs(workflow_copy):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "tests/configs/mini.yaml"]
+    process = subprocess.Popen(command, cwd=workflow_copy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    results = workflow_copy / "results" / "mini"
+    deadline = time.time() + 300
+    while not list((results / "finetune").glob("part00*/*/adapter_config.json")) and time.time() < deadline:
+        time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGKILL)  # snakemake and its running jobs, mid-way
+    process.wait()
+    finished = {p: p.stat().st_mtime_ns for p in [results / "suite" / "suite.json", results / "base_model"]}
+    assert all(p.exists() for p in finished)
+    assert not (results / "metrics" / "metrics.csv").exists()
+
+    snakemake(workflow_copy, "--unlock", "--configfile", "tests/configs/mini.yaml")  # a killed run keeps its lock
+    resumed = snakemake(workflow_copy, "--cores", "2", "--configfile", "tests/configs/mini.yaml",
+                        "--rerun-incomplete")
+    output = resumed.stdout + resumed.stderr
+    assert "rule pretrain_base:" not in output and "rule suite:" not in output
+    assert {p: p.stat().st_mtime_ns for p in finished} == finished
+    assert (results / "metrics" / "metrics.csv").exists()
+    assert not list(results.rglob("*.tmp"))  # no temporary left where a result belongs

@@ -3,8 +3,8 @@ import polars as pl
 
 from metasft.baselines import all_baselines
 from metasft.io import write_parquet
-from metasft.workflow import log_to_file
+from metasft.workflow import start_job
 
-log_to_file(snakemake.log[0])
+start_job(snakemake)
 golden = pl.concat([pl.read_parquet(p) for p in snakemake.input.golden])
 write_parquet(all_baselines(golden, snakemake.params.permutations, snakemake.params.seed), snakemake.output[0])

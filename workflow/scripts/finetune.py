@@ -1,7 +1,7 @@
 """Rule finetune (ObjectSFT): one LoRA adapter per train domain of the chunk, from one base-model load."""
 from metasft.objectsft import finetune_domains
-from metasft.workflow import log_to_file
+from metasft.workflow import start_job
 
-log_to_file(snakemake.log[0])
+start_job(snakemake)
 finetune_domains(snakemake.input.suite, snakemake.params.base_model, snakemake.params.domains,
                  snakemake.params.settings, snakemake.params.seed, snakemake.output[0], snakemake.threads)

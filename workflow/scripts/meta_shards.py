@@ -1,7 +1,7 @@
 """Rule meta_shards: ObjectICL prompts of train_train pairs with the golden answers as completions."""
 from metasft.meta import build_meta_dataset
-from metasft.workflow import log_to_file
+from metasft.workflow import start_job
 
-log_to_file(snakemake.log[0])
+start_job(snakemake)
 build_meta_dataset(snakemake.input.suite, snakemake.input.golden, snakemake.params.icl_k, snakemake.params.seed,
                    snakemake.output[0])

@@ -1,7 +1,7 @@
 """Rule meta_train: LoRA-train the base model on the MetaSFT dataset (the meta-model)."""
 from metasft.meta import train_meta_model
-from metasft.workflow import log_to_file
+from metasft.workflow import start_job
 
-log_to_file(snakemake.log[0])
+start_job(snakemake)
 train_meta_model(snakemake.input.shards, snakemake.params.base_model, snakemake.params.settings,
                  snakemake.params.seed, snakemake.output[0], snakemake.threads)

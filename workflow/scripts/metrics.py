@@ -1,8 +1,8 @@
 """Rule metrics: propensities per pair and method, and RMSE / Pearson / Spearman per method x quadrant."""
 from metasft.evaluation import evaluate
-from metasft.workflow import log_to_file
+from metasft.workflow import start_job
 
-log_to_file(snakemake.log[0])
+start_job(snakemake)
 i, p = snakemake.input, snakemake.params
 evaluate(i.suite, i.baselines, {"golden": i.golden, "UntrainedICL": i.untrained_icl, "MetaSFT": i.metasft},
          p.bootstrap_resamples, p.confidence, p.seed, snakemake.output)

@@ -2,9 +2,9 @@
 import polars as pl
 
 from metasft.io import write_parquet
-from metasft.workflow import log_to_file
+from metasft.workflow import start_job
 
-log_to_file(snakemake.log[0])
+start_job(snakemake)
 w = snakemake.wildcards
 table = pl.read_parquet(snakemake.input[0])
 write_parquet(table.filter((pl.col("train_domain") == w.train_domain) & (pl.col("eval_domain") == w.eval_domain)),

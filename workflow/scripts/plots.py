@@ -1,6 +1,6 @@
 """Rule plots: the headline RMSE figure, correlations, calibration, scatter and the golden heatmap."""
 from metasft.plots import make_figures
-from metasft.workflow import log_to_file
+from metasft.workflow import start_job
 
-log_to_file(snakemake.log[0])
+start_job(snakemake)
 make_figures(snakemake.input, snakemake.output)

@@ -3,9 +3,9 @@ import logging
 
 from metasft.snapshot import read_snapshot
 from metasft.tiny import TinySettings, pretrain_tiny
-from metasft.workflow import log_to_file
+from metasft.workflow import start_job
 
-log_to_file(snakemake.log[0])
+start_job(snakemake)
 suite, _ = read_snapshot(snakemake.input[0])
 settings = dict(snakemake.params.settings)
 threads = settings.pop("threads")

@@ -1,8 +1,8 @@
 """Rules golden, predict_icl, predict_metasft: sample answers for every (T, E) with T in the chunk."""
 from metasft.answers import sample_chunk
-from metasft.workflow import log_to_file
+from metasft.workflow import start_job
 
-log_to_file(snakemake.log[0])
+start_job(snakemake)
 p = snakemake.params
 sample_chunk(snakemake.input.suite, p.base_model, p.adapters, p.source, p.domains, p.sampling, p.icl_k, p.seed,
              snakemake.output[0], snakemake.threads)

@@ -1,9 +1,9 @@
 """Rule suite: snapshot the run's domains, their train/eval data and the meta split."""
 from metasft.suite import load_suite, split_domains
 from metasft.snapshot import write_snapshot
-from metasft.workflow import log_to_file
+from metasft.workflow import start_job
 
-log_to_file(snakemake.log[0])
+start_job(snakemake)
 params = snakemake.params
 suite = load_suite(params.path).subset(params.domains)
 split = split_domains(list(suite.domains), params.seed, params.meta_train_fraction)
