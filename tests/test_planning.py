@@ -1,0 +1,47 @@
+import pytest
+
+from conftest import ROOT
+from metasft.plan import load_config, main, plan
+from metasft.workflow import ConfigError, job_resources, model_params_billions
+
+
+def test_model_size_is_read_off_the_hub_id_or_config():
+    assert model_params_billions({"base_model": "Qwen/Qwen3-4B-Base"}) == 4
+    assert model_params_billions({"base_model": "Qwen/Qwen2.5-0.5B"}) == 0.5
+    assert model_params_billions({"base_model": "Qwen/Qwen3-14B"}) == 14
+    assert model_params_billions({"base_model": "tiny"}) == 0.001
+    assert model_params_billions({"base_model": "/models/mine", "cluster": {"model_params_b": 7}}) == 7
+    with pytest.raises(ConfigError, match="set cluster.model_params_b"):
+        model_params_billions({"base_model": "/models/mine"})
+
+
+def test_gpu_job_resources_scale_with_model_size_and_job_work():
+    small = load_config([str(ROOT / "config" / "paper_qwen25_05b.yaml")])
+    large = load_config([str(ROOT / "config" / "paper_trivia.yaml")])
+    for rule in ("finetune", "golden", "meta_train"):
+        assert job_resources(large, rule, 100)["mem_mb"] > job_resources(small, rule, 100)["mem_mb"]
+        assert job_resources(large, rule, 100)["runtime"] > job_resources(small, rule, 100)["runtime"]
+    assert job_resources(large, "golden", 100, 10)["runtime"] > job_resources(large, "golden", 100, 1)["runtime"]
+    assert job_resources(large, "score", 100) == {"mem_mb": 4000, "runtime": 30, "cpus_per_task": 1}
+    # the tiny default fits a laptop-sized node
+    assert job_resources(load_config([]), "finetune", 12)["mem_mb"] <= 4000
+
+
+def test_presets_merge_over_the_default_and_get_schema_defaults():
+    config = load_config([str(ROOT / "config" / "paper_qwen3_4b.yaml")])
+    assert config["base_model"] == "Qwen/Qwen3-4B-Base"
+    assert config["suite"]["domains"] == []  # the preset's empty list replaces the default's 12 domains
+    assert config["finetune"]["lora"]["target_modules"][0] == "q_proj"  # filled from the schema
+    assert config["cluster"] == {"model_params_b": None, "minutes_per_unit": {}}
+
+
+def test_plan_counts_jobs_like_the_dag(capsys):
+    rows = {r["rule"]: r for r in plan(load_config([str(ROOT / "config" / "paper_trivia.yaml")]))}
+    assert rows["finetune"]["jobs"] == 100 and rows["golden"]["jobs"] == 10
+    assert rows["golden"]["answers"] == 100 * 100 * 8 * 8
+    assert rows["meta_shards"]["answers"] == 50 * 50 * 64
+    assert rows["finetune"]["gpu_hours"] > 0 and rows["score"]["gpu_hours"] == 0
+    main(["--configfile", str(ROOT / "config" / "paper_trivia.yaml"), "--gpu-hour-cost", "2"])
+    printed = capsys.readouterr().out
+    assert "Qwen/Qwen3-14B (14B parameters)" in printed
+    assert "API requests (judge): 0" in printed and "estimated GPU cost:" in printed
