@@ -27,6 +27,12 @@ try:
 except SuiteError as error:
     raise WorkflowError(f"invalid suite: {error}") from None
 
+if config["base_model"] == "tiny" and not SUITE.personas:
+    raise WorkflowError(
+        f"base_model 'tiny' is pretrained on a preference suite's persona world, and suite "
+        f"'{SUITE.name}' ({config['suite']['path']}) has no personas: set base_model to a hub model id or path"
+    )
+
 RUN = config["run"]
 RESULTS = f"results/{RUN}"
 LOGS = f"logs/{RUN}"

@@ -59,6 +59,18 @@ def test_bad_config_fails_before_any_job_naming_the_key(workflow_copy, config, m
     assert not (workflow_copy / "results").exists()
 
 
+def test_custom_chat_jsonl_suite_plans_with_a_hub_model_and_refuses_tiny(workflow_copy):
+    custom = {"suite": {"path": "resources/suites/custom_example", "domains": []}}
+    result = snakemake(workflow_copy, "-n", "--configfile", write_config(workflow_copy, custom), check=False)
+    assert result.returncode != 0
+    assert "suite 'custom_example' (resources/suites/custom_example) has no personas" in result.stdout + result.stderr
+    hub = {**custom, "base_model": "Qwen/Qwen2.5-0.5B"}
+    result = snakemake(workflow_copy, "-n", "--configfile", write_config(workflow_copy, hub))
+    counts = job_counts(result.stdout + result.stderr)
+    assert "pretrain_base" not in counts  # a hub model is loaded, not trained
+    assert counts["finetune"] == counts["golden"] == 1  # both domains in one chunk (6 per job by default)
+
+
 def test_bad_suite_fails_before_any_job_naming_file_and_domain(workflow_copy):
     topics = workflow_copy / "tests" / "data" / "mini_trivia" / "topics" / "mini.yaml"
     topics.write_text(topics.read_text().replace("designated: cat", "designated: dog"))
