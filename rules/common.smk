@@ -14,11 +14,14 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 from metasft.suite import QUADRANTS, SuiteError, load_suite, split_domains
-from metasft.workflow import check_config, chunk_domains, job_resources
+from metasft.workflow import ConfigError, check_config, chunk_domains, job_resources
 
 
 validate(config, "../config/schema.yaml")
-check_config(config)
+try:
+    check_config(config)
+except ConfigError as error:
+    raise WorkflowError(f"invalid config: {error}") from None
 
 # The suite is loaded and validated here, at DAG construction, so a bad suite or an unknown domain in the
 # config fails before any job starts. The `suite` rule then snapshots the same data for the jobs.
@@ -49,16 +52,10 @@ FINETUNE_CHUNK_OF = {d: c for c, members in FINETUNE_CHUNKS.items() for d in mem
 SAMPLING_CHUNK_OF = {d: c for c, members in SAMPLING_CHUNKS.items() for d in members}
 
 
-def _pair_counts():
-    counts = {q: 0 for q in QUADRANTS}
-    halves = {s: sum(v == s for v in SPLIT.values()) for s in ("meta_train", "meta_eval")}
-    counts["train_train"] = halves["meta_train"] ** 2
-    counts["train_eval"] = counts["eval_train"] = halves["meta_train"] * halves["meta_eval"]
-    counts["eval_eval"] = halves["meta_eval"] ** 2
-    return halves, counts
-
-
-_halves, _quadrant_pairs = _pair_counts()
+_halves = {s: sum(v == s for v in SPLIT.values()) for s in ("meta_train", "meta_eval")}
+_quadrant_pairs = {
+    q: _halves[f"meta_{q.split('_')[0]}"] * _halves[f"meta_{q.split('_')[1]}"] for q in QUADRANTS
+}
 logger.info(
     f"run {RUN}: suite {SUITE.name}, {len(DOMAINS)} domains ({_halves['meta_train']} meta_train, "
     f"{_halves['meta_eval']} meta_eval), {len(DOMAINS) ** 2} pairs ("
