@@ -49,13 +49,19 @@ if [ ! -s /etc/munge/munge.key ]; then
 fi
 chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
 chmod 400 /etc/munge/munge.key
-pgrep -x munged >/dev/null || su -s /bin/sh munge -c /usr/sbin/munged
+if ! pgrep -x munged >/dev/null; then
+    # a killed munged leaves its pid file and socket lock behind, and a new one refuses to start over them
+    rm -f /run/munge/munged.pid /run/munge/munge.socket.2 /run/munge/munge.socket.2.lock
+    su -s /bin/sh munge -c "/usr/sbin/munged --force"
+fi
+for _ in $(seq 10); do munge -n </dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.5; done
+munge -n </dev/null | unmunge >/dev/null || { echo "munge does not work" >&2; exit 1; }
 
 pkill -x slurmctld 2>/dev/null || true
 pkill -x slurmd 2>/dev/null || true
 sleep 1
-slurmctld
-slurmd
+slurmctld -c  # clean state: no jobs from an earlier cluster
+slurmd -c
 
 for _ in $(seq 30); do
     if sinfo -h -o '%T' 2>/dev/null | grep -qE '^(idle|mixed)'; then
