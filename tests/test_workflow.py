@@ -172,3 +172,11 @@ def test_killed_run_resumes_without_redoing_finished_jobs(workflow_copy):
     assert {p: p.stat().st_mtime_ns for p in finished} == finished
     assert (results / "metrics" / "metrics.csv").exists()
     assert not list(results.rglob("*.tmp"))  # no temporary left where a result belongs
+
+
+@pytest.mark.slow
+def test_report_holds_the_figures(mini_run):
+    snakemake(mini_run, "--report", "report.html", "--configfile", "tests/configs/mini.yaml")
+    html = (mini_run / "report.html").read_text(errors="replace")
+    for figure in ["rmse_by_quadrant", "correlation_by_quadrant", "calibration", "scatter", "golden_heatmap"]:
+        assert f"{figure}.png" in html
