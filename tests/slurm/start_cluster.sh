@@ -49,12 +49,15 @@ if [ ! -s /etc/munge/munge.key ]; then
 fi
 chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
 chmod 400 /etc/munge/munge.key
-if ! pgrep -x munged >/dev/null; then
-    # a killed munged leaves its pid file and socket lock behind, and a new one refuses to start over them
+if ! munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; then
+    # not running, or dying: a killed munged leaves its pid file and socket lock behind, and a new one
+    # refuses to start over them
+    pkill -x munged 2>/dev/null || true
+    sleep 1
     rm -f /run/munge/munged.pid /run/munge/munge.socket.2 /run/munge/munge.socket.2.lock
     su -s /bin/sh munge -c "/usr/sbin/munged --force"
 fi
-for _ in $(seq 10); do munge -n </dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.5; done
+for _ in $(seq 20); do munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.5; done
 munge -n </dev/null | unmunge >/dev/null || { echo "munge does not work" >&2; exit 1; }
 
 pkill -x slurmctld 2>/dev/null || true
