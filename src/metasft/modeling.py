@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
 from metasft.chat import ensure_chat_template
 
-log = logging.getLogger(__name__)
 
 
 def configure_torch(threads: int) -> None:

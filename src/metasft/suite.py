@@ -28,9 +28,7 @@ except ImportError:  # pragma: no cover
     from yaml import SafeLoader as _Loader
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]*$")
-SPLITS = ("meta_train", "meta_eval")
 QUADRANTS = ("train_train", "train_eval", "eval_train", "eval_eval")
-EVALUATION_QUADRANTS = QUADRANTS[1:]
 
 
 class SuiteError(ValueError):

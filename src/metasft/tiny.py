@@ -6,7 +6,6 @@ like a hub model, so nothing after `pretrain_base` knows it is tiny.
 
 from __future__ import annotations
 
-import logging
 import shutil
 import time
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from metasft.io import atomic_path
 from metasft.suite import Suite
 from metasft.world import WorldSettings, persona_documents
 
-log = logging.getLogger(__name__)
 PAD_TOKEN = "<|endoftext|>"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -11,7 +10,6 @@ from pathlib import Path
 
 from metasft.io import atomic_path
 
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
