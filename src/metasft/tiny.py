@@ -37,7 +37,7 @@ class TinySettings:
 
     @classmethod
     def from_config(cls, config: dict) -> "TinySettings":
-        config = dict(config)
+        config = {k: v for k, v in config.items() if k in cls.__dataclass_fields__}  # e.g. `threads` is the rule's
         world = WorldSettings(**config.pop("world", {}))
         return cls(world=world, **config)
 
@@ -87,8 +87,7 @@ def pack(tokenizer, documents: list[list[dict]], block_size: int) -> dict[str, l
             "labels": [labels[i:i + block_size] for i in range(0, n, block_size)]}
 
 
-def pretrain_tiny(suite: Suite, settings: TinySettings, output_dir: str | Path, seed: int, threads: int = 1,
-                  log_path: str | Path | None = None) -> dict:
+def pretrain_tiny(suite: Suite, settings: TinySettings, output_dir: str | Path, seed: int, threads: int = 1) -> dict:
     """Train tokenizer and model from scratch on the persona world; save both to `output_dir` atomically."""
     import torch
     from datasets import Dataset

@@ -7,8 +7,6 @@ from metasft.workflow import start_job
 
 start_job(snakemake)
 suite, _ = read_snapshot(snakemake.input[0])
-settings = dict(snakemake.params.settings)
-threads = settings.pop("threads")
-summary = pretrain_tiny(suite, TinySettings.from_config(settings), snakemake.output[0], snakemake.params.seed,
-                        threads=snakemake.threads)
+summary = pretrain_tiny(suite, TinySettings.from_config(snakemake.params.settings), snakemake.output[0],
+                        snakemake.params.seed, threads=snakemake.threads)
 logging.info("pretrain summary: %s", {k: v for k, v in summary.items() if k != "log_history"})
