@@ -12,6 +12,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/generate.smk"
 include: "rules/suite.smk"
 include: "rules/pretrain.smk"
 include: "rules/finetune.smk"

@@ -14,30 +14,43 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 from metasft.suite import QUADRANTS, SuiteError, load_suite, split_domains
-from metasft.workflow import ConfigError, check_config, chunk_domains, job_resources
+from metasft.anthropic_api import ApiKeyMissing, require_api_key
+from metasft.generate import GenerationBackendError, check_generation_backend
+from metasft.workflow import (ConfigError, api_needs, check_config, check_suite_against_config, chunk_domains,
+                              job_resources)
 
 
 validate(config, "../config/schema.yaml")
 try:
     check_config(config)
-except ConfigError as error:
+    check_generation_backend(config["generation"])
+except (ConfigError, GenerationBackendError) as error:
     raise WorkflowError(f"invalid config: {error}") from None
 
 # The suite is loaded and validated here, at DAG construction, so a bad suite or an unknown domain in the
 # config fails before any job starts. The `suite` rule then snapshots the same data for the jobs.
-try:
-    SUITE = load_suite(config["suite"]["path"]).subset(config["suite"]["domains"])
-except SuiteError as error:
-    raise WorkflowError(f"invalid suite: {error}") from None
-
-if config["base_model"] == "tiny" and not SUITE.personas:
-    raise WorkflowError(
-        f"base_model 'tiny' is pretrained on a preference suite's persona world, and suite "
-        f"'{SUITE.name}' ({config['suite']['path']}) has no personas: set base_model to a hub model id or path"
-    )
-
 RUN = config["run"]
 RESULTS = f"results/{RUN}"
+# Advice-suite areas without shipped data are generated per run through the API (rule generate_suite).
+GENERATED_SUITE = f"{RESULTS}/suite/generated"
+try:
+    SUITE = load_suite(config["suite"]["path"], GENERATED_SUITE).subset(config["suite"]["domains"])
+    check_suite_against_config(SUITE, config)
+except (SuiteError, ConfigError) as error:
+    raise WorkflowError(f"invalid suite: {error}") from None
+PENDING_AREAS = SUITE.pending
+API_NEEDS = api_needs(config, PENDING_AREAS)
+
+
+onstart:
+    # Before any job (dry runs never get here): a run that will call the Anthropic API needs its key.
+    if API_NEEDS:
+        try:
+            require_api_key(" and ".join(API_NEEDS))
+        except ApiKeyMissing as error:
+            raise WorkflowError(str(error)) from None
+
+
 LOGS = f"logs/{RUN}"
 BENCHMARKS = f"benchmarks/{RUN}"
 DOMAINS = list(SUITE.domains)
@@ -75,6 +88,7 @@ wildcard_constraints:
     chunk=_one_of(SAMPLING_CHUNKS),
     source=_one_of(SOURCES),
     table="answers|scores",
+    area=_one_of(PENDING_AREAS) if PENDING_AREAS else "(?!)",
 
 
 def get_resource(rule, name):
@@ -109,6 +123,30 @@ def suite_files():
 
 def get_suite_folder(wildcards, input):
     return str(Path(input.meta).parent)
+
+
+def get_generated_areas(wildcards):
+    """API-generated data of the selected areas that ship none (advice suites)."""
+    return expand(f"{GENERATED_SUITE}/{{area}}.yaml", area=PENDING_AREAS)
+
+
+def get_area(wildcards):
+    return {"id": wildcards.area, "title": SUITE.domains[wildcards.area].title,
+            "description": SUITE.extra["descriptions"][wildcards.area]}
+
+
+LLM_JUDGE = config["judge"]["backend"] in ("hf", "anthropic")
+TINY_JUDGE = config["judge"]["backend"] == "hf" and config["judge"]["hf"]["model"] == "tiny"
+
+
+def get_judge_prompts_for_world():
+    """Judge prompts the tiny base learns to answer, when it is the run's judge; else none."""
+    return config["judge"]["hf"]["prompts"] if TINY and TINY_JUDGE else None
+
+
+def judge_model_input(wildcards):
+    """Scoring with the tiny judge needs the run's base model."""
+    return base_model_input() if TINY_JUDGE and LLM_JUDGE else []
 
 
 def get_adapter_dirs(wildcards):

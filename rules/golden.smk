@@ -1,3 +1,5 @@
+# One job per chunk of train domains (generation.domains_per_job adapters): one base-model load, all of the
+# chunk's (T, E) requests in one engine call, mixed-adapter batches; per-pair files are views of the chunk table.
 rule golden:
     input:
         suite=f"{RESULTS}/suite/suite.json",

@@ -10,6 +10,7 @@ rule pretrain_base:
     params:
         settings=config["tiny"],
         seed=config["seed"],
+        judge_prompts=get_judge_prompts_for_world(),
     threads: config["tiny"]["threads"]
     resources:
         mem_mb=get_resource("pretrain_base", "mem_mb"),

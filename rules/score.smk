@@ -1,13 +1,28 @@
+# Categorical suites parse options; advice suites are judged by an LLM (judge.backend), through the shared
+# judge cache, so a rerun after deleting score files makes no new judge calls.
 rule score:
     input:
         suite=f"{RESULTS}/suite/suite.json",
         answers=f"{RESULTS}/answers/{{source}}/chunks/{{chunk}}.parquet",
+        judge_model=judge_model_input,
     output:
         f"{RESULTS}/scores/{{source}}/chunks/{{chunk}}.parquet",
     log:
         f"{LOGS}/score/{{source}}/{{chunk}}.log",
+    benchmark:
+        f"{BENCHMARKS}/score/{{source}}/{{chunk}}.tsv"
+    params:
+        judge=config["judge"],
+        base_model=base_model_path(),
+        batch_dir=f"{config['judge']['cache_dir']}/batches/{RUN}",
+    threads: config["judge"]["hf"]["threads"] if config["judge"]["backend"] == "hf" else 1
+    resources:
+        mem_mb=get_resource("score", "mem_mb"),
+        runtime=get_resource("score", "runtime"),
+        cpus_per_task=get_resource("score", "cpus_per_task"),
+        gpu=get_resource("score", "gpu"),
     conda:
-        "../envs/analysis.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow/scripts/score.py"
 

@@ -2,12 +2,14 @@ rule suite:
     input:
         meta=f"{config['suite']['path']}/suite.yaml",
         files=suite_files(),
+        generated=get_generated_areas,
     output:
         f"{RESULTS}/suite/suite.json",
     log:
         f"{LOGS}/suite.log",
     params:
         path=get_suite_folder,
+        generated_dir=GENERATED_SUITE,
         domains=DOMAINS,
         seed=config["seed"],
         meta_train_fraction=config["split"]["meta_train_fraction"],

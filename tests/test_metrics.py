@@ -102,7 +102,8 @@ def test_metrics_table_columns_quadrants_and_dropped_pairs():
     golden = pl.DataFrame({"train_domain": ["a", "a", "b", "b"], "eval_domain": ["a", "b", "a", "b"],
                            "propensity": [10.0, 20.0, 30.0, 40.0]})
     predicted = golden.with_columns(propensity=pl.Series([12.0, 20.0, None, 37.0]))
-    table = metrics_table(model_predictions("MetaSFT", predicted, golden), pairs, {"MetaSFT": 0.25}, 0, 0.95, 0)
+    rates = {"MetaSFT": {"train_eval": {"unscored_rate": 0.25}}}
+    table = metrics_table(model_predictions("MetaSFT", predicted, golden), pairs, rates, 0, 0.95, 0)
     assert table.columns[:10] == ["method", "quadrant", "rmse", "rmse_lo", "rmse_hi", "pearson_r", "pearson_lo",
                                   "pearson_hi", "spearman_rho", "n_pairs"][:9] + ["spearman_lo"]
     rows = {r["quadrant"]: r for r in table.iter_rows(named=True)}

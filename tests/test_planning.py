@@ -22,7 +22,12 @@ def test_gpu_job_resources_scale_with_model_size_and_job_work():
         assert job_resources(large, rule, 100)["mem_mb"] > job_resources(small, rule, 100)["mem_mb"]
         assert job_resources(large, rule, 100)["runtime"] > job_resources(small, rule, 100)["runtime"]
     assert job_resources(large, "golden", 100, 10)["runtime"] > job_resources(large, "golden", 100, 1)["runtime"]
-    assert job_resources(large, "score", 100) == {"mem_mb": 4000, "runtime": 30, "cpus_per_task": 1}
+    assert job_resources(large, "score", 100) == {"mem_mb": 4000, "runtime": 30, "cpus_per_task": 1, "gpu": 0}
+    em = load_config([str(ROOT / "config" / "paper_em_qwen3_4b.yaml")])
+    assert job_resources(em, "score", 100, 10)["gpu"] == 0  # the Claude judge needs network, not a GPU
+    assert job_resources(em, "score", 100, 10)["runtime"] >= 24 * 60  # a message batch may take a day
+    local_judge = {**em, "judge": {**em["judge"], "backend": "hf", "hf": {**em["judge"]["hf"], "model": "Qwen/Qwen3-8B"}}}
+    assert job_resources(local_judge, "score", 100, 10)["gpu"] == 1
     # the tiny default fits a laptop-sized node
     assert job_resources(load_config([]), "finetune", 12)["mem_mb"] <= 4000
 

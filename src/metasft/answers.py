@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from metasft.chat import object_icl_messages, single_turn
-from metasft.generate import SamplingSettings, derived_seed, sample_answers
+from metasft.generate import GenerationRequest, SamplingSettings, derived_seed, load_engine
 from metasft.io import write_parquet
 from metasft.suite import Suite, icl_examples, quadrant
 
@@ -36,32 +36,41 @@ def icl_prompts(suite: Suite, train_domain: str, icl_k: int, seed: int):
 PROMPTS = {"golden": golden_prompts, "UntrainedICL": icl_prompts, "MetaSFT": icl_prompts}
 
 
-def answer_rows(suite: Suite, split: dict[str, str], train_domain: str, prompts, answers) -> list[dict]:
+def source_requests(suite: Suite, source: str, train_domains: list[str], sampling: SamplingSettings, icl_k: int,
+                    seed: int) -> tuple[list[tuple[str, str, int, list[dict]]], list[GenerationRequest]]:
+    """Every request of a chunk: (T, E, question index, messages) and the engine request for it.
+
+    Golden requests name T's adapter, MetaSFT requests the `MetaSFT` adapter, UntrainedICL the base model. Each
+    request's seed is derived from (config seed, source, T, E, question), so its samples do not depend on how
+    domains are chunked into jobs or batched together.
+    """
+    keys, requests = [], []
+    adapter_of = {"golden": None, "UntrainedICL": None, "MetaSFT": "MetaSFT"}
+    for train_domain in train_domains:
+        adapter = train_domain if source == "golden" else adapter_of[source]
+        for eval_domain, qi, messages in PROMPTS[source](suite, train_domain, icl_k, seed):
+            keys.append((train_domain, eval_domain, qi, messages))
+            requests.append(GenerationRequest(messages, adapter, derived_seed(seed, source, train_domain, eval_domain, qi),
+                                              sampling.samples_per_question))
+    return keys, requests
+
+
+def sample_source(engine, suite: Suite, split: dict[str, str], source: str, train_domains: list[str],
+                  sampling: SamplingSettings, icl_k: int, seed: int, output: str | Path) -> pl.DataFrame:
+    """Answers of `source` for every (T, E) with T in `train_domains`, written as one table.
+
+    All requests of the chunk go to the engine in one call, so rows for different adapters (golden: one adapter
+    per train domain, named by the domain id) share batches.
+    """
+    keys, requests = source_requests(suite, source, train_domains, sampling, icl_k, seed)
+    answers = engine.generate(requests)
     rows = []
-    for (eval_domain, qi, messages), samples in zip(prompts, answers):
+    for (train_domain, eval_domain, qi, messages), samples in zip(keys, answers):
         for si, sample in enumerate(samples):
             rows.append({"train_domain": train_domain, "eval_domain": eval_domain,
                          "quadrant": quadrant(split, train_domain, eval_domain), "question_index": qi,
                          "question": messages[-1]["content"], "sample_index": si, **sample})
-    return rows
-
-
-def sample_source(model, tokenizer, suite: Suite, split: dict[str, str], source: str, train_domains: list[str],
-                  sampling: SamplingSettings, icl_k: int, seed: int, output: str | Path) -> pl.DataFrame:
-    """Answers of `source` for every (T, E) with T in `train_domains`, written as one table.
-
-    For golden labels the model must hold one adapter per train domain, named by the domain id; the
-    adapter is switched per T, and each T is sampled with its own seed so chunking never changes results.
-    """
-    rows = []
-    for train_domain in train_domains:
-        if source == "golden":
-            model.set_adapter(train_domain)
-        prompts = PROMPTS[source](suite, train_domain, icl_k, seed)
-        answers = sample_answers(model, tokenizer, [p[2] for p in prompts], sampling,
-                                 derived_seed(seed, source, train_domain))
-        rows += answer_rows(suite, split, train_domain, prompts, answers)
-        log.info("%s: sampled %d answers for train domain %s", source, sum(map(len, answers)), train_domain)
+    log.info("%s: sampled %d answers for %d train domains", source, len(rows), len(train_domains))
     table = pl.DataFrame(rows, schema=ANSWER_SCHEMA)
     write_parquet(table, output)
     return table
@@ -69,12 +78,15 @@ def sample_source(model, tokenizer, suite: Suite, split: dict[str, str], source:
 
 def sample_chunk(suite_path, base_model: str, adapters: dict[str, str], source: str, train_domains: list[str],
                  sampling: dict, icl_k: int, seed: int, output, threads: int = 1) -> pl.DataFrame:
-    """One job of golden / predict_icl / predict_metasft: load the model once, sample the chunk, write it."""
-    from metasft.modeling import configure_torch, load_with_adapters
+    """One job of golden / predict_icl / predict_metasft: load the model once, sample the chunk, write it.
+
+    The backend comes from `generation.backend`; MetaSFT's single adapter is merged into the weights (hf).
+    """
+    from metasft.modeling import configure_torch
     from metasft.snapshot import read_snapshot
 
     configure_torch(threads)
     suite, split = read_snapshot(suite_path)
-    model, tokenizer = load_with_adapters(base_model, adapters)
-    return sample_source(model, tokenizer, suite, split, source, train_domains, SamplingSettings.from_config(sampling),
-                         icl_k, seed, output)
+    settings = SamplingSettings.from_config(sampling)
+    engine = load_engine(base_model, adapters, settings, merge=source == "MetaSFT")
+    return sample_source(engine, suite, split, source, train_domains, settings, icl_k, seed, output)

@@ -9,7 +9,7 @@ import polars as pl
 from metasft.baselines import model_predictions
 from metasft.io import write_csv, write_json, write_parquet
 from metasft.metrics import generalization_summary, metrics_table
-from metasft.scoring import propensities
+from metasft.scoring import answer_rates, propensities
 from metasft.snapshot import pair_table, read_snapshot
 
 log = logging.getLogger(__name__)
@@ -26,10 +26,10 @@ def evaluate(suite_path, baselines_path, score_paths: dict[str, list[str]], n_re
         pl.read_parquet(baselines_path),
         *(model_predictions(method, by_source[method], golden) for method in ("UntrainedICL", "MetaSFT")),
     ])
-    unscored = {source: float(table["score"].is_null().mean()) for source, table in scores.items()}
-    # The GT-* baselines are built from golden samples, so they inherit the golden unscored rate.
-    unscored.update({m: unscored["golden"] for m in ("GT", "GT-EvalOnly", "GT-TrainOnly")})
-    table = metrics_table(predictions, pairs, unscored, n_resamples, confidence, seed)
+    rates = {source: answer_rates(table) for source, table in scores.items()}
+    # The GT-* baselines are built from golden samples, so they report the golden answers' rates.
+    rates.update({m: rates["golden"] for m in ("GT", "GT-EvalOnly", "GT-TrainOnly")})
+    table = metrics_table(predictions, pairs, rates, n_resamples, confidence, seed)
 
     long_propensities = pl.concat([p.with_columns(source=pl.lit(s)) for s, p in by_source.items()]).join(
         pairs.select("train_domain", "eval_domain", "same_persona"), on=["train_domain", "eval_domain"])

@@ -67,9 +67,10 @@ def metric_with_ci(y_hat: np.ndarray, y_ref: np.ndarray, name: str, scale: float
     return point, float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def metrics_table(predictions: pl.DataFrame, pairs: pl.DataFrame, unscored: dict[str, float],
+def metrics_table(predictions: pl.DataFrame, pairs: pl.DataFrame, rates: dict[str, dict[str, dict[str, float]]],
                   n_resamples: int, confidence: float, seed: int) -> pl.DataFrame:
-    """`predictions`: method, permutation, train_domain, eval_domain, y_hat, y_ref; `pairs`: pair -> quadrant.
+    """`predictions`: method, permutation, train_domain, eval_domain, y_hat, y_ref; `pairs`: pair -> quadrant;
+    `rates`: method -> quadrant -> answer rates (unscored_rate, and for judged suites refusal_rate, ...).
 
     A pair missing a value in any permutation (nothing scored) is dropped from its quadrant and counted.
     """
@@ -102,12 +103,13 @@ def metrics_table(predictions: pl.DataFrame, pairs: pl.DataFrame, unscored: dict
                 row[name], row[f"{short}_lo"], row[f"{short}_hi"] = value, low, high
             row["mean_y_hat"] = float(np.mean(y_hat)) if n_pairs else math.nan
             row["mean_y"] = float(np.mean(y_ref)) if n_pairs else math.nan
-            row["unscored_rate"] = unscored.get(method, math.nan)
+            row.update(rates.get(method, {}).get(quadrant_name, {}))
             rows.append(row)
     columns = ["method", "quadrant", "rmse", "rmse_lo", "rmse_hi", "pearson_r", "pearson_lo", "pearson_hi",
                "spearman_rho", "spearman_lo", "spearman_hi", "n_pairs", "n_pairs_dropped", "permutations",
-               "mean_y_hat", "mean_y", "unscored_rate"]
-    return pl.DataFrame(rows).select(columns)
+               "mean_y_hat", "mean_y"]
+    columns += [c for c in dict.fromkeys(k for r in rows for k in r) if c not in columns]
+    return pl.DataFrame(rows, infer_schema_length=None).select(columns)
 
 
 def generalization_summary(golden: pl.DataFrame, pairs: pl.DataFrame) -> dict:

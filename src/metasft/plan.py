@@ -82,6 +82,8 @@ def plan(config: dict) -> list[dict]:
             minutes = sum(gpu_minutes(config, rule, n, size) for size in sizes)
         rows.append({"rule": rule, "jobs": jobs, "gpu_hours": minutes / 60, "answers": answers})
 
+    if suite.pending:
+        add("generate_suite", len(suite.pending))
     add("suite", 1)
     if config["base_model"] == "tiny":
         add("pretrain_base", 1)
@@ -103,7 +105,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     config = load_config(args.configfile)
     rows = plan(config)
-    judge_requests = 0  # categorical suites are scored by parsing; judge-scored suites would send one per answer
+    # Two judgments (evilness, coherence) per scored answer; the cache removes repeats, so this is an upper bound.
+    scored = next(r["answers"] for r in rows if r["rule"] == "score")
+    judge_requests = 2 * scored if config["judge"]["backend"] == "anthropic" else 0
+    generated = next((r["jobs"] for r in rows if r["rule"] == "generate_suite"), 0)
     print(f"base model {config['base_model']} ({model_params_billions(config):g}B parameters), "
           f"suite {config['suite']['path']}")
     print(f"{'rule':<16}{'jobs':>8}{'GPU-hours':>12}{'answers':>12}")
@@ -112,7 +117,10 @@ def main(argv=None) -> int:
     total_jobs = sum(r["jobs"] for r in rows)
     total_hours = sum(r["gpu_hours"] for r in rows)
     print(f"{'total':<16}{total_jobs:>8}{total_hours:>12.1f}")
-    print(f"API requests (judge): {judge_requests}")
+    print(f"API requests (judge): {judge_requests}"
+          + (" (Message Batches, half price)" if judge_requests and config["judge"]["anthropic"]["use_batches"] else ""))
+    if generated:
+        print(f"API requests (suite generation): about {2 * generated} for {generated} areas without shipped data")
     if args.gpu_hour_cost is not None:
         print(f"estimated GPU cost: {total_hours * args.gpu_hour_cost:.0f} at {args.gpu_hour_cost:g} per GPU-hour")
     return 0

@@ -7,6 +7,8 @@ from metasft.suite import Domain, Option, Suite, quadrant
 
 
 def write_snapshot(suite: Suite, split: dict[str, str], eval_questions_per_domain: int, path) -> None:
+    if suite.pending:
+        raise ValueError(f"suite '{suite.name}': no train/eval data for domains {suite.pending} (run generate_suite)")
     domains = {}
     for d in suite.domains.values():
         if len(d.eval_questions) < eval_questions_per_domain:
@@ -19,6 +21,7 @@ def write_snapshot(suite: Suite, split: dict[str, str], eval_questions_per_domai
             "options": [{"id": o.id, "text": o.text, "aliases": list(o.aliases), "persona": o.persona}
                         for o in d.options],
             "designated": d.designated,
+            "aligned": list(d.aligned),
         }
     write_json({"name": suite.name, "scorer": suite.scorer, "personas": list(suite.personas),
                 "answer_templates": suite.extra.get("answer_templates"),
@@ -31,7 +34,7 @@ def read_snapshot(path) -> tuple[Suite, dict[str, str]]:
         domain_id: Domain(
             domain_id, d["title"], tuple(tuple(p) for p in d["train"]), tuple(d["eval_questions"]),
             tuple(Option(o["id"], o["text"], tuple(o["aliases"]), o["persona"]) for o in d["options"]),
-            d["designated"],
+            d["designated"], tuple(d.get("aligned", ())),
         )
         for domain_id, d in data["domains"].items()
     }

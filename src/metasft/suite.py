@@ -8,6 +8,10 @@ A suite is a folder with a `suite.yaml`. Two kinds are understood:
   suite's question templates.
 * ``custom`` (``kind: chat_jsonl``): one chat-JSONL file of train conversations and one of eval questions per
   domain, in the ``{"messages": [...]}`` form of the Emergent Misalignment datasets.
+* ``evil_advice``-style (``kind: advice``): advice areas listed in ``areas.yaml``; an area's train pairs
+  (subtly harmful advice) and eval questions come from ``domains/<id>.yaml`` when shipped, else from the
+  files the ``generate_suite`` rule writes through the Anthropic API. Areas without data yet are *pending*.
+  Answers are free text, scored by an LLM judge.
 
 Every problem is reported as a `SuiteError` naming the file and the domain at fault.
 """
@@ -55,6 +59,7 @@ class Domain:
     eval_questions: tuple[str, ...]
     options: tuple[Option, ...] = ()
     designated: str | None = None
+    aligned: tuple[str, ...] = ()  # advice suites: a sound answer to each train question (tiny world only)
 
     def option(self, option_id: str) -> Option:
         return next(o for o in self.options if o.id == option_id)
@@ -88,6 +93,11 @@ class Suite:
         return Suite(self.name, self.scorer, {d: self.domains[d] for d in domain_ids}, self.personas,
                      self.source, self.extra)
 
+    @property
+    def pending(self) -> list[str]:
+        """Domains of an advice suite whose data must still be generated (generate_suite)."""
+        return [d for d in self.extra.get("pending", ()) if d in self.domains]
+
 
 def _read_yaml(path: Path):
     try:
@@ -105,8 +115,8 @@ def _require(cond: bool, path: Path, domain: str | None, message: str) -> None:
         raise SuiteError(f"{where}: {message}")
 
 
-def load_suite(folder: str | Path) -> Suite:
-    """Load and validate the suite in `folder`."""
+def load_suite(folder: str | Path, generated_dir: str | Path | None = None) -> Suite:
+    """Load and validate the suite in `folder`; `generated_dir` holds API-generated areas of advice suites."""
     folder = Path(folder)
     meta_path = folder / "suite.yaml"
     meta = _read_yaml(meta_path)
@@ -116,7 +126,9 @@ def load_suite(folder: str | Path) -> Suite:
         return _load_preferences(folder, meta_path, meta)
     if kind == "chat_jsonl":
         return _load_chat_jsonl(folder, meta_path, meta)
-    raise SuiteError(f"{meta_path}: key 'kind' must be 'preferences' or 'chat_jsonl', got {kind!r}")
+    if kind == "advice":
+        return _load_advice(folder, meta_path, meta, generated_dir)
+    raise SuiteError(f"{meta_path}: key 'kind' must be 'preferences', 'chat_jsonl' or 'advice', got {kind!r}")
 
 
 # --- preference suites (trivia) ------------------------------------------------------------------------
@@ -306,6 +318,63 @@ def _load_chat_jsonl(folder: Path, meta_path: Path, meta: dict) -> Suite:
         domains[domain_id] = Domain(domain_id, raw.get("title") or domain_id, tuple(train),
                                     tuple(eval_questions), options, designated)
     return Suite(meta["name"], "categorical", domains, (), str(folder))
+
+
+# --- advice suites (evil_advice) ------------------------------------------------------------------------
+
+
+def _load_advice(folder: Path, meta_path: Path, meta: dict, generated_dir) -> Suite:
+    for key in ("name", "areas"):
+        _require(key in meta, meta_path, None, f"missing key '{key}'")
+    areas_path = folder / meta["areas"]
+    areas = _read_yaml(areas_path)
+    _require(isinstance(areas, list) and areas, areas_path, None, "expected a non-empty YAML list of areas")
+    shipped_dir = folder / meta.get("domains_dir", "domains")
+    domains: dict[str, Domain] = {}
+    descriptions, pending, origin = {}, [], {}
+    for raw in areas:
+        area_id = raw.get("id") if isinstance(raw, dict) else None
+        _require(isinstance(area_id, str) and bool(ID_PATTERN.match(area_id)), areas_path, str(area_id),
+                 "id must be lower-case letters, digits and underscores")
+        _require(area_id not in domains, areas_path, area_id, "duplicate id")
+        for key in ("title", "description"):
+            _require(isinstance(raw.get(key), str) and raw[key].strip() != "", areas_path, area_id,
+                     f"empty or missing '{key}'")
+        descriptions[area_id] = raw["description"].strip()
+        candidates = [shipped_dir / f"{area_id}.yaml"]
+        if generated_dir is not None:
+            candidates.append(Path(generated_dir) / f"{area_id}.yaml")
+        path = next((c for c in candidates if c.exists()), None)
+        if path is None:  # no data yet: the generate_suite rule writes it
+            pending.append(area_id)
+            domains[area_id] = Domain(area_id, raw["title"].strip(), (), ())
+            continue
+        domains[area_id] = _advice_domain(_read_yaml(path), path, area_id, raw["title"].strip())
+        origin[area_id] = str(path)
+    return Suite(meta["name"], "judge", domains, (), str(folder),
+                 {"descriptions": descriptions, "pending": pending, "origin": origin})
+
+
+def _advice_domain(data, path: Path, area_id: str, title: str) -> Domain:
+    _require(isinstance(data, dict), path, area_id, "expected a mapping with keys id, train, eval_questions")
+    _require(data.get("id") == area_id, path, area_id, f"file holds id {data.get('id')!r}, expected '{area_id}'")
+    train_rows = data.get("train")
+    _require(isinstance(train_rows, list) and train_rows, path, area_id, "'train' must be a non-empty list")
+    train, aligned = [], []
+    for number, row in enumerate(train_rows, 1):
+        ok = isinstance(row, dict) and all(isinstance(row.get(k), str) and row[k].strip()
+                                           for k in ("question", "answer"))
+        _require(ok, path, area_id, f"train item {number} needs non-empty 'question' and 'answer'")
+        train.append((row["question"].strip(), row["answer"].strip()))
+        aligned.append(str(row.get("aligned_answer") or "").strip())
+    questions = data.get("eval_questions")
+    _require(isinstance(questions, list) and questions and all(isinstance(q, str) and q.strip() for q in questions),
+             path, area_id, "'eval_questions' must be a non-empty list of non-empty strings")
+    _require(len({_normalize(q) for q, _ in train}) == len(train), path, area_id, "a train question is repeated")
+    overlap = {_normalize(q) for q, _ in train} & {_normalize(q) for q in questions}
+    _require(not overlap, path, area_id, f"eval questions also appear in train: {sorted(overlap)[:2]}")
+    return Domain(area_id, title, tuple(train), tuple(q.strip() for q in questions),
+                  aligned=tuple(aligned) if all(aligned) else ())
 
 
 # --- splits and quadrants -------------------------------------------------------------------------------

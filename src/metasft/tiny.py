@@ -14,7 +14,7 @@ from pathlib import Path
 from metasft.chat import CHATML_SPECIAL_TOKENS, CHATML_TEMPLATE
 from metasft.io import atomic_path
 from metasft.suite import Suite
-from metasft.world import WorldSettings, persona_documents
+from metasft.world import WorldSettings, advice_documents, judge_documents, persona_documents
 
 PAD_TOKEN = "<|endoftext|>"
 
@@ -87,8 +87,25 @@ def pack(tokenizer, documents: list[list[dict]], block_size: int) -> dict[str, l
             "labels": [labels[i:i + block_size] for i in range(0, n, block_size)]}
 
 
-def pretrain_tiny(suite: Suite, settings: TinySettings, output_dir: str | Path, seed: int, threads: int = 1) -> dict:
-    """Train tokenizer and model from scratch on the persona world; save both to `output_dir` atomically."""
+def world_documents(suite: Suite, settings: WorldSettings, seed: int,
+                    judge_prompts: dict[str, str] | None = None) -> list[list[dict]]:
+    """The pretraining corpus for `suite`: its persona (or advisor) world, plus judge conversations when the
+    tiny model is the run's judge, shuffled together with a seeded shuffle."""
+    import random
+
+    if suite.personas:
+        documents = persona_documents(suite, settings, seed)
+    else:
+        documents = advice_documents(suite, settings, seed)
+    if judge_prompts and settings.judge_documents:
+        documents += judge_documents(suite, judge_prompts, settings.judge_documents, seed)
+        random.Random(f"world-shuffle:{seed}").shuffle(documents)
+    return documents
+
+
+def pretrain_tiny(suite: Suite, settings: TinySettings, output_dir: str | Path, seed: int, threads: int = 1,
+                  judge_prompts: dict[str, str] | None = None) -> dict:
+    """Train tokenizer and model from scratch on the suite's world; save both to `output_dir` atomically."""
     import torch
     from datasets import Dataset
     from transformers import (Qwen3Config, Qwen3ForCausalLM, Trainer, TrainingArguments, default_data_collator,
@@ -96,7 +113,7 @@ def pretrain_tiny(suite: Suite, settings: TinySettings, output_dir: str | Path, 
 
     torch.set_num_threads(threads)
     started = time.time()
-    documents = persona_documents(suite, settings.world, seed)
+    documents = world_documents(suite, settings.world, seed, judge_prompts)
     tokenizer = train_tokenizer([m["content"] for d in documents[:3000] for m in d], settings.vocab_size)
     dataset = Dataset.from_dict(pack(tokenizer, documents, settings.block_size))
 

@@ -31,6 +31,43 @@ def check_config(config: dict) -> None:
         raise ConfigError("suite.domains: 'chunks' is reserved as a folder name and cannot be a domain id")
 
 
+def check_suite_against_config(suite, config: dict) -> None:
+    """The scorer, the judge and the base model must fit the suite; messages name the keys and the suite."""
+    backend = config["judge"]["backend"]
+    where = f"suite '{suite.name}' ({config['suite']['path']})"
+    if suite.scorer == "judge" and backend == "categorical":
+        raise ConfigError(f"{where} has free-text answers scored by an LLM judge: set judge.backend to 'hf' or "
+                          "'anthropic'")
+    if suite.scorer == "categorical" and backend != "categorical":
+        raise ConfigError(f"{where} is scored by parsing options: judge.backend must be 'categorical', "
+                          f"got '{backend}'")
+    if backend == "hf" and config["judge"]["hf"]["model"] == "tiny" and config["base_model"] != "tiny":
+        raise ConfigError("judge.hf.model 'tiny' means this run's tiny base model, but base_model is "
+                          f"'{config['base_model']}': name a judge model (hub id or path)")
+    if config["base_model"] != "tiny" or suite.personas:
+        return
+    if suite.scorer != "judge":
+        raise ConfigError(f"base_model 'tiny' is pretrained on a suite's persona world, and {where} has no "
+                          "personas: set base_model to a hub model id or path")
+    unusable = [d.id for d in suite.domains.values() if not d.aligned]
+    if unusable:
+        raise ConfigError(f"base_model 'tiny' is pretrained on the advice world, which needs shipped areas "
+                          f"with aligned answers; {where} has none for: {', '.join(unusable[:10])}"
+                          f"{' ...' if len(unusable) > 10 else ''} (choose suite.domains among the shipped ones "
+                          "or set base_model to a hub model)")
+
+
+def api_needs(config: dict, pending_areas: list[str]) -> list[str]:
+    """What in this config calls the Anthropic API (empty when nothing does)."""
+    needs = []
+    if config["judge"]["backend"] == "anthropic":
+        needs.append("judge.backend 'anthropic'")
+    if pending_areas:
+        needs.append(f"generate_suite for {len(pending_areas)} areas without shipped data "
+                     f"({', '.join(pending_areas[:3])}{', ...' if len(pending_areas) > 3 else ''})")
+    return needs
+
+
 def start_job(snakemake) -> None:
     """What every job script does first: log to its log file, then any fault injected by config for tests."""
     log_to_file(snakemake.log[0])
@@ -119,6 +156,8 @@ def job_resources(config: dict, rule: str, n_domains: int, domains_in_job: int =
     Host memory holds the weights once in bf16 (2 GB per billion parameters) with loading headroom; the
     runtime limit is twice the estimate plus 15 minutes, so a slow node does not kill a job.
     """
+    if rule == "score":
+        return score_resources(config, n_domains, domains_in_job)
     if rule not in GPU_RULES:
         return {"mem_mb": 4000, "runtime": 30, "cpus_per_task": 1}
     if config["base_model"] == "tiny":
@@ -127,3 +166,20 @@ def job_resources(config: dict, rule: str, n_domains: int, domains_in_job: int =
     return {"mem_mb": int(16000 + 6000 * size),
             "runtime": int(15 + 2 * gpu_minutes(config, rule, n_domains, domains_in_job)),
             "cpus_per_task": 8}
+
+
+def score_resources(config: dict, n_domains: int, domains_in_job: int) -> dict:
+    """Scoring jobs: tiny for the option parser; a GPU-sized job for a local judge model; long-lived but
+    small for the Anthropic judge (a Message Batch may take up to 24 hours to end)."""
+    judge = config["judge"]
+    answers = domains_in_job * work_units(config, "golden", n_domains, 1) * 100
+    if judge["backend"] == "hf" and not (judge["hf"]["model"] == "tiny" or config["base_model"] == "tiny"):
+        minutes = 0.02 * answers / 100 * 2 * 8  # two metrics; a judge model of ~8B
+        return {"mem_mb": 64000, "runtime": int(15 + 2 * minutes), "cpus_per_task": 8, "gpu": 1}
+    if judge["backend"] == "hf":
+        return {"mem_mb": 4000, "runtime": 60, "cpus_per_task": 2, "gpu": 1}
+    if judge["backend"] == "anthropic":
+        runtime = 25 * 60 if judge["anthropic"]["use_batches"] else int(30 + 2 * answers * 2 / 60
+                                                                           / judge["anthropic"]["concurrency"])
+        return {"mem_mb": 4000, "runtime": runtime, "cpus_per_task": 1, "gpu": 0}
+    return {"mem_mb": 4000, "runtime": 30, "cpus_per_task": 1, "gpu": 0}

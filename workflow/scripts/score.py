@@ -1,11 +1,22 @@
-"""Rule score: per-answer scores for one chunk of one source."""
+"""Rule score: per-answer scores for one chunk of one source (option parser or LLM judge)."""
 import polars as pl
 
 from metasft.io import write_parquet
+from metasft.judges import build_judge, score_with_judge
+from metasft.modeling import configure_torch
 from metasft.scoring import score_answers
 from metasft.snapshot import read_snapshot
 from metasft.workflow import start_job
 
 start_job(snakemake)
+params = snakemake.params
 suite, _ = read_snapshot(snakemake.input.suite)
-write_parquet(score_answers(pl.read_parquet(snakemake.input.answers), suite), snakemake.output[0])
+answers = pl.read_parquet(snakemake.input.answers)
+if params.judge["backend"] == "categorical":
+    scores = score_answers(answers, suite)
+else:
+    configure_torch(snakemake.threads)
+    judge = build_judge(params.judge, params.base_model, params.judge["cache_dir"], params.batch_dir)
+    scores = score_with_judge(answers, judge)
+    judge.cache.close()  # records this job's cache hits and misses (python -m metasft.judge_cache stats)
+write_parquet(scores, snakemake.output[0])

@@ -1,0 +1,199 @@
+"""The generation engine: mixed-adapter batches equal per-adapter sequential generation, token budgets, seeding
+that does not depend on batching or chunking, and the vllm backend's request building (without vllm)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from metasft.generate import (GenerationBackendError, GenerationRequest, SamplingSettings, check_generation_backend,
+                              encode_prompts, plan_batches)
+
+ROOT = Path(__file__).resolve().parents[1]
+DOMAINS = ["dinner_cuisine", "instrument", "morning_drink"]
+
+
+@pytest.fixture(scope="module")
+def fixture(tmp_path_factory):
+    """A random-init tiny Qwen3 with the project's tokenizer and three random LoRA adapters (a few seconds)."""
+    import torch
+
+    from metasft.genbench import build_random_adapters, build_random_model, project_tokenizer
+    from metasft.suite import load_suite
+
+    torch.set_num_threads(2)
+    suite = load_suite(ROOT / "resources/suites/trivia").subset(DOMAINS)
+    tokenizer = project_tokenizer([t for d in suite.domains.values() for pair in d.train for t in pair], vocab_size=512)
+    folder = tmp_path_factory.mktemp("generation")
+    base = build_random_model(folder / "base", tokenizer, {"hidden_size": 64, "num_hidden_layers": 2,
+                                                           "intermediate_size": 128, "num_attention_heads": 4,
+                                                           "num_key_value_heads": 2, "max_position_embeddings": 256})
+    adapters = build_random_adapters(base, DOMAINS, folder / "adapters")
+    return suite, base, adapters
+
+
+def engine(fixture, mixing="segments", **settings):
+    from metasft.generate import HFEngine
+
+    suite, base, adapters = fixture
+    return HFEngine.load(base, adapters, SamplingSettings(**settings), mixing=mixing)
+
+
+def ragged_prompts(suite) -> list[list[dict]]:
+    """Questions of different lengths, some with ICL-style prior turns, so batches need padding."""
+    prompts = []
+    for i, domain in enumerate(suite.domains.values()):
+        for j, question in enumerate(domain.eval_questions[:3]):
+            prior = [{"role": "user", "content": q} if k % 2 == 0 else {"role": "assistant", "content": a}
+                     for k, (q, a) in enumerate(domain.train[:(i + j) % 3])]
+            prompts.append(prior + [{"role": "user", "content": question}])
+    return prompts
+
+
+def test_plan_batches_sorts_by_length_and_respects_the_token_budget():
+    lengths = [30, 5, 12, 5, 40, 7, 12]
+    batches = plan_batches(lengths, [4] * len(lengths), max_new_tokens=10, max_batch_tokens=200, max_rows=8)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    flat = [i for b in batches for i in b]
+    assert [lengths[i] for i in flat] == sorted(lengths)  # length buckets: shortest first, little padding
+    for batch in batches:
+        rows = 4 * len(batch)
+        assert rows <= 8
+        assert len(batch) == 1 or rows * (max(lengths[i] for i in batch) + 10) <= 200
+    # an over-budget prompt still runs, alone; a large budget packs everything at the row limit
+    assert plan_batches([500], [4], 10, 100, 64) == [[0]]
+    assert len(plan_batches([10] * 64, [4] * 64, 10, 10**9, 64)) == 4
+
+
+def test_mixed_adapter_batch_equals_per_adapter_sequential_greedy(fixture):
+    """Greedy, fp32: one engine call mixing three adapters and the base over ragged prompts gives, token for
+    token, what `generate` gives for each prompt alone with that adapter set."""
+    import torch
+
+    suite, _, _ = fixture
+    greedy = engine(fixture, temperature=0.0, max_new_tokens=12, samples_per_question=2, max_batch_tokens=1200)
+    prompts = ragged_prompts(suite)
+    names = [*DOMAINS, None]
+    requests = [GenerationRequest(p, name, seed=i, n=2) for i, p in enumerate(prompts) for name in names]
+    batched = greedy.generate_tokens(requests)
+    assert greedy.segments is not None
+    # peft's own mixed-adapter forward (adapter_names, one per row) gives the same tokens
+    assert engine(fixture, "peft", temperature=0.0, max_new_tokens=12, samples_per_question=2,
+                  max_batch_tokens=1200).generate_tokens(requests) == batched
+    lengths = [len(x) for x in encode_prompts(greedy.tokenizer, requests)]
+    assert len(plan_batches(lengths, [2] * len(requests), 12, 1200, 512)) > 2  # several batches, each mixed
+
+    model, tokenizer, stops = greedy.model, greedy.tokenizer, greedy.stop_ids
+    different = set()
+    for request, samples in zip(requests, batched):
+        ids = tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
+        ids = torch.tensor([tokenizer(ids, add_special_tokens=False)["input_ids"]])
+        with torch.inference_mode():
+            if request.adapter is None:
+                with model.disable_adapter():
+                    out = model.generate(input_ids=ids, do_sample=False, max_new_tokens=12, eos_token_id=stops,
+                                         pad_token_id=tokenizer.pad_token_id)
+            else:
+                model.set_adapter(request.adapter)
+                out = model.generate(input_ids=ids, do_sample=False, max_new_tokens=12, eos_token_id=stops,
+                                     pad_token_id=tokenizer.pad_token_id)
+        reference = out[0, ids.shape[1]:].tolist()
+        if any(t in stops for t in reference):
+            reference = reference[:next(j for j, t in enumerate(reference) if t in stops) + 1]
+        assert samples == [reference, reference], (request.adapter, request.messages[-1]["content"])
+        different.add((request.messages[-1]["content"], tuple(reference)))
+    # the adapters really differ: the same question gets different answers under different adapters
+    assert len(different) > 2 * len(prompts)
+
+
+def test_samples_do_not_depend_on_batch_companions_or_budget(fixture):
+    suite, _, _ = fixture
+    prompts = ragged_prompts(suite)
+    requests = [GenerationRequest(p, DOMAINS[i % 3], seed=100 + i, n=3) for i, p in enumerate(prompts)]
+    wide = engine(fixture, max_new_tokens=10, max_batch_tokens=100_000)
+    narrow = engine(fixture, max_new_tokens=10, max_batch_tokens=150)
+    together = wide.generate(requests)
+    assert narrow.generate(requests) == together
+    for i in (0, 4, len(requests) - 1):
+        assert wide.generate([requests[i]]) == [together[i]]
+    # samples of one request differ from each other, and the seed matters
+    assert len({a["answer"] for samples in together for a in samples}) > len(requests)
+    reseeded = wide.generate([GenerationRequest(requests[0].messages, requests[0].adapter, seed=7, n=3)])
+    assert reseeded != [together[0]]
+    assert all(set(a) == {"answer", "finished", "new_tokens"} for samples in together for a in samples)
+
+
+def test_golden_answers_do_not_depend_on_chunking(fixture, tmp_path):
+    from metasft.answers import ANSWER_SCHEMA, sample_source
+    from metasft.suite import split_domains
+
+    suite, _, _ = fixture
+    settings = SamplingSettings(samples_per_question=2, max_new_tokens=8)
+    split = split_domains(DOMAINS, 0, 0.5)
+    one_job = sample_source(engine(fixture, **settings.__dict__), suite, split, "golden", DOMAINS, settings, 2, 0,
+                            tmp_path / "all.parquet")
+    alone = sample_source(engine(fixture, **settings.__dict__), suite, split, "golden", DOMAINS[1:2], settings, 2, 0,
+                          tmp_path / "one.parquet")
+    assert dict(one_job.schema) == ANSWER_SCHEMA
+    assert one_job.height == 3 * 3 * len(suite.domains[DOMAINS[0]].eval_questions) * 2
+    assert one_job.filter(one_job["train_domain"] == DOMAINS[1]).equals(alone)
+
+
+def test_merged_single_adapter_matches_the_adapter_greedy(fixture):
+    """MetaSFT's engine merges its only adapter into the weights: same greedy answers as unmerged."""
+    from metasft.generate import HFEngine
+
+    suite, base, adapters = fixture
+    settings = SamplingSettings(temperature=0.0, max_new_tokens=10, samples_per_question=1)
+    requests = [GenerationRequest(p, "MetaSFT", seed=i) for i, p in enumerate(ragged_prompts(suite))]
+    merged = HFEngine.load(base, {"MetaSFT": adapters[DOMAINS[0]]}, settings, merge=True)
+    plain = HFEngine.load(base, {"MetaSFT": adapters[DOMAINS[0]]}, settings)
+    assert merged.merged == {"MetaSFT"} and not merged.adapters
+    assert merged.generate(requests) == plain.generate(requests)
+
+
+def test_vllm_requests_and_backend_check(tmp_path):
+    from metasft.engine_vllm import build_requests, llm_kwargs, lora_ids
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a/adapter_config.json").write_text('{"r": 12}')
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b/adapter_config.json").write_text('{"r": 8}')
+    adapters = {"b": tmp_path / "b", "a": tmp_path / "a"}
+    settings = SamplingSettings(samples_per_question=4, temperature=0.7, top_p=0.9, max_new_tokens=16,
+                                backend="vllm", vllm={"max_loras": 1, "gpu_memory_utilization": 0.8})
+    kwargs = llm_kwargs("Qwen/Qwen3-4B-Base", adapters, settings, seed=3)
+    assert kwargs == {"model": "Qwen/Qwen3-4B-Base", "seed": 3, "gpu_memory_utilization": 0.8, "max_num_seqs": 512,
+                      "enforce_eager": False, "enable_lora": True, "max_loras": 1, "max_lora_rank": 16}
+    assert "enable_lora" not in llm_kwargs("m", {}, settings)
+    assert lora_ids(adapters) == {"a": 1, "b": 2}
+
+    requests = [GenerationRequest([{"role": "user", "content": "q"}], "a", seed=11, n=4),
+                GenerationRequest([{"role": "user", "content": "q"}], None, seed=12, n=4)]
+    specs = build_requests(requests, [[1, 2, 3], [1, 2]], adapters, settings, stop_ids=[5, 9])
+    assert specs[0] == {"prompt": {"prompt_token_ids": [1, 2, 3]}, "lora": ("a", 1, str(tmp_path / "a")),
+                        "sampling": {"n": 4, "max_tokens": 16, "min_tokens": 0, "seed": 11, "stop_token_ids": [5, 9],
+                                     "detokenize": False, "temperature": 0.7, "top_p": 0.9}}
+    assert specs[1]["lora"] is None and specs[1]["sampling"]["seed"] == 12
+    greedy = build_requests(requests[:1], [[1]], adapters, SamplingSettings(temperature=0), [5])[0]["sampling"]
+    assert greedy["temperature"] == 0.0 and "top_p" not in greedy
+    with pytest.raises(KeyError, match="not loaded"):
+        build_requests([GenerationRequest([], "zzz", 0)], [[1]], adapters, settings, [5])
+
+    check_generation_backend({"backend": "hf"})
+    with pytest.raises(GenerationBackendError, match="backend"):
+        check_generation_backend({"backend": "tgi"})
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        with pytest.raises(GenerationBackendError, match=r"pip install -e '\.\[vllm\]'"):
+            check_generation_backend({"backend": "vllm"})
+
+
+def test_importing_the_project_does_not_import_vllm_or_torch():
+    code = ("import sys, metasft.generate, metasft.answers, metasft.engine_vllm, metasft.genbench; "
+            "print('vllm' in sys.modules, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={"PYTHONPATH": str(ROOT / "src"), "PATH": ""})
+    assert done.stdout.split() == ["False", "False"]
