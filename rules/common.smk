@@ -27,12 +27,12 @@ try:
 except (ConfigError, GenerationBackendError) as error:
     raise WorkflowError(f"invalid config: {error}") from None
 
-# The suite is loaded and validated here, at DAG construction, so a bad suite or an unknown domain in the
-# config fails before any job starts. The `suite` rule then snapshots the same data for the jobs.
 RUN = config["run"]
 RESULTS = f"results/{RUN}"
 # Advice-suite areas without shipped data are generated per run through the API (rule generate_suite).
 GENERATED_SUITE = f"{RESULTS}/suite/generated"
+# The suite is loaded and validated here, at DAG construction, so a bad suite or an unknown domain in the
+# config fails before any job starts. The `suite` rule then snapshots the same data for the jobs.
 try:
     SUITE = load_suite(config["suite"]["path"], GENERATED_SUITE).subset(config["suite"]["domains"])
     check_suite_against_config(SUITE, config)
@@ -135,18 +135,17 @@ def get_area(wildcards):
             "description": SUITE.extra["descriptions"][wildcards.area]}
 
 
-LLM_JUDGE = config["judge"]["backend"] in ("hf", "anthropic")
 TINY_JUDGE = config["judge"]["backend"] == "hf" and config["judge"]["hf"]["model"] == "tiny"
 
 
 def get_judge_prompts_for_world():
     """Judge prompts the tiny base learns to answer, when it is the run's judge; else none."""
-    return config["judge"]["hf"]["prompts"] if TINY and TINY_JUDGE else None
+    return config["judge"]["hf"]["prompts"] if TINY_JUDGE else None
 
 
 def judge_model_input(wildcards):
     """Scoring with the tiny judge needs the run's base model."""
-    return base_model_input() if TINY_JUDGE and LLM_JUDGE else []
+    return base_model_input() if TINY_JUDGE else []
 
 
 def get_adapter_dirs(wildcards):

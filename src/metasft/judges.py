@@ -96,14 +96,17 @@ class HFJudge:
 
         keys = [JudgeCache.key(self.backend, self.model_id, self.prompt_hashes[metric], q, a) for q, a in items]
         records: dict[str, dict] = {}
-        missing = []
+        missing: dict[str, tuple[str, str]] = {}  # each distinct uncached (question, answer) once
         for key, item in zip(keys, items):
+            if key in records or key in missing:
+                continue
             cached = self.cache.get(key)
             if cached is not None:
                 records[key] = cached
-            elif key not in records and key not in {k for k, _ in missing}:
-                missing.append((key, item))
-        log.info("hf judge %s: %d answers, %d cached, %d to judge", metric, len(items), len(items) - len(missing),
+            else:
+                missing[key] = item
+        missing = list(missing.items())
+        log.info("hf judge %s: %d answers, %d cached, %d distinct to judge", metric, len(items), len(records),
                  len(missing))
         prompts = [self._render(self.prompts[metric], question=q, answer=a) for _, (q, a) in missing]
         encoded = [self._prompt_ids(p) for p in prompts]
