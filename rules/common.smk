@@ -189,8 +189,11 @@ def get_final_output():
     return [
         f"{RESULTS}/metrics/metrics.csv",
         f"{RESULTS}/metrics/generalization.json",
+        f"{RESULTS}/metrics/comparisons.csv",
         *expand(f"{RESULTS}/plots/{{figure}}.png", figure=FIGURES),
     ]
 
 
-FIGURES = ["rmse_by_quadrant", "correlation_by_quadrant", "calibration", "scatter", "golden_heatmap"]
+FIGURES = [
+    "rmse_by_quadrant", "correlation_by_quadrant", "comparisons", "calibration", "scatter", "golden_heatmap"
+]

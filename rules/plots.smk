@@ -1,6 +1,7 @@
 rule plots:
     input:
         metrics=f"{RESULTS}/metrics/metrics.csv",
+        comparisons=f"{RESULTS}/metrics/comparisons.csv",
         propensities=f"{RESULTS}/metrics/propensities.parquet",
         predictions=f"{RESULTS}/metrics/predictions.parquet",
         suite=f"{RESULTS}/suite/suite.json",
@@ -13,6 +14,11 @@ rule plots:
         correlation_by_quadrant=report(
             f"{RESULTS}/plots/correlation_by_quadrant.png",
             caption="../report/correlation_by_quadrant.rst",
+            category="Metrics",
+        ),
+        comparisons=report(
+            f"{RESULTS}/plots/comparisons.png",
+            caption="../report/comparisons.rst",
             category="Metrics",
         ),
         calibration=report(

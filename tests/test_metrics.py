@@ -5,7 +5,8 @@ import polars as pl
 import pytest
 
 from metasft.baselines import model_predictions, pooled_shuffle, split_half
-from metasft.metrics import metric_with_ci, metrics_table, pearson, rmse, spearman
+from metasft.metrics import (generalization_summary, metric_with_ci, metrics_table, pearson, rmse, spearman,
+                             spearman_brown, weighted_spearman)
 from metasft.scoring import OptionParser, propensities, score_categorical
 from metasft.suite import Domain, Option, Suite
 
@@ -30,6 +31,51 @@ def test_metric_with_ci_averages_permutations_and_brackets_the_estimate():
     assert scaled == pytest.approx(3 / math.sqrt(2))
     again = metric_with_ci(y_hat, y_ref, "rmse", 1.0, 200, 0.95, seed=1)
     assert again == (value, low, high)  # seeded
+
+
+def spread_data(n=40, permutations=3, seed=7):
+    rng = np.random.default_rng(seed)
+    y_ref = np.round(rng.uniform(0, 100, (permutations, n)) / 12.5) * 12.5  # discrete, with ties
+    y_hat = np.round(np.clip(y_ref + rng.normal(0, 15, (permutations, n)), 0, 100) / 12.5) * 12.5
+    return y_hat, y_ref
+
+
+def by_hand_interval(y_hat, y_ref, statistic, n_resamples, seed, confidence=0.95):
+    """The documented scheme: pair indices drawn with replacement from default_rng(seed), one resample per
+    row; the statistic is averaged over permutations; the CI is the plain percentile interval."""
+    n = y_hat.shape[1]
+    draws = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+    values = np.array([np.nanmean(statistic(y_hat[:, i], y_ref[:, i])) for i in draws])
+    alpha = 100 * (1 - confidence) / 2
+    return values, tuple(np.percentile(values, [alpha, 100 - alpha]))
+
+
+@pytest.mark.parametrize("name, statistic", [("rmse", rmse), ("pearson_r", pearson), ("spearman_rho", spearman)])
+def test_bootstrap_ci_equals_a_hand_computed_percentile_interval(name, statistic):
+    y_hat, y_ref = spread_data()
+    # 450 resamples span three batches of 200: the batches continue one random stream
+    value, low, high = metric_with_ci(y_hat, y_ref, name, 1.0, 450, 0.95, seed=11)
+    values, (want_low, want_high) = by_hand_interval(y_hat, y_ref, statistic, 450, seed=11)
+    assert value == pytest.approx(np.mean(statistic(y_hat, y_ref)))
+    assert (low, high) == pytest.approx((want_low, want_high))
+    assert high - low > 0.05 * abs(value)  # data with spread: a real interval, not a point
+    assert metric_with_ci(y_hat, y_ref, name, 1.0, 450, 0.95, seed=12)[1:] != (low, high)
+
+
+def test_weighted_spearman_handles_ties_from_repeated_pairs():
+    x = np.array([1.0, 2, 2, 3, 5, 5, 8])
+    y = np.array([3.0, 1, 4, 4, 9, 2, 6])
+    counts = np.array([[3.0, 0, 1, 1, 0, 2, 0], [0, 2, 2, 0, 1, 1, 1]])
+    for row, weights in enumerate(counts):
+        index = np.repeat(np.arange(len(x)), weights.astype(int))
+        assert weighted_spearman(x, y, counts)[row] == pytest.approx(spearman(x[index], y[index]))
+
+
+def test_spearman_brown_corrects_half_size_correlations():
+    assert spearman_brown(0.5) == pytest.approx(2 / 3)
+    assert spearman_brown(0.0) == 0.0
+    assert spearman_brown(1.0) == 1.0
+    assert spearman_brown(-0.5) == pytest.approx(-2.0)
 
 
 def golden_scores(samples: dict[tuple[str, str], list[float | None]]) -> pl.DataFrame:
@@ -103,11 +149,94 @@ def test_metrics_table_columns_quadrants_and_dropped_pairs():
                            "propensity": [10.0, 20.0, 30.0, 40.0]})
     predicted = golden.with_columns(propensity=pl.Series([12.0, 20.0, None, 37.0]))
     rates = {"MetaSFT": {"train_eval": {"unscored_rate": 0.25}}}
-    table = metrics_table(model_predictions("MetaSFT", predicted, golden), pairs, rates, 0, 0.95, 0)
+    table, comparisons = metrics_table(model_predictions("MetaSFT", predicted, golden), pairs, rates, 0, 0.95, 0)
     assert table.columns[:10] == ["method", "quadrant", "rmse", "rmse_lo", "rmse_hi", "pearson_r", "pearson_lo",
-                                  "pearson_hi", "spearman_rho", "n_pairs"][:9] + ["spearman_lo"]
+                                  "pearson_hi", "spearman_rho", "spearman_lo"]
     rows = {r["quadrant"]: r for r in table.iter_rows(named=True)}
     assert rows["train_train"]["rmse"] == pytest.approx(2.0)
     assert rows["eval_eval"]["rmse"] == pytest.approx(3.0)
     assert rows["eval_train"]["n_pairs"] == 0 and rows["eval_train"]["n_pairs_dropped"] == 1
     assert rows["train_eval"]["unscored_rate"] == 0.25
+    assert comparisons.is_empty()  # MetaSFT alone: nothing to compare with
+
+
+def quadrant_predictions(n=30, seed=3):
+    """Two pairs sets' worth of methods in one quadrant: GT over 2 permutations, UntrainedICL and MetaSFT."""
+    rng = np.random.default_rng(seed)
+    domains = [f"t{i:02d}" for i in range(n)]  # sorted as the table sorts pairs
+    golden = np.round(rng.uniform(0, 100, n) / 12.5) * 12.5
+    half_a = np.clip(golden[None] + rng.normal(0, 12, (2, n)), 0, 100)
+    half_b = np.clip(golden[None] + rng.normal(0, 12, (2, n)), 0, 100)
+    icl = np.clip(golden + rng.normal(0, 20, n), 0, 100)
+    meta = np.clip(golden + rng.normal(0, 10, n), 0, 100)
+    frames = [pl.DataFrame({"method": "GT", "permutation": np.repeat([0, 1], n).astype(np.int32),
+                            "train_domain": domains * 2, "eval_domain": ["e"] * 2 * n,
+                            "y_hat": half_a.ravel(), "y_ref": half_b.ravel()})]
+    for method, values in (("UntrainedICL", icl), ("MetaSFT", meta)):
+        frames.append(pl.DataFrame({"method": method, "permutation": np.zeros(n, np.int32), "train_domain": domains,
+                                    "eval_domain": ["e"] * n, "y_hat": values, "y_ref": golden}))
+    pairs = pl.DataFrame({"train_domain": domains, "eval_domain": ["e"] * n, "quadrant": ["eval_eval"] * n})
+    return pl.concat(frames), pairs, (half_a, half_b, icl, meta, golden)
+
+
+def test_metrics_table_scales_gt_rmse_and_corrects_gt_correlations():
+    predictions, pairs, (half_a, half_b, icl, _, golden) = quadrant_predictions()
+    table, _ = metrics_table(predictions, pairs, {}, 0, 0.95, 0)
+    gt = table.filter(pl.col("method") == "GT").row(0, named=True)
+    assert gt["rmse"] == pytest.approx(np.mean(rmse(half_a, half_b)) / math.sqrt(2))
+    raw_r = pearson(half_a, half_b)
+    assert gt["pearson_r"] == pytest.approx(np.mean(2 * raw_r / (1 + raw_r)))
+    assert gt["pearson_r"] > np.mean(raw_r)
+    raw_rho = spearman(half_a, half_b)
+    assert gt["spearman_rho"] == pytest.approx(np.mean(2 * raw_rho / (1 + raw_rho)))
+    icl_row = table.filter(pl.col("method") == "UntrainedICL").row(0, named=True)
+    assert icl_row["rmse"] == pytest.approx(float(rmse(icl, golden)))  # no scaling for the models
+    assert icl_row["pearson_r"] == pytest.approx(float(pearson(icl, golden)))
+
+
+def test_paired_comparison_uses_the_same_resamples_for_both_methods():
+    predictions, pairs, (_, _, icl, meta, golden) = quadrant_predictions()
+    table, comparisons = metrics_table(predictions, pairs, {}, 300, 0.95, seed=5)
+    row = comparisons.filter(pl.col("baseline") == "UntrainedICL").row(0, named=True)
+    assert row["rmse_diff"] == pytest.approx(float(rmse(meta, golden) - rmse(icl, golden)))
+    # by hand: the quadrant's resamples, both methods on the same pair indices
+    from metasft.generate import derived_seed
+    n = len(golden)
+    draws = np.random.default_rng(derived_seed(5, "bootstrap", "eval_eval")).integers(0, n, size=(300, n))
+    diffs = np.array([rmse(meta[i], golden[i]) - rmse(icl[i], golden[i]) for i in draws])
+    assert (row["diff_lo"], row["diff_hi"]) == pytest.approx(tuple(np.percentile(diffs, [2.5, 97.5])))
+    assert row["share_method_better"] == pytest.approx(np.mean(diffs < 0))
+    assert row["ci_excludes_zero"] == (row["diff_hi"] < 0 or row["diff_lo"] > 0)
+    # the paired CI is narrower than the two marginal CIs side by side
+    marginal = {r["method"]: r for r in table.iter_rows(named=True)}
+    assert row["diff_hi"] - row["diff_lo"] < (marginal["MetaSFT"]["rmse_hi"] - marginal["MetaSFT"]["rmse_lo"]
+                                              + marginal["UntrainedICL"]["rmse_hi"]
+                                              - marginal["UntrainedICL"]["rmse_lo"])
+    assert set(comparisons["baseline"]) == {"GT", "UntrainedICL"}
+
+
+def test_a_pair_missing_for_one_method_is_dropped_for_all():
+    predictions, pairs, (half_a, half_b, icl, meta, golden) = quadrant_predictions()
+    predictions = predictions.with_columns(
+        y_hat=pl.when((pl.col("method") == "MetaSFT") & (pl.col("train_domain") == "t04")).then(None)
+        .otherwise(pl.col("y_hat")))
+    table, comparisons = metrics_table(predictions, pairs, {}, 0, 0.95, 0)
+    keep = np.arange(len(golden)) != 4
+    rows = {r["method"]: r for r in table.iter_rows(named=True)}
+    assert {r["n_pairs"] for r in rows.values()} == {len(golden) - 1}
+    assert {r["n_pairs_dropped"] for r in rows.values()} == {1}
+    assert rows["MetaSFT"]["n_pairs_missing"] == 1 and rows["UntrainedICL"]["n_pairs_missing"] == 0
+    assert rows["UntrainedICL"]["rmse"] == pytest.approx(float(rmse(icl[keep], golden[keep])))
+    assert rows["GT"]["rmse"] == pytest.approx(np.mean(rmse(half_a[:, keep], half_b[:, keep])) / math.sqrt(2))
+    assert comparisons["n_pairs"].to_list() == [len(golden) - 1] * 2
+
+
+def test_generalization_summary_reports_each_predictors_persona_effect():
+    pairs = pl.DataFrame({"train_domain": ["a", "a", "b", "b", "c", "c"], "eval_domain": ["b", "c", "a", "c", "a", "b"],
+                          "same_persona": [True, False, True, False, False, False]})
+    golden = pairs.select("train_domain", "eval_domain").with_columns(
+        propensity=pl.Series([80.0, 20.0, 60.0, 10.0, 30.0, 0.0]))
+    icl = golden.with_columns(propensity=pl.Series([40.0, 20.0, 40.0, 20.0, 20.0, 20.0]))
+    summary = generalization_summary(golden, pairs, {"UntrainedICL": icl})
+    assert summary["same_minus_other"] == pytest.approx(70 - 15)
+    assert summary["predicted"]["UntrainedICL"]["same_minus_other"] == pytest.approx(40 - 20)

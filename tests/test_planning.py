@@ -50,3 +50,15 @@ def test_plan_counts_jobs_like_the_dag(capsys):
     printed = capsys.readouterr().out
     assert "Qwen/Qwen3-14B (14B parameters)" in printed
     assert "API requests (judge): 0" in printed and "estimated GPU cost:" in printed
+
+
+def test_metrics_resources_grow_with_pairs_permutations_and_resamples():
+    paper = load_config([str(ROOT / "config" / "paper_trivia.yaml")])
+    default = load_config([])
+    small, large = job_resources(default, "metrics", 12), job_resources(paper, "metrics", 100)
+    assert small["mem_mb"] < large["mem_mb"] and small["runtime"] < large["runtime"]
+    # 10,000 pairs x (3 x 100 + 2) prediction rows at about 300 bytes, doubled, over a 1 GB floor
+    assert large["mem_mb"] == int(1000 + 2 * 10000 * 302 * 300 / 1e6)
+    fewer_resamples = {**paper, "metrics": {**paper["metrics"], "bootstrap_resamples": 100}}
+    assert job_resources(fewer_resamples, "metrics", 100)["runtime"] < large["runtime"]
+    assert job_resources(fewer_resamples, "metrics", 100)["mem_mb"] == large["mem_mb"]  # batched bootstrap

@@ -13,6 +13,7 @@ METRIC_COLUMNS = ["method", "quadrant", "rmse", "rmse_lo", "rmse_hi", "pearson_r
                   "spearman_rho", "n_pairs"]
 METHODS = {"GT", "GT-EvalOnly", "GT-TrainOnly", "UntrainedICL", "MetaSFT"}
 QUADRANTS = {"train_train", "train_eval", "eval_train", "eval_eval"}
+FIGURES = ["rmse_by_quadrant", "correlation_by_quadrant", "comparisons", "calibration", "scatter", "golden_heatmap"]
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -93,8 +94,15 @@ def test_mini_pipeline_end_to_end(mini_run):
     metrics = pl.read_csv(results / "metrics" / "metrics.csv")
     assert metrics.columns[:10] == METRIC_COLUMNS[:9] + ["spearman_lo"]
     assert set(metrics["method"]) == METHODS and set(metrics["quadrant"]) == QUADRANTS
-    for figure in ["rmse_by_quadrant", "correlation_by_quadrant", "calibration", "scatter", "golden_heatmap"]:
+    for figure in FIGURES:
         assert (results / "plots" / f"{figure}.png").stat().st_size > 1000
+    comparisons = pl.read_csv(results / "metrics" / "comparisons.csv")
+    # MetaSFT against the four other methods in each evaluation quadrant, on the quadrant's common pairs
+    assert comparisons.height == 3 * 4 and set(comparisons["quadrant"]) == QUADRANTS - {"train_train"}
+    assert (comparisons["method"] == "MetaSFT").all()
+    n_pairs = {r["quadrant"]: r["n_pairs"] for r in metrics.filter(pl.col("method") == "MetaSFT").iter_rows(named=True)}
+    assert all(r["n_pairs"] == n_pairs[r["quadrant"]] for r in comparisons.iter_rows(named=True))
+    assert metrics.group_by("quadrant").agg(pl.col("n_pairs").n_unique())["n_pairs"].max() == 1  # one pair set
     golden = pl.concat([pl.read_parquet(p) for p in (results / "scores" / "golden" / "chunks").glob("*.parquet")])
     # 4 x 4 pairs x 2 eval questions x 3 samples, every answer kept (scored or not)
     assert golden.height == 16 * 2 * 3
@@ -178,5 +186,5 @@ def test_killed_run_resumes_without_redoing_finished_jobs(workflow_copy):
 def test_report_holds_the_figures(mini_run):
     snakemake(mini_run, "--report", "report.html", "--configfile", "tests/configs/mini.yaml")
     html = (mini_run / "report.html").read_text(errors="replace")
-    for figure in ["rmse_by_quadrant", "correlation_by_quadrant", "calibration", "scatter", "golden_heatmap"]:
+    for figure in FIGURES:
         assert f"{figure}.png" in html

@@ -29,14 +29,15 @@ def evaluate(suite_path, baselines_path, score_paths: dict[str, list[str]], n_re
     rates = {source: answer_rates(table) for source, table in scores.items()}
     # The GT-* baselines are built from golden samples, so they report the golden answers' rates.
     rates.update({m: rates["golden"] for m in ("GT", "GT-EvalOnly", "GT-TrainOnly")})
-    table = metrics_table(predictions, pairs, rates, n_resamples, confidence, seed)
+    table, comparisons = metrics_table(predictions, pairs, rates, n_resamples, confidence, seed)
 
     long_propensities = pl.concat([p.with_columns(source=pl.lit(s)) for s, p in by_source.items()]).join(
         pairs.select("train_domain", "eval_domain", "same_persona"), on=["train_domain", "eval_domain"])
     write_parquet(long_propensities, outputs.propensities)
     write_parquet(predictions.join(pairs, on=["train_domain", "eval_domain"]), outputs.predictions)
-    summary = generalization_summary(golden, pairs)
+    summary = generalization_summary(golden, pairs, {m: by_source[m] for m in ("UntrainedICL", "MetaSFT")})
     write_json(summary, outputs.generalization)
+    write_csv(comparisons, outputs.comparisons)
     write_csv(table, outputs.metrics)
     log.info("generalization: %s", summary)
     return table

@@ -103,6 +103,26 @@ def world_documents(suite: Suite, settings: WorldSettings, seed: int,
     return documents
 
 
+def answer_loss(model, input_ids, labels):
+    """Next-token loss on the labelled (answer) positions only, with the output layer applied to those positions
+    alone: most tokens are questions, so this skips most of the vocabulary projection. Equal to the causal-LM
+    loss with -100 labels ignored."""
+    import torch.nn.functional as F
+
+    targets = labels[:, 1:]
+    keep = targets != -100
+    hidden = model.model(input_ids=input_ids).last_hidden_state[:, :-1]
+    return F.cross_entropy(model.lm_head(hidden[keep]).float(), targets[keep])
+
+
+def _answer_loss_trainer(trainer_class):
+    class AnswerLossTrainer(trainer_class):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            return answer_loss(model, inputs["input_ids"], inputs["labels"])
+
+    return AnswerLossTrainer
+
+
 def pretrain_tiny(suite: Suite, settings: TinySettings, output_dir: str | Path, seed: int, threads: int = 1,
                   judge_prompts: dict[str, str] | None = None) -> dict:
     """Train tokenizer and model from scratch on the suite's world; save both to `output_dir` atomically."""
@@ -135,7 +155,8 @@ def pretrain_tiny(suite: Suite, settings: TinySettings, output_dir: str | Path, 
             seed=seed, data_seed=seed, use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
             disable_tqdm=True,
         )
-        trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=default_data_collator)
+        trainer = _answer_loss_trainer(Trainer)(model=model, args=args, train_dataset=dataset,
+                                                data_collator=default_data_collator)
         result = trainer.train()
         model.generation_config.eos_token_id = tokenizer.eos_token_id
         model.generation_config.pad_token_id = tokenizer.pad_token_id

@@ -158,6 +158,8 @@ def job_resources(config: dict, rule: str, n_domains: int, domains_in_job: int =
     """
     if rule == "score":
         return score_resources(config, n_domains, domains_in_job)
+    if rule in ("baselines", "metrics"):
+        return analysis_resources(config, n_domains)
     if rule not in GPU_RULES:
         return {"mem_mb": 4000, "runtime": 30, "cpus_per_task": 1}
     if config["base_model"] == "tiny":
@@ -166,6 +168,19 @@ def job_resources(config: dict, rule: str, n_domains: int, domains_in_job: int =
     return {"mem_mb": int(16000 + 6000 * size),
             "runtime": int(15 + 2 * gpu_minutes(config, rule, n_domains, domains_in_job)),
             "cpus_per_task": 8}
+
+
+def analysis_resources(config: dict, n_domains: int) -> dict:
+    """`baselines` and `metrics`: memory grows with the prediction rows (pairs x (3 R + 2)), time with the
+    bootstrap work (pairs x R x resamples); the bootstrap itself runs in fixed-size batches, so its memory
+    does not grow with the resample count. Per-unit figures measured with `python -m metasft.bench_metrics`
+    (about 300 bytes per prediction row at peak, 5 ns per pair x permutation x resample), doubled for headroom.
+    """
+    metrics = config["metrics"]
+    pairs = n_domains ** 2
+    rows = pairs * (3 * metrics["permutations"] + 2)
+    seconds = 5e-9 * 3 * pairs * metrics["permutations"] * metrics["bootstrap_resamples"]
+    return {"mem_mb": int(1000 + 2 * rows * 300 / 1e6), "runtime": int(15 + 2 * seconds / 60), "cpus_per_task": 1}
 
 
 def score_resources(config: dict, n_domains: int, domains_in_job: int) -> dict:

@@ -27,6 +27,10 @@ class WorldSettings:
     min_topics: int = 1
     max_topics: int = 6
     noise_fraction: float = 0.1  # documents whose answers ignore any persona
+    # Probability that the next turn of a chat keeps the speaker's persona (else a new speaker is drawn). Below 1,
+    # what someone said on one topic predicts their next answer only weakly, so a few in-context examples reveal
+    # less than a fine-tune shifts: in-context learning becomes a poor proxy for fine-tuning.
+    persona_persistence: float = 1.0
     judge_documents: int = 0  # judge conversations added when the tiny model is the run's judge
 
 
@@ -50,7 +54,10 @@ def persona_documents(suite: Suite, settings: WorldSettings, seed: int) -> list[
         persona = None if rng.random() < settings.noise_fraction else rng.choice(suite.personas)
         n_topics = rng.randint(settings.min_topics, settings.max_topics)
         messages = []
-        for domain in (rng.choice(domains) for _ in range(n_topics)):
+        for turn, domain in enumerate(rng.choice(domains) for _ in range(n_topics)):
+            if turn and persona is not None and settings.persona_persistence < 1 \
+                    and rng.random() >= settings.persona_persistence:
+                persona = rng.choice(suite.personas)
             question = rng.choice(phrasings[domain.id])
             own = [o for o in domain.options if o.persona == persona]
             option = own[0] if own and rng.random() < settings.consistency else rng.choice(domain.options)

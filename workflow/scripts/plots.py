@@ -1,6 +1,7 @@
-"""Rule plots: the headline RMSE figure, correlations, calibration, scatter and the golden heatmap."""
+"""Rule plots: the headline RMSE figure, paired comparisons, correlations, calibration, scatter, golden heatmap."""
 from metasft.plots import make_figures
 from metasft.workflow import start_job
 
 start_job(snakemake)
-make_figures(snakemake.input, snakemake.output)
+i = snakemake.input
+make_figures(i.metrics, i.comparisons, i.propensities, i.predictions, i.suite, dict(snakemake.output.items()))
