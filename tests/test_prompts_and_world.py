@@ -76,6 +76,30 @@ def test_world_documents_are_seeded_and_persona_consistent():
         assert len(personas) == 1  # consistency 1.0: one persona per document (every mini topic has each)
 
 
+def document_personas(document):
+    by_option = {o.text: o.persona for d in MINI.domains.values() for o in d.options}
+    return [next(p for text, p in by_option.items() if f" {text}." in answer["content"])
+            for answer in document[1::2]]
+
+
+def test_persona_persistence_sets_how_often_a_chat_keeps_its_speaker():
+    base = dict(n_documents=400, consistency=1.0, noise_fraction=0.0, min_topics=4, max_topics=4)
+    kept = persona_documents(MINI, WorldSettings(**base), seed=3)
+    assert kept == persona_documents(MINI, WorldSettings(**base, persona_persistence=1.0), seed=3)
+
+    def switch_rate(documents):
+        turns = [(a, b) for d in documents for a, b in zip(document_personas(d), document_personas(d)[1:])]
+        return sum(a != b for a, b in turns) / len(turns)
+
+    assert switch_rate(kept) == 0
+    # persistence 0: every later turn draws a new speaker among 3 personas, who differs 2 times in 3
+    assert switch_rate(persona_documents(MINI, WorldSettings(**base, persona_persistence=0.0), seed=3)) == \
+        pytest.approx(2 / 3, abs=0.05)
+    # 0.25: a switch needs a new draw (0.75) that lands on another persona (2/3): 0.5
+    assert switch_rate(persona_documents(MINI, WorldSettings(**base, persona_persistence=0.25), seed=3)) == \
+        pytest.approx(0.5, abs=0.05)
+
+
 def test_pack_labels_only_answers_and_fills_blocks():
     tokenizer = train_tokenizer(["What pet? A cat. Drink? Tea."] * 20, 300)
     documents = [[{"role": "user", "content": "What pet?"}, {"role": "assistant", "content": "A cat."}]] * 6
@@ -96,3 +120,22 @@ def test_config_cross_checks_name_the_keys():
                        "num_key_value_heads": 1}, "suite": {"domains": []}}
     with pytest.raises(ConfigError, match=r"tiny.hidden_size \(64\) must be divisible by tiny.num_attention_heads"):
         check_config(config)
+
+
+def test_answer_loss_equals_the_causal_lm_loss_on_labelled_positions():
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from metasft.tiny import answer_loss
+
+    torch.manual_seed(0)
+    model = Qwen3ForCausalLM(Qwen3Config(vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                         num_key_value_heads=1, head_dim=16, intermediate_size=64))
+    input_ids = torch.randint(0, 50, (2, 12))
+    labels = input_ids.clone()
+    labels[:, :5] = -100
+    labels[1, 8:] = -100
+    expected = model(input_ids=input_ids, labels=labels).loss
+    assert answer_loss(model, input_ids, labels).item() == pytest.approx(expected.item(), rel=1e-5)
+    labels[0, 6] = -100  # a position left out changes the loss: it is not the mean over everything
+    assert answer_loss(model, input_ids, labels).item() != pytest.approx(expected.item(), rel=1e-5)

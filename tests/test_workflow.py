@@ -37,6 +37,19 @@ def test_paper_preset_dry_run_covers_all_pairs():
     assert counts["golden"] == counts["predict_icl"] == counts["predict_metasft"] == 10
 
 
+def test_scale_tiny_preset_plans_the_paper_shape_on_the_tiny_base():
+    result = snakemake(ROOT, "-n", "--configfile", "config/scale_tiny.yaml")
+    output = result.stdout + result.stderr
+    assert "100 domains (50 meta_train, 50 meta_eval), 10000 pairs (train_train 2500" in output
+    assert "base model tiny" in output
+    counts = job_counts(output)
+    # fewer, larger processes: 25 train domains per job, one pretraining, one metrics job
+    assert counts["pretrain_base"] == 1 and counts["metrics"] == 1
+    assert counts["finetune"] == counts["golden"] == counts["predict_icl"] == counts["predict_metasft"] == 4
+    config = yaml.safe_load((ROOT / "config" / "scale_tiny.yaml").read_text())
+    assert config["metrics"] == {"permutations": 100, "bootstrap_resamples": 2000}  # the paper presets' settings
+
+
 def write_config(workdir, config: dict):
     path = workdir / "config" / "test.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -45,6 +45,27 @@ def tree_rss_bytes(root: int) -> int:
     return total
 
 
+def rule_times(benchmarks: Path) -> list[dict]:
+    """Per rule, from the jobs' `benchmark:` files: jobs, summed and longest wall seconds, CPU seconds, and the
+    largest max RSS of one job."""
+    import csv
+
+    rules: dict[str, dict] = {}
+    for path in sorted(benchmarks.rglob("*.tsv")):
+        rule = path.relative_to(benchmarks).parts[0].removesuffix(".tsv")
+        with open(path) as handle:
+            for row in csv.DictReader(handle, delimiter="\t"):
+                entry = rules.setdefault(rule, {"rule": rule, "jobs": 0, "seconds": 0.0, "longest": 0.0,
+                                                "cpu_seconds": 0.0, "max_rss_mb": 0.0})
+                entry["jobs"] += 1
+                entry["seconds"] += float(row["s"])
+                entry["longest"] = max(entry["longest"], float(row["s"]))
+                entry["cpu_seconds"] += float(row["cpu_time"]) if row.get("cpu_time") not in (None, "", "-") else 0.0
+                rss = row.get("max_rss")
+                entry["max_rss_mb"] = max(entry["max_rss_mb"], float(rss) if rss not in (None, "", "-") else 0.0)
+    return sorted(rules.values(), key=lambda r: -r["seconds"])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configfile", default="config/config.yaml")
@@ -65,6 +86,11 @@ def main(argv=None) -> int:
         time.sleep(0.2)
     wall = time.monotonic() - started
     print(f"command: {' '.join(command)}")
+    print("where the time goes (benchmark files; jobs of a rule may run side by side):")
+    print(f"  {'rule':<16} {'jobs':>4} {'job_seconds':>11} {'longest_job':>11} {'cpu_seconds':>11} {'max_rss_mb':>10}")
+    for row in rule_times(Path(f"benchmarks/{args.run}")):
+        print(f"  {row['rule']:<16} {row['jobs']:>4} {row['seconds']:>11.1f} {row['longest']:>11.1f} "
+              f"{row['cpu_seconds']:>11.1f} {row['max_rss_mb']:>10.0f}")
     print(f"exit_status: {process.returncode}")
     print(f"wall_seconds: {wall:.1f}")
     print(f"peak_memory_mb: {peak / 2**20:.0f}")

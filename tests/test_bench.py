@@ -1,0 +1,15 @@
+from metasft.bench import rule_times
+
+HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def test_rule_times_sum_jobs_per_rule_from_benchmark_files(tmp_path):
+    (tmp_path / "golden").mkdir()
+    (tmp_path / "golden" / "part000.tsv").write_text(HEADER + "10.5\t0:00:10\t300.0\t1\t1\t1\t0\t0\t90\t9.0\n")
+    (tmp_path / "golden" / "part001.tsv").write_text(HEADER + "20.0\t0:00:20\t500.0\t1\t1\t1\t0\t0\t95\t19.0\n")
+    (tmp_path / "metrics.tsv").write_text(HEADER + "40.0\t0:00:40\t800.0\t1\t1\t1\t0\t0\t99\t39.5\n")
+    rows = {r["rule"]: r for r in rule_times(tmp_path)}
+    assert rows["golden"] == {"rule": "golden", "jobs": 2, "seconds": 30.5, "longest": 20.0, "cpu_seconds": 28.0,
+                              "max_rss_mb": 500.0}
+    assert rows["metrics"]["jobs"] == 1 and rows["metrics"]["max_rss_mb"] == 800.0
+    assert [r["rule"] for r in rule_times(tmp_path)] == ["metrics", "golden"]  # longest total first
