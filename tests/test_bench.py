@@ -13,3 +13,27 @@ def test_rule_times_sum_jobs_per_rule_from_benchmark_files(tmp_path):
                               "max_rss_mb": 500.0}
     assert rows["metrics"]["jobs"] == 1 and rows["metrics"]["max_rss_mb"] == 800.0
     assert [r["rule"] for r in rule_times(tmp_path)] == ["metrics", "golden"]  # longest total first
+
+
+def test_bench_refuses_bad_run_names_and_folders_it_did_not_make(tmp_path):
+    import pytest
+
+    from metasft.bench import MARKER, BenchError, main, prepare_run_folders
+
+    for bad in ("", "..", ".", "../x", "a/b"):
+        with pytest.raises(BenchError, match="is not a run name"):
+            prepare_run_folders(bad, tmp_path)
+    real = tmp_path / "results" / "default"
+    real.mkdir(parents=True)
+    (real / "metrics.csv").write_text("precious")
+    with pytest.raises(BenchError, match="results/default holds results the benchmark did not make"):
+        prepare_run_folders("default", tmp_path)
+    assert (real / "metrics.csv").read_text() == "precious"
+    assert not (tmp_path / "logs" / "default").exists()  # refused before touching anything
+
+    made = prepare_run_folders("bench", tmp_path)
+    assert all((folder / MARKER).exists() for folder in made)
+    (made[0] / "old.txt").write_text("from an earlier benchmark")
+    prepare_run_folders("bench", tmp_path)  # its own folders are emptied and reused
+    assert not (made[0] / "old.txt").exists() and (made[0] / MARKER).exists()
+    assert main(["--run", ".."]) == 2

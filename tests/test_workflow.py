@@ -37,8 +37,8 @@ def test_paper_preset_dry_run_covers_all_pairs():
     assert counts["golden"] == counts["predict_icl"] == counts["predict_metasft"] == 10
 
 
-def test_scale_tiny_preset_plans_the_paper_shape_on_the_tiny_base():
-    result = snakemake(ROOT, "-n", "--configfile", "config/scale_tiny.yaml")
+def test_scale_tiny_preset_plans_the_paper_shape_on_the_tiny_base(workflow_copy):
+    result = snakemake(workflow_copy, "-n", "--configfile", "config/scale_tiny.yaml")  # a copy: no results yet
     output = result.stdout + result.stderr
     assert "100 domains (50 meta_train, 50 meta_eval), 10000 pairs (train_train 2500" in output
     assert "base model tiny" in output

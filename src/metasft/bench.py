@@ -4,6 +4,9 @@
 
 Runs `snakemake` from an empty results folder (a fresh run name, so existing results are untouched), samples
 the resident memory of snakemake and all its jobs together every 0.2 s, and prints one line per figure.
+
+It deletes only what it made: `results/<run>`, `logs/<run>` and `benchmarks/<run>` carry a marker file written
+when the benchmark created them, and a folder without the marker (a real run's results) stops it before any work.
 """
 
 from __future__ import annotations
@@ -17,6 +20,44 @@ import time
 from pathlib import Path
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+MARKER = ".made-by-metasft-bench"
+RUN_FOLDERS = ("results", "logs", "benchmarks")
+
+
+class BenchError(ValueError):
+    pass
+
+
+def run_name_pattern() -> str:
+    import yaml
+
+    schema = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "schema.yaml").read_text())
+    return schema["properties"]["run"]["pattern"]
+
+
+def prepare_run_folders(run: str, root: Path = Path(".")) -> list[Path]:
+    """Empty the benchmark's own folders for `run`, refusing a bad name or a folder the benchmark did not make."""
+    import re
+
+    if not re.fullmatch(run_name_pattern().strip("^$"), run):
+        raise BenchError(f"--run {run!r} is not a run name (config/schema.yaml, key 'run': letters, digits, '_', "
+                         "'.', '-', starting with a letter or digit)")
+    folders = [root / kind / run for kind in RUN_FOLDERS]
+    foreign = [f for f in folders if f.exists() and not (f / MARKER).exists()]
+    if foreign:
+        raise BenchError(f"--run {run}: {foreign[0]} holds results the benchmark did not make; it deletes only its "
+                         "own folders, so choose another run name (or remove that folder yourself)")
+    for folder in folders:
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        (folder / MARKER).touch()
+    return folders
+
+
+def remove_own_folder(folder: Path) -> None:
+    if (folder / MARKER).exists():
+        shutil.rmtree(folder)
 
 
 def _children() -> dict[int, list[int]]:
@@ -70,12 +111,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configfile", default="config/config.yaml")
     parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--run", default="bench", help="run name (results/<run>/), emptied first")
+    parser.add_argument("--run", default="bench",
+                        help="run name (results/<run>/); emptied first if an earlier benchmark made it")
     parser.add_argument("--keep", action="store_true", help="keep results/<run>/ afterwards")
     args = parser.parse_args(argv)
 
-    for folder in (f"results/{args.run}", f"logs/{args.run}", f"benchmarks/{args.run}"):
-        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        prepare_run_folders(args.run)
+    except BenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     command = ["snakemake", "--cores", str(args.cores), "--configfile", args.configfile,
                "--config", f"run={args.run}", "--quiet", "rules"]
     started = time.monotonic()
@@ -95,7 +140,7 @@ def main(argv=None) -> int:
     print(f"wall_seconds: {wall:.1f}")
     print(f"peak_memory_mb: {peak / 2**20:.0f}")
     if not args.keep:
-        shutil.rmtree(f"results/{args.run}", ignore_errors=True)
+        remove_own_folder(Path(f"results/{args.run}"))
     return process.returncode
 
 
