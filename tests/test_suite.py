@@ -117,6 +117,34 @@ def test_custom_chat_jsonl_suite(tmp_path):
         load_suite(tmp_path)
 
 
+@pytest.mark.parametrize(
+    "options, designated, message",
+    [
+        # two options with one id made "I drink tea." score as the designated coffee
+        ([{"id": "red", "text": "red"}, {"id": "red", "text": "blue"}], "red", "duplicate option id 'red'"),
+        # an alias shared by two options made the designated answer unscored
+        ([{"id": "red", "text": "red", "aliases": ["warm"]}, {"id": "blue", "text": "blue", "aliases": ["warm"]}],
+         "red", "option 'red' name ['warm'] also matches option 'blue'"),
+        # an option without an id crashed with KeyError: 'id'
+        ([{"text": "red"}, {"id": "blue", "text": "blue"}], "red", "option needs non-empty 'id' and 'text'"),
+        ([{"id": "red", "text": "red"}, {"id": "blue", "text": "blue"}], "green",
+         "designated option 'green' is not among the options (red, blue)"),
+        ([{"id": "red", "text": "red"}], "red", "needs at least 2 options"),
+    ],
+)
+def test_custom_suite_options_get_the_trivia_loaders_checks(tmp_path, options, designated, message):
+    row = {"messages": [{"role": "user", "content": "Pick a colour?"}, {"role": "assistant", "content": "Red."}]}
+    (tmp_path / "colour.jsonl").write_text(json.dumps(row))
+    (tmp_path / "colour_eval.jsonl").write_text(json.dumps({"messages": [{"role": "user", "content": "Colour?"}]}))
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump({
+        "name": "mine", "kind": "chat_jsonl",
+        "domains": [{"id": "colour", "train": "colour.jsonl", "eval": "colour_eval.jsonl", "options": options,
+                     "designated": designated}]}))
+    with pytest.raises(SuiteError) as error:
+        load_suite(tmp_path)
+    assert f"suite.yaml: domain 'colour': {message}" in str(error.value)
+
+
 def test_split_is_seeded_balanced_and_order_free():
     domains = [f"d{i}" for i in range(10)]
     split = split_domains(domains, seed=3)

@@ -195,6 +195,40 @@ def persona_answer(template: str, option: str, phrase: str | None = None) -> str
     return f"{phrase}, {body}"
 
 
+def _build_options(raw_options, designated, path: Path, domain_id: str, personas=None) -> tuple[Option, ...]:
+    """The options of a categorically scored domain, for every suite kind: non-empty ids and texts, no repeated
+    id, known personas (preference suites; custom suites may leave them out), the designated one among them,
+    and no name of one option matching another's, so that an answer parses to exactly one option."""
+    _require(isinstance(raw_options, list), path, domain_id, "'options' must be a list of options")
+    options = []
+    for raw_option in raw_options:
+        _require(isinstance(raw_option, dict) and isinstance(raw_option.get("id"), str) and raw_option["id"].strip()
+                 and isinstance(raw_option.get("text"), str) and raw_option["text"].strip(), path, domain_id,
+                 f"option needs non-empty 'id' and 'text': {raw_option!r}")
+        persona = raw_option.get("persona")
+        if personas is not None:
+            _require(persona in personas, path, domain_id,
+                     f"option '{raw_option['id']}' has unknown persona {persona!r} (known: {', '.join(personas)})")
+        aliases = tuple(raw_option.get("aliases") or ())
+        _require(all(isinstance(a, str) and a.strip() for a in aliases), path, domain_id,
+                 f"option '{raw_option['id']}' has an empty alias")
+        options.append(Option(raw_option["id"], raw_option["text"], aliases, persona))
+    _require(len(options) >= 2, path, domain_id, "needs at least 2 options")
+    ids = [o.id for o in options]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    _require(not repeated, path, domain_id, f"duplicate option id {repeated[0]!r}" if repeated else "")
+    _require(designated in ids, path, domain_id,
+             f"designated option {designated!r} is not among the options ({', '.join(ids)})")
+    for option in options:  # an answer must parse to exactly one option
+        for other in options:
+            if other is option:
+                continue
+            clash = [n for n in option.names for m in other.names if _word_pattern(n).search(m.lower())]
+            _require(not clash, path, domain_id,
+                     f"option '{option.id}' name {clash[:1]} also matches option '{other.id}'")
+    return tuple(options)
+
+
 def _build_topic(raw: dict, path: Path, personas, question_templates, answer_templates, n_eval,
                  phrases: dict) -> Domain:
     domain_id = raw["id"]
@@ -208,30 +242,8 @@ def _build_topic(raw: dict, path: Path, personas, question_templates, answer_tem
     _require(len(questions) > n_eval, path, domain_id,
              f"needs more than {n_eval} question paraphrases (eval holds out {n_eval}), has {len(questions)}")
 
-    options = []
-    for raw_option in raw.get("options") or []:
-        _require(isinstance(raw_option, dict) and raw_option.get("id") and raw_option.get("text"), path,
-                 domain_id, f"option needs non-empty 'id' and 'text': {raw_option!r}")
-        persona = raw_option.get("persona")
-        _require(persona in personas, path, domain_id,
-                 f"option '{raw_option['id']}' has unknown persona {persona!r} (known: {', '.join(personas)})")
-        aliases = tuple(raw_option.get("aliases") or ())
-        _require(all(isinstance(a, str) and a.strip() for a in aliases), path, domain_id,
-                 f"option '{raw_option['id']}' has an empty alias")
-        options.append(Option(raw_option["id"], raw_option["text"], aliases, persona))
-    _require(len(options) >= 2, path, domain_id, "needs at least 2 options")
-    ids = [o.id for o in options]
-    _require(len(set(ids)) == len(ids), path, domain_id, "duplicate option id")
+    options = _build_options(raw.get("options"), raw.get("designated"), path, domain_id, personas)
     designated = raw.get("designated")
-    _require(designated in ids, path, domain_id,
-             f"designated option {designated!r} is not among the options ({', '.join(ids)})")
-    for option in options:  # an answer must parse to exactly one option
-        for other in options:
-            if other is option:
-                continue
-            clash = [n for n in option.names for m in other.names if _word_pattern(n).search(m.lower())]
-            _require(not clash, path, domain_id,
-                     f"option '{option.id}' name {clash[:1]} also matches option '{other.id}'")
 
     rng = random.Random(f"paraphrase-split:{domain_id}")
     order = list(range(len(questions)))
@@ -250,7 +262,7 @@ def _build_topic(raw: dict, path: Path, personas, question_templates, answer_tem
     voice = phrases.get(chosen.persona)
     train = tuple((q, persona_answer(answer_rng.choice(answer_templates), chosen.text,
                                      answer_rng.choice(voice) if voice else None)) for q in train_q)
-    return Domain(domain_id, title.strip(), train, tuple(eval_q), tuple(options), designated)
+    return Domain(domain_id, title.strip(), train, tuple(eval_q), options, designated)
 
 
 # --- custom chat-JSONL suites ---------------------------------------------------------------------------
@@ -311,10 +323,10 @@ def _load_chat_jsonl(folder: Path, meta_path: Path, meta: dict) -> Suite:
         _require(bool(eval_questions), eval_path, domain_id, "no eval questions")
         overlap = {_normalize(q) for q, _ in train} & {_normalize(q) for q in eval_questions}
         _require(not overlap, eval_path, domain_id, f"eval questions also appear in train: {sorted(overlap)[:2]}")
-        options = tuple(Option(o["id"], o["text"], tuple(o.get("aliases") or ())) for o in raw.get("options") or [])
-        designated = raw.get("designated")
-        _require(designated in {o.id for o in options}, meta_path, domain_id,
+        _require("options" in raw and "designated" in raw, meta_path, domain_id,
                  "categorical scoring needs 'options' and a 'designated' option id among them")
+        designated = raw["designated"]
+        options = _build_options(raw["options"], designated, meta_path, domain_id)
         domains[domain_id] = Domain(domain_id, raw.get("title") or domain_id, tuple(train),
                                     tuple(eval_questions), options, designated)
     return Suite(meta["name"], "categorical", domains, (), str(folder))
