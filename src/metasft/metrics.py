@@ -115,7 +115,7 @@ def resampled_statistics(y_hat: np.ndarray, y_ref: np.ndarray, weights: np.ndarr
     y_hat = np.asarray(y_hat, float)
     y_ref = np.asarray(y_ref, float)
     n = weights.sum(axis=1)[:, None]
-    values = {name: np.empty((weights.shape[0], y_hat.shape[0])) for name in STATISTICS}
+    values = {}
     with np.errstate(invalid="ignore", divide="ignore"):
         values["rmse"] = np.sqrt(weights @ ((y_hat - y_ref) ** 2).T / n) * scale
         # Pearson from weighted moments, centred on the full sample's means for numerical stability
@@ -126,8 +126,8 @@ def resampled_statistics(y_hat: np.ndarray, y_ref: np.ndarray, weights: np.ndarr
         var_x = weights @ (x * x).T / n - sx ** 2
         var_y = weights @ (y * y).T / n - sy ** 2
         values["pearson_r"] = _correlation(cov, var_x, var_y)
-        for r in range(y_hat.shape[0]):
-            values["spearman_rho"][:, r] = weighted_spearman(y_hat[r], y_ref[r], weights)
+        values["spearman_rho"] = np.stack([weighted_spearman(y_hat[r], y_ref[r], weights)
+                                           for r in range(y_hat.shape[0])], axis=1)
     if half_size:
         values["pearson_r"] = spearman_brown(values["pearson_r"])
         values["spearman_rho"] = spearman_brown(values["spearman_rho"])
