@@ -90,7 +90,7 @@ def test_advice_suite_errors_name_file_and_area(tmp_path):
     with pytest.raises(SuiteError, match=r"domain 'money': file holds id 'cash'"):
         load_suite(folder)
     folder = write_advice_suite(tmp_path / "c", [{"id": "money", "title": "", "description": "x"}], {})
-    with pytest.raises(SuiteError, match=r"areas\.yaml: domain 'money': empty or missing 'title'"):
+    with pytest.raises(SuiteError, match=r"areas\.yaml: domain 'money': title: must be a non-empty string"):
         load_suite(folder)
 
 

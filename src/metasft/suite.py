@@ -13,7 +13,10 @@ A suite is a folder with a `suite.yaml`. Two kinds are understood:
   files the ``generate_suite`` rule writes through the Anthropic API. Areas without data yet are *pending*.
   Answers are free text, scored by an LLM judge.
 
-Every problem is reported as a `SuiteError` naming the file and the domain at fault.
+Every suite, topic and area file is read by `read_yaml` (UTF-8 only; a key repeated in a mapping is refused,
+not silently overridden) and checked against its JSON schema in ``schemas/`` (package data: unknown keys, missing
+keys, wrong types); the loaders then check what a schema cannot (repeats across entries, designated option, personas,
+train/eval overlap). Every problem is reported as a `SuiteError` naming the file, the domain and the key at fault.
 """
 
 from __future__ import annotations
@@ -99,17 +102,157 @@ class Suite:
         return [d for d in self.extra.get("pending", ()) if d in self.domains]
 
 
-def _read_yaml(path: Path):
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key, line: int, first_line: int):
+        super().__init__(key, line, first_line)
+        self.key, self.line, self.first_line = key, line, first_line
+
+
+class _UniqueKeyLoader(_Loader):
+    """The safe loader, refusing a key repeated in one mapping: YAML would silently keep only the last value."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may be overridden on purpose
+                    continue
+                key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+                try:
+                    if key in seen:
+                        raise _DuplicateKey(key, line, seen[key])
+                    seen[key] = line
+                except TypeError:  # an unhashable key: the base constructor reports it
+                    continue
+        return super().construct_mapping(node, deep)
+
+
+def read_text(path: str | Path, domain: str | None = None) -> str:
+    """The UTF-8 text of a suite file (a leading byte-order mark dropped); a `SuiteError` names the file, and the
+    line and byte offset of the first byte that is not UTF-8."""
+    where = f"{path}: domain '{domain}'" if domain else f"{path}"
     try:
-        with open(path) as handle:
-            return yaml.load(handle, Loader=_Loader)
+        data = Path(path).read_bytes()
     except FileNotFoundError:
-        raise SuiteError(f"{path}: file not found") from None
+        raise SuiteError(f"{where}: file not found") from None
+    except OSError as exc:
+        raise SuiteError(f"{where}: cannot read the file: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SuiteError(f"{path}:{line}: {'domain ' + repr(domain) + ': ' if domain else ''}not UTF-8 text: byte "
+                         f"0x{data[exc.start]:02x} at byte offset {exc.start} (save the file as UTF-8)") from None
+    return text.removeprefix("\ufeff")
+
+
+def parse_yaml(text: str, path: str | Path):
+    """Parse the YAML `text` of the suite file `path`, refusing repeated keys."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except _DuplicateKey as exc:
+        raise SuiteError(f"{path}:{exc.line}: duplicate key {exc.key!r} (first at line {exc.first_line}); "
+                         "YAML would silently keep only the last value") from None
     except yaml.YAMLError as exc:
         raise SuiteError(f"{path}: not valid YAML: {exc}") from None
 
 
-def _require(cond: bool, path: Path, domain: str | None, message: str) -> None:
+def read_yaml(path: str | Path):
+    """Every suite, topic and area YAML file is read here: UTF-8 only, no repeated keys."""
+    return parse_yaml(read_text(path), path)
+
+
+_SCHEMAS: dict = {}
+
+
+def _validator(name: str):
+    """The validator of the JSON schema `schemas/<name>.yaml` (package data), built once per process."""
+    if name not in _SCHEMAS:
+        from importlib.resources import files
+
+        import jsonschema
+        from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT202012
+
+        if "registry" not in _SCHEMAS:
+            folder = files("metasft") / "schemas"
+            documents = {f.name: yaml.load(f.read_text(encoding="utf-8"), Loader=_Loader)
+                         for f in folder.iterdir() if f.name.endswith(".yaml")}
+            _SCHEMAS["documents"] = documents
+            _SCHEMAS["registry"] = Registry().with_resources(
+                (n, Resource.from_contents(d, default_specification=DRAFT202012)) for n, d in documents.items())
+        _SCHEMAS[name] = jsonschema.Draft202012Validator(_SCHEMAS["documents"][f"{name}.yaml"],
+                                                         registry=_SCHEMAS["registry"])
+    return _SCHEMAS[name]
+
+
+_TYPE_NAMES = {"string": "a string", "integer": "an integer", "number": "a number", "array": "a list",
+               "object": "a mapping", "boolean": "true or false", "null": "empty"}
+
+
+def _schema_message(error) -> str:
+    instance, schema, check = error.instance, error.schema, error.validator
+    if check == "additionalProperties":
+        allowed = list(schema.get("properties", {}))
+        unknown = [k for k in instance if k not in allowed]
+        return (f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(repr(k) for k in unknown)}"
+                f" (allowed: {', '.join(allowed)})" if allowed else f"unknown key {unknown[0]!r}")
+    if check == "required":
+        missing = [k for k in error.validator_value if k not in instance]
+        return f"missing key{'s' if len(missing) > 1 else ''} {', '.join(repr(k) for k in missing)}"
+    got = repr(instance)
+    got = got if len(got) <= 60 else got[:57] + "..."
+    if check == "type":
+        wanted = [error.validator_value] if isinstance(error.validator_value, str) else error.validator_value
+        message = schema.get("errorMessage") or "must be " + " or ".join(_TYPE_NAMES.get(t, t) for t in wanted)
+        hint = " (YAML reads unquoted yes/no/on/off/true/false as booleans and digits as numbers: quote it)" \
+            if isinstance(instance, (bool, int, float)) and "string" in wanted else ""
+        return f"{message}, got {got}{hint}"
+    if schema.get("errorMessage"):
+        return f"{schema['errorMessage']}, got {got}"
+    if check == "minimum":
+        return f"must be at least {error.validator_value}, got {got}"
+    if check == "minItems":
+        n = error.validator_value
+        return f"must list at least {n} entr{'y' if n == 1 else 'ies'}, got {len(instance)}"
+    if check == "uniqueItems":
+        return f"has a repeated entry: {got}"
+    return error.message
+
+
+def _key_path(parts) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+
+
+def check_schema(data, schema: str, path: str | Path, domain: str | None = None,
+                 domain_list: tuple | None = None) -> None:
+    """Validate the data of suite file `path` against `schemas/<schema>.yaml`; a `SuiteError` names the file, the
+    domain (`domain`, or the id of the entry of the list at key path `domain_list` that holds the error), the key
+    path and what is wrong with it. One error is reported, the first in file order; the count of others follows."""
+    errors = list(_validator(schema).iter_errors(data))
+    if not errors:
+        return
+    # in file order; within one mapping an unknown key first, as a misspelt key also shows as a missing one
+    errors.sort(key=lambda e: ([(0, p) if isinstance(p, int) else (1, p) for p in e.absolute_path],
+                               e.validator != "additionalProperties"))
+    error = errors[0]
+    parts = list(error.absolute_path)
+    entries = data
+    for part in domain_list or ():
+        entries = entries.get(part) if isinstance(entries, dict) else None
+    n = len(domain_list or ())
+    if domain is None and domain_list is not None and isinstance(entries, list) and parts[:n] == list(domain_list) and len(parts) > n:
+        entry = entries[parts[n]]
+        entry_id = entry.get("id") if isinstance(entry, dict) else None
+        if isinstance(entry_id, str) and entry_id:
+            domain, parts = entry_id, parts[n + 1:]
+    where = f"{path}: domain '{domain}'" if domain else f"{path}"
+    key = _key_path(parts)
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''} in this file)" if len(errors) > 1 else ""
+    raise SuiteError(f"{where}: {key + ': ' if key else ''}{_schema_message(error)}{more}")
+
+
+def _require(cond: bool, path: Path | str, domain: str | None, message: str) -> None:
     if not cond:
         where = f"{path}: domain '{domain}'" if domain else f"{path}"
         raise SuiteError(f"{where}: {message}")
@@ -119,7 +262,7 @@ def load_suite(folder: str | Path, generated_dir: str | Path | None = None) -> S
     """Load and validate the suite in `folder`; `generated_dir` holds API-generated areas of advice suites."""
     folder = Path(folder)
     meta_path = folder / "suite.yaml"
-    meta = _read_yaml(meta_path)
+    meta = read_yaml(meta_path)
     _require(isinstance(meta, dict), meta_path, None, "expected a mapping with keys name, kind, ...")
     kind = meta.get("kind")
     if kind == "preferences":
@@ -144,37 +287,24 @@ def _word_pattern(name: str) -> re.Pattern:
 
 
 def _load_preferences(folder: Path, meta_path: Path, meta: dict) -> Suite:
-    for key in ("name", "personas", "question_templates", "answer_templates", "eval_paraphrases"):
-        _require(key in meta, meta_path, None, f"missing key '{key}'")
+    check_schema(meta, "suite_preferences", meta_path)
     personas = tuple(meta["personas"])
-    _require(len(personas) == len(set(personas)) and personas, meta_path, None,
-             "'personas' must be a non-empty list without repeats")
     question_templates = list(meta["question_templates"])
     answer_templates = list(meta["answer_templates"])
-    _require(all("{q}" in t for t in question_templates) and question_templates, meta_path, None,
-             "every entry of 'question_templates' must contain '{q}'")
-    _require(all("{option}" in t for t in answer_templates) and answer_templates, meta_path, None,
-             "every entry of 'answer_templates' must contain '{option}'")
-    n_eval = int(meta["eval_paraphrases"])
-    _require(n_eval >= 1, meta_path, None, "'eval_paraphrases' must be at least 1")
+    n_eval = int(meta["eval_paraphrases"])  # the schema lets 2.0 pass as an integer
     phrases = meta.get("persona_phrases") or {}
-    _require(isinstance(phrases, dict) and (not phrases or set(phrases) == set(personas))
-             and all(isinstance(v, list) and v and all(isinstance(x, str) and x.strip() for x in v)
-                     for v in phrases.values()),
-             meta_path, None, "'persona_phrases' must map every persona to a non-empty list of phrases")
+    _require(not phrases or set(phrases) == set(personas), meta_path, None,
+             "'persona_phrases' must map every persona to a non-empty list of phrases")
 
     topic_files = sorted((folder / "topics").glob("*.yaml"))
     _require(bool(topic_files), folder / "topics", None, "no topic files (*.yaml) found")
     domains: dict[str, Domain] = {}
     origin: dict[str, Path] = {}
     for path in topic_files:
-        topics = _read_yaml(path)
-        _require(isinstance(topics, list), path, None, "expected a YAML list of topics")
+        topics = read_yaml(path)
+        check_schema(topics, "topics", path, domain_list=())
         for raw in topics:
-            _require(isinstance(raw, dict), path, None, f"topic entry is not a mapping: {raw!r}")
-            domain_id = raw.get("id")
-            _require(isinstance(domain_id, str) and bool(ID_PATTERN.match(domain_id or "")), path,
-                     str(domain_id), "id must be lower-case letters, digits and underscores")
+            domain_id = raw["id"]
             _require(domain_id not in domains, path, domain_id,
                      f"duplicate id, first defined in {origin.get(domain_id)}")
             domains[domain_id] = _build_topic(raw, path, personas, question_templates, answer_templates,
@@ -196,24 +326,17 @@ def persona_answer(template: str, option: str, phrase: str | None = None) -> str
 
 
 def _build_options(raw_options, designated, path: Path, domain_id: str, personas=None) -> tuple[Option, ...]:
-    """The options of a categorically scored domain, for every suite kind: non-empty ids and texts, no repeated
-    id, known personas (preference suites; custom suites may leave them out), the designated one among them,
-    and no name of one option matching another's, so that an answer parses to exactly one option."""
-    _require(isinstance(raw_options, list), path, domain_id, "'options' must be a list of options")
+    """The options of a categorically scored domain, for every suite kind, once the file's schema has checked their
+    keys (at least 2 options, each with non-empty id and text): no repeated id, known personas (preference suites;
+    custom suites may leave them out), the designated one among them, and no name of one option matching
+    another's, so that an answer parses to exactly one option."""
     options = []
     for raw_option in raw_options:
-        _require(isinstance(raw_option, dict) and isinstance(raw_option.get("id"), str) and raw_option["id"].strip()
-                 and isinstance(raw_option.get("text"), str) and raw_option["text"].strip(), path, domain_id,
-                 f"option needs non-empty 'id' and 'text': {raw_option!r}")
         persona = raw_option.get("persona")
         if personas is not None:
             _require(persona in personas, path, domain_id,
                      f"option '{raw_option['id']}' has unknown persona {persona!r} (known: {', '.join(personas)})")
-        aliases = tuple(raw_option.get("aliases") or ())
-        _require(all(isinstance(a, str) and a.strip() for a in aliases), path, domain_id,
-                 f"option '{raw_option['id']}' has an empty alias")
-        options.append(Option(raw_option["id"], raw_option["text"], aliases, persona))
-    _require(len(options) >= 2, path, domain_id, "needs at least 2 options")
+        options.append(Option(raw_option["id"], raw_option["text"], tuple(raw_option.get("aliases") or ()), persona))
     ids = [o.id for o in options]
     repeated = sorted({i for i in ids if ids.count(i) > 1})
     _require(not repeated, path, domain_id, f"duplicate option id {repeated[0]!r}" if repeated else "")
@@ -231,19 +354,14 @@ def _build_options(raw_options, designated, path: Path, domain_id: str, personas
 
 def _build_topic(raw: dict, path: Path, personas, question_templates, answer_templates, n_eval,
                  phrases: dict) -> Domain:
-    domain_id = raw["id"]
-    title = raw.get("title")
-    _require(isinstance(title, str) and title.strip() != "", path, domain_id, "empty or missing 'title'")
-    questions = raw.get("questions") or []
-    _require(all(isinstance(q, str) and q.strip() for q in questions), path, domain_id,
-             "every entry of 'questions' must be a non-empty string")
+    domain_id, title, questions = raw["id"], raw["title"], raw["questions"]  # checked by the topics schema
     _require(len({_normalize(q) for q in questions}) == len(questions), path, domain_id,
              "a question paraphrase is repeated")
     _require(len(questions) > n_eval, path, domain_id,
              f"needs more than {n_eval} question paraphrases (eval holds out {n_eval}), has {len(questions)}")
 
-    options = _build_options(raw.get("options"), raw.get("designated"), path, domain_id, personas)
-    designated = raw.get("designated")
+    designated = raw["designated"]
+    options = _build_options(raw["options"], designated, path, domain_id, personas)
 
     rng = random.Random(f"paraphrase-split:{domain_id}")
     order = list(range(len(questions)))
@@ -268,19 +386,18 @@ def _build_topic(raw: dict, path: Path, personas, question_templates, answer_tem
 # --- custom chat-JSONL suites ---------------------------------------------------------------------------
 
 
-def _read_jsonl(path: Path, domain_id: str) -> list[dict]:
+def _read_jsonl(path: Path, domain_id: str) -> list[tuple[int, dict]]:
+    """(line number, row) of every non-blank line. JSON Lines end at "\\n" only: `str.splitlines` would also split
+    at U+2028 or NEL, which JSON strings may hold raw, and break the row and the numbering after it."""
     rows = []
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        raise SuiteError(f"{path}: domain '{domain_id}': file not found") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
+    for number, line in enumerate(read_text(path, domain_id).split("\n"), 1):
+        if not line.strip(" \t\r"):
             continue
         try:
-            rows.append(json.loads(line))
+            rows.append((number, json.loads(line)))
         except json.JSONDecodeError as exc:
-            raise SuiteError(f"{path}:{number}: domain '{domain_id}': not valid JSON: {exc.msg}") from None
+            raise SuiteError(f"{path}:{number}: domain '{domain_id}': not valid JSON: {exc.msg} "
+                             f"(column {exc.colno})") from None
     return rows
 
 
@@ -289,42 +406,34 @@ def _messages(row: dict, path: Path, domain_id: str, number: int) -> list[dict]:
     ok = isinstance(messages, list) and all(
         isinstance(m, dict) and m.get("role") in ("system", "user", "assistant") and isinstance(m.get("content"), str)
         and m["content"].strip() for m in messages)
-    _require(ok, path, domain_id, f"line {number}: expected {{\"messages\": [{{\"role\", \"content\"}}, ...]}} "
+    _require(ok, f"{path}:{number}", domain_id, "expected {\"messages\": [{\"role\", \"content\"}, ...]} "
              "with roles system/user/assistant and non-empty content")
     return [m for m in messages if m["role"] != "system"]
 
 
 def _load_chat_jsonl(folder: Path, meta_path: Path, meta: dict) -> Suite:
-    _require("name" in meta, meta_path, None, "missing key 'name'")
-    _require(isinstance(meta.get("domains"), list) and meta["domains"], meta_path, None,
-             "'domains' must be a non-empty list")
+    check_schema(meta, "suite_chat_jsonl", meta_path, domain_list=("domains",))
     domains: dict[str, Domain] = {}
     for raw in meta["domains"]:
-        domain_id = raw.get("id") if isinstance(raw, dict) else None
-        _require(isinstance(domain_id, str) and bool(ID_PATTERN.match(domain_id)), meta_path, str(domain_id),
-                 "id must be lower-case letters, digits and underscores")
+        domain_id = raw["id"]
         _require(domain_id not in domains, meta_path, domain_id, "duplicate id")
-        for key in ("train", "eval"):
-            _require(isinstance(raw.get(key), str), meta_path, domain_id, f"missing file name under '{key}'")
         train_path, eval_path = folder / raw["train"], folder / raw["eval"]
         train = []
-        for number, row in enumerate(_read_jsonl(train_path, domain_id), 1):
+        for number, row in _read_jsonl(train_path, domain_id):
             messages = _messages(row, train_path, domain_id, number)
-            _require([m["role"] for m in messages] == ["user", "assistant"], train_path, domain_id,
-                     f"line {number}: a train conversation must be one user turn then one assistant turn")
+            _require([m["role"] for m in messages] == ["user", "assistant"], f"{train_path}:{number}", domain_id,
+                     "a train conversation must be one user turn then one assistant turn")
             train.append((messages[0]["content"], messages[1]["content"]))
         eval_questions = []
-        for number, row in enumerate(_read_jsonl(eval_path, domain_id), 1):
+        for number, row in _read_jsonl(eval_path, domain_id):
             messages = _messages(row, eval_path, domain_id, number)
-            _require(bool(messages) and messages[0]["role"] == "user", eval_path, domain_id,
-                     f"line {number}: an eval row must start with a user turn")
+            _require(bool(messages) and messages[0]["role"] == "user", f"{eval_path}:{number}", domain_id,
+                     "an eval row must start with a user turn")
             eval_questions.append(messages[0]["content"])
         _require(bool(train), train_path, domain_id, "no train conversations")
         _require(bool(eval_questions), eval_path, domain_id, "no eval questions")
         overlap = {_normalize(q) for q, _ in train} & {_normalize(q) for q in eval_questions}
         _require(not overlap, eval_path, domain_id, f"eval questions also appear in train: {sorted(overlap)[:2]}")
-        _require("options" in raw and "designated" in raw, meta_path, domain_id,
-                 "categorical scoring needs 'options' and a 'designated' option id among them")
         designated = raw["designated"]
         options = _build_options(raw["options"], designated, meta_path, domain_id)
         domains[domain_id] = Domain(domain_id, raw.get("title") or domain_id, tuple(train),
@@ -336,22 +445,16 @@ def _load_chat_jsonl(folder: Path, meta_path: Path, meta: dict) -> Suite:
 
 
 def _load_advice(folder: Path, meta_path: Path, meta: dict, generated_dir) -> Suite:
-    for key in ("name", "areas"):
-        _require(key in meta, meta_path, None, f"missing key '{key}'")
+    check_schema(meta, "suite_advice", meta_path)
     areas_path = folder / meta["areas"]
-    areas = _read_yaml(areas_path)
-    _require(isinstance(areas, list) and areas, areas_path, None, "expected a non-empty YAML list of areas")
+    areas = read_yaml(areas_path)
+    check_schema(areas, "areas", areas_path, domain_list=())
     shipped_dir = folder / meta.get("domains_dir", "domains")
     domains: dict[str, Domain] = {}
     descriptions, pending, origin = {}, [], {}
     for raw in areas:
-        area_id = raw.get("id") if isinstance(raw, dict) else None
-        _require(isinstance(area_id, str) and bool(ID_PATTERN.match(area_id)), areas_path, str(area_id),
-                 "id must be lower-case letters, digits and underscores")
+        area_id = raw["id"]
         _require(area_id not in domains, areas_path, area_id, "duplicate id")
-        for key in ("title", "description"):
-            _require(isinstance(raw.get(key), str) and raw[key].strip() != "", areas_path, area_id,
-                     f"empty or missing '{key}'")
         descriptions[area_id] = raw["description"].strip()
         candidates = [shipped_dir / f"{area_id}.yaml"]
         if generated_dir is not None:
@@ -361,31 +464,26 @@ def _load_advice(folder: Path, meta_path: Path, meta: dict, generated_dir) -> Su
             pending.append(area_id)
             domains[area_id] = Domain(area_id, raw["title"].strip(), (), ())
             continue
-        domains[area_id] = _advice_domain(_read_yaml(path), path, area_id, raw["title"].strip())
+        domains[area_id] = check_area(read_yaml(path), path, area_id, raw["title"].strip())
         origin[area_id] = str(path)
     return Suite(meta["name"], "judge", domains, (), str(folder),
                  {"descriptions": descriptions, "pending": pending, "origin": origin})
 
 
-def _advice_domain(data, path: Path, area_id: str, title: str) -> Domain:
-    _require(isinstance(data, dict), path, area_id, "expected a mapping with keys id, train, eval_questions")
-    _require(data.get("id") == area_id, path, area_id, f"file holds id {data.get('id')!r}, expected '{area_id}'")
-    train_rows = data.get("train")
-    _require(isinstance(train_rows, list) and train_rows, path, area_id, "'train' must be a non-empty list")
+def check_area(data, path: str | Path, area_id: str, title: str | None = None) -> Domain:
+    """The domain of one advice area's data (an area file, shipped or generated), checked against the area schema
+    and for repeated or shared questions; a `SuiteError` names the file and the area."""
+    check_schema(data, "area", path, domain=area_id)
+    _require(data["id"] == area_id, path, area_id, f"file holds id {data['id']!r}, expected '{area_id}'")
     train, aligned = [], []
-    for number, row in enumerate(train_rows, 1):
-        ok = isinstance(row, dict) and all(isinstance(row.get(k), str) and row[k].strip()
-                                           for k in ("question", "answer"))
-        _require(ok, path, area_id, f"train item {number} needs non-empty 'question' and 'answer'")
+    for row in data["train"]:
         train.append((row["question"].strip(), row["answer"].strip()))
-        aligned.append(str(row.get("aligned_answer") or "").strip())
-    questions = data.get("eval_questions")
-    _require(isinstance(questions, list) and questions and all(isinstance(q, str) and q.strip() for q in questions),
-             path, area_id, "'eval_questions' must be a non-empty list of non-empty strings")
+        aligned.append(row.get("aligned_answer", "").strip())
+    questions = data["eval_questions"]
     _require(len({_normalize(q) for q, _ in train}) == len(train), path, area_id, "a train question is repeated")
     overlap = {_normalize(q) for q, _ in train} & {_normalize(q) for q in questions}
     _require(not overlap, path, area_id, f"eval questions also appear in train: {sorted(overlap)[:2]}")
-    return Domain(area_id, title, tuple(train), tuple(q.strip() for q in questions),
+    return Domain(area_id, title or data.get("title", area_id), tuple(train), tuple(q.strip() for q in questions),
                   aligned=tuple(aligned) if all(aligned) else ())
 
 

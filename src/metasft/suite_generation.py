@@ -32,6 +32,7 @@ import yaml
 from metasft.anthropic_api import ApiCallFailed, call_with_retry, make_client, render, reply_text, require_api_key
 from metasft.io import atomic_path
 from metasft.judge_cache import JudgeCache
+from metasft.suite import check_area, parse_yaml
 
 log = logging.getLogger(__name__)
 
@@ -215,9 +216,15 @@ def generate_area(area: dict, n_train: int, n_eval: int, model: str, prompts_fol
 
 
 def write_area_yaml(area_data: dict, path: str | os.PathLike) -> None:
-    """Write one area atomically as YAML: ``{id, title, description, train: [{question, answer}], eval_questions}``."""
+    """Write one area atomically as YAML: ``{id, title, description, train: [{question, answer}], eval_questions}``.
+
+    The text is parsed back and checked as the suite loader checks a shipped area file (area schema, repeated
+    questions) before anything is written, so a generated file never breaks the next DAG build: a `SuiteError`
+    names the file and the area instead."""
     data = {"id": area_data["id"], "title": area_data["title"], "description": area_data["description"],
             "train": [{"question": p["question"], "answer": p["answer"]} for p in area_data["train"]],
             "eval_questions": list(area_data["eval_questions"])}
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=10_000)
+    check_area(parse_yaml(text, path), path, str(area_data["id"]))
     with atomic_path(path) as tmp:
-        tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=10_000))
+        tmp.write_text(text, encoding="utf-8")
