@@ -1,6 +1,6 @@
 """Domain suites: loading, validation, splits and quadrants.
 
-A suite is a folder with a `suite.yaml`. Two kinds are understood:
+A suite is a folder with a `suite.yaml`. Three kinds are understood:
 
 * ``trivia``-style (``kind: preferences``): topics in ``topics/*.yaml``, each with hand-written question
   paraphrases, options tagged with latent personas and one designated option. Train and eval questions are
@@ -34,7 +34,6 @@ try:  # the C loader parses the 100-topic suite several times faster; DAG constr
 except ImportError:  # pragma: no cover
     from yaml import SafeLoader as _Loader
 
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 QUADRANTS = ("train_train", "train_eval", "eval_train", "eval_eval")
 
 
@@ -228,27 +227,29 @@ def check_schema(data, schema: str, path: str | Path, domain: str | None = None,
                  domain_list: tuple | None = None) -> None:
     """Validate the data of suite file `path` against `schemas/<schema>.yaml`; a `SuiteError` names the file, the
     domain (`domain`, or the id of the entry of the list at key path `domain_list` that holds the error), the key
-    path and what is wrong with it. One error is reported, the first in file order; the count of others follows."""
+    path and what is wrong with it. One error is reported, one of the earliest entry at fault; the count of others
+    follows."""
     errors = list(_validator(schema).iter_errors(data))
     if not errors:
         return
-    # in file order; within one mapping an unknown key first, as a misspelt key also shows as a missing one
+    # earlier list entries first; within one mapping an unknown key first, as a misspelt key also shows as missing
     errors.sort(key=lambda e: ([(0, p) if isinstance(p, int) else (1, p) for p in e.absolute_path],
                                e.validator != "additionalProperties"))
     error = errors[0]
     parts = list(error.absolute_path)
-    entries = data
-    for part in domain_list or ():
-        entries = entries.get(part) if isinstance(entries, dict) else None
-    n = len(domain_list or ())
-    if domain is None and domain_list is not None and isinstance(entries, list) and parts[:n] == list(domain_list) and len(parts) > n:
+    if domain is None and domain_list is not None and parts[:len(domain_list)] == list(domain_list) \
+            and len(parts) > len(domain_list):  # inside one domain's entry: name the domain
+        n, entries = len(domain_list), data
+        for part in domain_list:
+            entries = entries[part]
         entry = entries[parts[n]]
         entry_id = entry.get("id") if isinstance(entry, dict) else None
         if isinstance(entry_id, str) and entry_id:
             domain, parts = entry_id, parts[n + 1:]
     where = f"{path}: domain '{domain}'" if domain else f"{path}"
     key = _key_path(parts)
-    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''} in this file)" if len(errors) > 1 else ""
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''} in this file)" \
+        if len(errors) > 1 else ""
     raise SuiteError(f"{where}: {key + ': ' if key else ''}{_schema_message(error)}{more}")
 
 
