@@ -3,7 +3,8 @@
 import pytest
 
 from metasft.suite import split_domains
-from metasft.workflow import ConfigError, check_model_reference, check_no_secrets, check_split, find_secrets
+from metasft.workflow import (ConfigError, check_model_reference, check_models, check_no_secrets, check_split,
+                              find_secrets)
 
 
 def test_secrets_are_found_by_key_or_by_value_and_counts_are_not():
@@ -54,3 +55,21 @@ def test_split_needs_two_domains_on_each_side():
     config = {"split": {"meta_train_fraction": 0.9}}
     with pytest.raises(ConfigError, match="12 domains split into 11 meta_train and 1 meta_eval"):
         check_split(split_domains([f"d{i}" for i in range(12)], 0, 0.9), config)
+
+
+
+def test_judge_model_is_checked_like_the_base_model(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def config(model, backend="hf"):
+        return {"base_model": "Qwen/Qwen3-4B-Base", "judge": {"backend": backend, "hf": {"model": model}}}
+
+    with pytest.raises(ConfigError, match="judge.hf.model './judges/mine': no such model folder"):
+        check_models(config("./judges/mine"))
+    (tmp_path / "judges" / "mine").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="judge.hf.model 'judges/mine': the folder holds no config.json"):
+        check_models(config("judges/mine"))
+    check_models(config("./judges/mine", backend="categorical"))  # no judge model in use
+    check_models(config("tiny"))  # the run's own base model
+    with pytest.raises(ConfigError, match="base_model '/nowhere/model'"):
+        check_models({**config("tiny"), "base_model": "/nowhere/model"})
