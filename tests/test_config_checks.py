@@ -73,3 +73,13 @@ def test_judge_model_is_checked_like_the_base_model(tmp_path, monkeypatch):
     check_models(config("tiny"))  # the run's own base model
     with pytest.raises(ConfigError, match="base_model '/nowhere/model'"):
         check_models({**config("tiny"), "base_model": "/nowhere/model"})
+
+
+def test_the_cost_planner_refuses_a_secret_too(tmp_path):
+    from metasft.plan import load_config
+
+    preset = tmp_path / "preset.yaml"
+    preset.write_text("judge:\n  anthropic:\n    api_key: sk-ant-PlannerSecret\n")
+    with pytest.raises(ConfigError) as error:
+        load_config([str(preset)])
+    assert "judge.anthropic.api_key" in str(error.value) and "PlannerSecret" not in str(error.value)

@@ -44,6 +44,8 @@ def test_failure_summary_names_job_log_and_first_error_line(tmp_path):
     assert "rule suite (results/default/suite/suite.json): log logs/default/suite.log" in text
     assert "    Job submission failed with exception: Failed to run sinfo" in text
     assert failure_summary([tmp_path / "missing.log"], tmp_path) is None
+    capped = failure_summary([FAILED_RUN / "keep_going.snakemake.log"], tmp_path, max_jobs=1).splitlines()
+    assert len(capped) == 4 and capped[-1].startswith("  ... and 1 more")
 
 
 def test_first_error_line_of_job_logs(tmp_path):

@@ -163,15 +163,15 @@ def first_error_line(job_log: str) -> str | None:
     return None
 
 
-def failure_summary(snakemake_logs, workdir=".") -> str | None:
-    """The text printed when a run fails: per failed job its rule, output, log files, and the first line of
-    its error from the job's own log. None when the Snakemake log names no failed job."""
+def failure_summary(snakemake_logs, workdir=".", max_jobs: int = 10) -> str | None:
+    """The text printed when a run fails: per failed job (the first `max_jobs`) its rule, output, log files, and
+    the first line of its error from the job's own log. None when the Snakemake log names no failed job."""
     text = "".join(Path(p).read_text(errors="replace") for p in snakemake_logs if Path(p).is_file())
     jobs = failed_jobs(text)
     if not jobs:
         return None
     lines = [f"{FAILURE_TITLE}: {len(jobs)} job{'s' if len(jobs) > 1 else ''} failed"]
-    for job in jobs:
+    for job in jobs[:max_jobs]:
         where = job["wildcards"] or job["output"]
         lines.append(f"  rule {job['rule']}{f' ({where})' if where else ''}: "
                      f"log {', '.join(job['logs']) or '(none)'}")
@@ -185,4 +185,7 @@ def failure_summary(snakemake_logs, workdir=".") -> str | None:
         if not error and job["message"] not in ("", "None"):
             error = job["message"]
         lines.append(f"    {error or 'no error line in its log; see the Snakemake output above'}")
+    if len(jobs) > max_jobs:
+        lines.append(f"  ... and {len(jobs) - max_jobs} more (every one is an 'Error in rule' block of the "
+                     "Snakemake log)")
     return "\n".join(lines)
