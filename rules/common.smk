@@ -18,11 +18,19 @@ from metasft.anthropic_api import ApiKeyMissing, require_api_key
 from metasft.generate import GenerationBackendError, check_generation_backend
 from metasft.workflow import (ConfigError, api_needs, check_config, check_suite_against_config, chunk_domains,
                               job_resources)
+from metasft.workflow import check_models, check_no_secrets, check_split, model_params_billions
+from metasft.summary import failure_summary, run_summary
 
 
+# Before validate: a schema error prints the offending values, and a secret must never reach the terminal or log.
+try:
+    check_no_secrets(config)
+except ConfigError as error:
+    raise WorkflowError(f"invalid config: {error}") from None
 validate(config, "../config/schema.yaml")
 try:
     check_config(config)
+    check_models(config)
     check_generation_backend(config["generation"])
 except (ConfigError, GenerationBackendError) as error:
     raise WorkflowError(f"invalid config: {error}") from None
@@ -49,12 +57,34 @@ onstart:
             require_api_key(" and ".join(API_NEEDS))
         except ApiKeyMissing as error:
             raise WorkflowError(str(error)) from None
+    # A cluster run sizes its jobs by the base model's size (the executor is known here, not while parsing).
+    if MODEL_SIZE_ERROR and not workflow.local_exec:
+        raise WorkflowError(f"invalid config: {MODEL_SIZE_ERROR}")
+
+
+onsuccess:
+    # The headline results and where they are, for a run that asked for them (not a single-file target).
+    if "all" in {job.rule.name for job in workflow.dag.targetjobs}:
+        summary = run_summary(RESULTS, [os.path.relpath(f) for f in workflow.overwrite_configfiles or []])
+        if summary:
+            logger.info(summary)
+
+
+onerror:
+    # The failed jobs, their logs and first error lines, instead of a bare "did not complete successfully".
+    failure = failure_summary(log if isinstance(log, (list, tuple)) else [log])
+    if failure:
+        logger.error(failure)
 
 
 LOGS = f"logs/{RUN}"
 BENCHMARKS = f"benchmarks/{RUN}"
 DOMAINS = list(SUITE.domains)
 SPLIT = split_domains(DOMAINS, config["seed"], config["split"]["meta_train_fraction"])
+try:
+    check_split(SPLIT, config)
+except ConfigError as error:
+    raise WorkflowError(f"invalid suite: {error}") from None
 SOURCES = ["golden", "UntrainedICL", "MetaSFT"]
 TINY = config["base_model"] == "tiny"
 
@@ -91,17 +121,28 @@ wildcard_constraints:
     area=_one_of(PENDING_AREAS) if PENDING_AREAS else "(?!)",
 
 
+# Job sizes scale with the base model's size. Only a cluster executor uses them, so only a cluster run stops
+# when the size cannot be known (asked when the first job is sized: the executor is not known while parsing);
+# a local run, dry runs included, takes the smallest sizes.
+try:
+    MODEL_PARAMS_B, MODEL_SIZE_ERROR = model_params_billions(config), None
+except ConfigError as error:
+    MODEL_PARAMS_B, MODEL_SIZE_ERROR = None, error
+
+
 def get_resource(rule, name):
     """A resource of `rule`'s jobs, sized by the base model and the domains the job holds (SLURM profile)."""
 
     def resource(wildcards):
+        if MODEL_SIZE_ERROR and not workflow.local_exec:
+            raise WorkflowError(f"invalid config: {MODEL_SIZE_ERROR}")
         if "chunk" in wildcards.keys():
             in_job = len(SAMPLING_CHUNKS[wildcards.chunk])
         elif "finetune_chunk" in wildcards.keys():
             in_job = len(FINETUNE_CHUNKS[wildcards.finetune_chunk])
         else:
             in_job = 1
-        return job_resources(config, rule, len(DOMAINS), in_job)[name]
+        return job_resources(config, rule, len(DOMAINS), in_job, MODEL_PARAMS_B or 0.0)[name]
 
     return resource
 

@@ -62,3 +62,35 @@ def test_metrics_resources_grow_with_pairs_permutations_and_resamples():
     fewer_resamples = {**paper, "metrics": {**paper["metrics"], "bootstrap_resamples": 100}}
     assert job_resources(fewer_resamples, "metrics", 100)["runtime"] < large["runtime"]
     assert job_resources(fewer_resamples, "metrics", 100)["mem_mb"] == large["mem_mb"]  # batched bootstrap
+
+
+def save_tiny_model(folder, **save):
+    """A small Qwen3 model saved like the tiny base (offline, random weights)."""
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    config = Qwen3Config(vocab_size=320, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         num_key_value_heads=1, head_dim=16, intermediate_size=64, tie_word_embeddings=True)
+    model = Qwen3ForCausalLM(config)
+    model.save_pretrained(folder, **save)
+    return model.num_parameters()
+
+
+def test_model_size_is_read_from_a_local_model_folder(tmp_path):
+    from metasft.workflow import local_model_params
+
+    params = save_tiny_model(tmp_path / "single")
+    assert local_model_params(str(tmp_path / "single")) == params  # safetensors headers: exact
+    assert model_params_billions({"base_model": str(tmp_path / "single")}) == params / 1e9
+    assert save_tiny_model(tmp_path / "sharded", max_shard_size="20KB") == params
+    assert (tmp_path / "sharded" / "model.safetensors.index.json").exists()
+    assert local_model_params(str(tmp_path / "sharded")) == params
+    # weights in another format: estimated from config.json
+    (tmp_path / "config_only").mkdir()
+    (tmp_path / "config_only" / "config.json").write_text((tmp_path / "single" / "config.json").read_text())
+    assert abs(local_model_params(str(tmp_path / "config_only")) - params) < 0.02 * params
+    # nothing tells: only then is cluster.model_params_b asked for, and it wins when given
+    (tmp_path / "unknown").mkdir()
+    (tmp_path / "unknown" / "config.json").write_text('{"model_type": "custom"}')
+    with pytest.raises(ConfigError, match="base_model '.*unknown' .*set cluster.model_params_b"):
+        model_params_billions({"base_model": str(tmp_path / "unknown")})
+    assert model_params_billions({"base_model": str(tmp_path / "unknown"), "cluster": {"model_params_b": 3}}) == 3

@@ -64,6 +64,10 @@ def write_config(workdir, config: dict):
         ({"suite": {"domains": ["dinner_cuisine", "banana_split"]}}, "banana_split"),
         ({"tiny": {"world": {"min_topics": 5, "max_topics": 2}}}, "tiny.world.min_topics (5) exceeds"),
         ({"suite": {"path": "resources/suites/nowhere"}}, "resources/suites/nowhere/suite.yaml: file not found"),
+        ({"base_model": "./models/Qwen3-4B"}, "base_model './models/Qwen3-4B': no such model folder"),
+        ({"suite": {"domains": ["dinner_cuisine", "problem_solving", "instrument"]}},
+         "3 domains split into 2 meta_train and 1 meta_eval; each half needs at least 2"),
+        ({"split": {"meta_train_fraction": 0.9}}, "12 domains split into 11 meta_train and 1 meta_eval"),
     ],
 )
 def test_bad_config_fails_before_any_job_naming_the_key(workflow_copy, config, message):
@@ -71,6 +75,57 @@ def test_bad_config_fails_before_any_job_naming_the_key(workflow_copy, config, m
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
     assert not (workflow_copy / "results").exists()
+
+
+def test_api_key_in_the_config_is_refused_without_echoing_it(workflow_copy):
+    secret = "sk-ant-api03-DoNotEchoThis"
+    config = {"judge": {"backend": "anthropic", "anthropic": {"api_key": secret}}}
+    # a real run (not -n), so that Snakemake would write its log under .snakemake/log
+    result = snakemake(workflow_copy, "--cores", "1", "--configfile", write_config(workflow_copy, config),
+                       check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "judge.anthropic.api_key: a secret does not belong in the config" in output
+    assert "ANTHROPIC_API_KEY" in output
+    assert "DoNotEchoThis" not in output
+    for path in (workflow_copy / ".snakemake").rglob("*"):
+        assert not path.is_file() or "DoNotEchoThis" not in path.read_text(errors="replace"), path
+    assert not (workflow_copy / "results").exists()
+
+
+def test_local_model_folder_plans_locally_and_asks_its_size_only_on_a_cluster(workflow_copy):
+    from test_planning import save_tiny_model
+
+    save_tiny_model(workflow_copy / "models" / "saved_tiny")
+    config = {"base_model": "models/saved_tiny"}
+    result = snakemake(workflow_copy, "-n", "--configfile", write_config(workflow_copy, config))
+    assert "base model models/saved_tiny" in result.stdout + result.stderr
+    assert "pretrain_base" not in job_counts(result.stdout + result.stderr)
+
+    # a folder whose size nothing tells (config.json without sizes, weights in another format)
+    (workflow_copy / "models" / "opaque").mkdir()
+    (workflow_copy / "models" / "opaque" / "config.json").write_text('{"model_type": "custom"}')
+    config = {"base_model": "models/opaque"}
+    snakemake(workflow_copy, "-n", "--configfile", write_config(workflow_copy, config))  # local: never asked
+    result = snakemake(workflow_copy, "--executor", "slurm", "--jobs", "1", "--configfile",
+                       write_config(workflow_copy, config), check=False)
+    assert result.returncode != 0
+    assert "cannot tell the size of base_model 'models/opaque'" in result.stderr
+    assert "set cluster.model_params_b" in result.stderr
+    assert not (workflow_copy / "results").exists() and "sbatch call" not in result.stdout + result.stderr
+
+
+def test_failed_run_ends_naming_the_job_its_log_and_error(workflow_copy):
+    fault = workflow_copy / "config" / "fault.yaml"
+    fault.write_text("testing:\n  fail_once: [suite]\n")
+    result = snakemake(workflow_copy, "--cores", "1", "--configfile", "tests/configs/mini.yaml",
+                       "config/fault.yaml", check=False)
+    assert result.returncode != 0
+    tail = result.stderr.splitlines()[-10:]
+    assert "Meta-SFT run failed: 1 job failed" in tail
+    assert "  rule suite (results/mini/suite/suite.json): log logs/mini/suite.log" in tail
+    assert "    metasft.workflow.InjectedFault: injected failure of rule suite (first attempt; config " \
+           "testing.fail_once)" in tail
 
 
 def test_custom_chat_jsonl_suite_plans_with_a_hub_model_and_refuses_tiny(workflow_copy):
@@ -127,12 +182,27 @@ def test_mini_pipeline_end_to_end(mini_run):
 
 
 @pytest.mark.slow
+def test_mini_run_ends_with_the_results_summary(mini_run):
+    first_log = sorted((mini_run / ".snakemake" / "log").glob("*.snakemake.log"))[0]  # the mini run's own
+    lines = first_log.read_text().splitlines()
+    start = lines.index("Meta-SFT run finished: results/mini")
+    summary = lines[start:]
+    header = next(i for i, line in enumerate(summary) if line.split()[:2] == ["method", "train_train"])
+    assert [line.split()[0] for line in summary[header + 1:header + 6]] == [
+        "GT", "GT-EvalOnly", "GT-TrainOnly", "UntrainedICL", "MetaSFT"]
+    assert any(line.startswith("Warnings") for line in summary)
+    assert "Report: snakemake --report report.html --configfile tests/configs/mini.yaml" in summary
+    assert any(line.startswith("Figures: results/mini/plots/ (calibration.png,") for line in summary)
+
+
+@pytest.mark.slow
 def test_mini_pair_file_after_a_run_needs_one_job(mini_run):
     target = "results/mini/answers/MetaSFT/game/drink.parquet"
-    snakemake(mini_run, target, "--cores", "1", "--configfile", "tests/configs/mini.yaml")
+    result = snakemake(mini_run, target, "--cores", "1", "--configfile", "tests/configs/mini.yaml")
     pair = pl.read_parquet(mini_run / target)
     assert set(pair["train_domain"]) == {"game"} and set(pair["eval_domain"]) == {"drink"}
     assert pair.height == 2 * 3
+    assert "Meta-SFT run finished" not in result.stdout + result.stderr  # no summary for a single file
 
 
 @pytest.mark.slow

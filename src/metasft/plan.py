@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from metasft.suite import load_suite, split_domains
-from metasft.workflow import GPU_RULES, chunk_domains, gpu_minutes, model_params_billions
+from metasft.workflow import GPU_RULES, check_no_secrets, chunk_domains, gpu_minutes, model_params_billions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,6 +60,7 @@ def load_config(configfiles: list[str]) -> dict:
     config: dict = {}
     for path in [ROOT / "config" / "config.yaml", *configfiles]:
         config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    check_no_secrets(config)  # before the schema, whose errors print the offending values
     return fill_defaults(yaml.safe_load((ROOT / "config" / "schema.yaml").read_text()), config)
 
 

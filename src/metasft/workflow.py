@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
 
 class ConfigError(ValueError):
     """A config value is valid on its own but not together with others; the message names the keys."""
@@ -29,6 +34,77 @@ def check_config(config: dict) -> None:
                           f"tiny.num_key_value_heads ({tiny['num_key_value_heads']})")
     if "chunks" in config["suite"]["domains"]:
         raise ConfigError("suite.domains: 'chunks' is reserved as a folder name and cannot be a domain id")
+
+
+# Keys that hold credentials, and values that are Anthropic keys under any key. Counts such as max_tokens
+# end in "tokens" and are not secrets.
+SECRET_KEY = re.compile(r"api[_-]?key|secret|passw(or)?d|(^|[_-])token$", re.I)
+SECRET_VALUE = re.compile(r"^\s*sk-ant-")
+
+
+def find_secrets(config, where: str = "") -> list[str]:
+    """Key paths of the config that hold a credential (a non-empty string under a key such as api_key)."""
+    found = []
+    items = config.items() if isinstance(config, dict) else enumerate(config) if isinstance(config, list) else ()
+    for key, value in items:
+        path = f"{where}[{key}]" if isinstance(config, list) else f"{where}.{key}" if where else str(key)
+        if isinstance(value, (dict, list)):
+            found += find_secrets(value, path)
+        elif isinstance(value, str) and value.strip() and (
+                (isinstance(key, str) and SECRET_KEY.search(key)) or SECRET_VALUE.match(value)):
+            found.append(path)
+    return found
+
+
+def check_no_secrets(config: dict) -> None:
+    """Refuse credentials in the config before anything prints it (schema errors echo the offending values, to
+    the terminal and to .snakemake/log/). The message names the keys, never the values."""
+    found = find_secrets(config)
+    if found:
+        raise ConfigError(f"{', '.join(found)}: a secret does not belong in the config, where errors and logs "
+                          "would echo it; remove it and set the ANTHROPIC_API_KEY environment variable instead "
+                          "(the only place the pipeline reads the key from)")
+
+
+# A Hugging Face hub id: owner/name, letters, digits, '-', '_', '.', no '--' or '..' (huggingface_hub's rule).
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+
+
+def check_model_reference(value: str, key: str) -> None:
+    """A model named in the config is a local folder saved with save_pretrained or a well-formed hub id; a
+    missing folder fails here, not in the first job that loads it. Hub ids are not looked up (no network)."""
+    path = Path(value).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ConfigError(f"{key} '{value}' is a file; a local model is a folder written by save_pretrained "
+                              "(config.json and weights)")
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"{key} '{value}': the folder holds no config.json, so it is not a saved model "
+                              "(save_pretrained writes one)")
+        return
+    if not HUB_ID.match(value) or "--" in value or ".." in value or value.endswith(".git"):
+        raise ConfigError(f"{key} '{value}': no such model folder, and not a hub id of the form owner/name "
+                          "(e.g. Qwen/Qwen3-4B-Base)")
+
+
+def check_models(config: dict) -> None:
+    """base_model, and the judge model when it is a separate local model."""
+    if config["base_model"] != "tiny":
+        check_model_reference(config["base_model"], "base_model")
+    judge = config["judge"]
+    if judge["backend"] == "hf" and judge["hf"]["model"] != "tiny":
+        check_model_reference(judge["hf"]["model"], "judge.hf.model")
+
+
+def check_split(split: dict[str, str], config: dict) -> None:
+    """Both halves need two domains: correlations per quadrant and the GT baselines' shuffles need more than one
+    pair per side. Checked at DAG time, not after pretraining, fine-tuning and sampling."""
+    counts = {half: sum(v == half for v in split.values()) for half in ("meta_train", "meta_eval")}
+    if min(counts.values()) < 2:
+        raise ConfigError(f"{len(split)} domains split into {counts['meta_train']} meta_train and "
+                          f"{counts['meta_eval']} meta_eval; each half needs at least 2: choose more domains in "
+                          "suite.domains (empty means all of the suite's) or change split.meta_train_fraction "
+                          f"({config['split']['meta_train_fraction']})")
 
 
 def check_suite_against_config(suite, config: dict) -> None:
@@ -115,20 +191,72 @@ DEFAULT_MINUTES_PER_UNIT = {"pretrain_base": 10.0, "finetune": 0.5, "golden": 0.
 
 
 def model_params_billions(config: dict) -> float:
-    """Size of the base model in billions of parameters: cluster.model_params_b, else read off the hub id
-    ("Qwen/Qwen3-4B-Base" -> 4); the tiny model counts as 0.001."""
-    import re
-
+    """Size of the base model in billions of parameters: cluster.model_params_b; else, for a local folder, its
+    weights' tensor shapes or its config.json; else read off the hub id ("Qwen/Qwen3-4B-Base" -> 4); the tiny
+    model counts as 0.001. Raises ConfigError only when none of these tells."""
     explicit = config.get("cluster", {}).get("model_params_b")
     if explicit:
         return float(explicit)
-    if config["base_model"] == "tiny":
+    base = config["base_model"]
+    if base == "tiny":
         return 0.001
-    match = re.search(r"(\d+(?:\.\d+)?)[bB](?![a-zA-Z])", config["base_model"].rstrip("/").split("/")[-1])
-    if not match:
-        raise ConfigError(f"cannot tell the size of base_model '{config['base_model']}' from its name: "
-                          "set cluster.model_params_b (billions of parameters)")
-    return float(match.group(1))
+    if Path(base).expanduser().is_dir():
+        params = local_model_params(str(Path(base).expanduser().resolve()))
+        if params:
+            return params / 1e9
+        reason = "its folder has no safetensors weights and its config.json lacks the sizes"
+    else:
+        match = re.search(r"(\d+(?:\.\d+)?)[bB](?![a-zA-Z])", base.rstrip("/").split("/")[-1])
+        if match:
+            return float(match.group(1))
+        reason = "its name carries no size"
+    raise ConfigError(f"cannot tell the size of base_model '{base}' ({reason}): set cluster.model_params_b "
+                      "(billions of parameters; cluster jobs are sized by it)")
+
+
+@lru_cache(maxsize=8)
+def local_model_params(folder: str) -> int | None:
+    """Parameters of a model saved in `folder`: exact from the safetensors headers (a few kB read per file),
+    else estimated from config.json; None when neither tells."""
+    root = Path(folder)
+    index = root / "model.safetensors.index.json"
+    if index.is_file():
+        files = sorted({root / name for name in json.loads(index.read_text())["weight_map"].values()})
+    else:
+        files = [root / "model.safetensors"]
+    if all(f.is_file() for f in files):
+        return sum(safetensors_params(f) for f in files)
+    config_file = root / "config.json"
+    return params_from_model_config(json.loads(config_file.read_text())) if config_file.is_file() else None
+
+
+def safetensors_params(path) -> int:
+    """Elements of every tensor in a safetensors file, from its JSON header (the weights are not read)."""
+    import math
+
+    with open(path, "rb") as handle:
+        size = int.from_bytes(handle.read(8), "little")
+        header = json.loads(handle.read(size))
+    return sum(math.prod(t["shape"]) for name, t in header.items() if name != "__metadata__")
+
+
+def params_from_model_config(model_config: dict) -> int | None:
+    """Estimate of a decoder-only transformer's parameters from its config.json (embeddings, attention with
+    grouped key/value heads, gated MLP, experts if any); None when the sizes are missing."""
+    c = model_config.get("text_config") or model_config
+    hidden, layers, vocab = c.get("hidden_size"), c.get("num_hidden_layers"), c.get("vocab_size")
+    if not (hidden and layers and vocab):
+        return None
+    heads = c.get("num_attention_heads") or 1
+    head_dim = c.get("head_dim") or hidden // heads
+    kv_heads = c.get("num_key_value_heads") or heads
+    attention = 2 * hidden * heads * head_dim + 2 * hidden * kv_heads * head_dim
+    experts = c.get("num_experts") or c.get("num_local_experts") or c.get("n_routed_experts") or 1
+    intermediate = (c.get("moe_intermediate_size") if experts > 1 else None) or c.get("intermediate_size") \
+        or 4 * hidden
+    mlp = 3 * hidden * intermediate * experts
+    embeddings = vocab * hidden * (1 if c.get("tie_word_embeddings", model_config.get("tie_word_embeddings")) else 2)
+    return int(embeddings + layers * (attention + mlp + 2 * hidden))
 
 
 def work_units(config: dict, rule: str, n_domains: int, domains_in_job: int = 1) -> float:
@@ -145,16 +273,20 @@ def work_units(config: dict, rule: str, n_domains: int, domains_in_job: int = 1)
     raise KeyError(rule)
 
 
-def gpu_minutes(config: dict, rule: str, n_domains: int, domains_in_job: int = 1) -> float:
+def gpu_minutes(config: dict, rule: str, n_domains: int, domains_in_job: int = 1,
+                params_b: float | None = None) -> float:
     minutes = config.get("cluster", {}).get("minutes_per_unit", {}).get(rule, DEFAULT_MINUTES_PER_UNIT[rule])
-    return minutes * work_units(config, rule, n_domains, domains_in_job) * max(model_params_billions(config), 0.5)
+    size = model_params_billions(config) if params_b is None else params_b
+    return minutes * work_units(config, rule, n_domains, domains_in_job) * max(size, 0.5)
 
 
-def job_resources(config: dict, rule: str, n_domains: int, domains_in_job: int = 1) -> dict:
+def job_resources(config: dict, rule: str, n_domains: int, domains_in_job: int = 1,
+                  params_b: float | None = None) -> dict:
     """SLURM resources of one job of `rule`, scaled by the base model's size and the work the job holds.
 
     Host memory holds the weights once in bf16 (2 GB per billion parameters) with loading headroom; the
-    runtime limit is twice the estimate plus 15 minutes, so a slow node does not kill a job.
+    runtime limit is twice the estimate plus 15 minutes, so a slow node does not kill a job. `params_b`: the
+    model size when the caller has it (None: model_params_billions).
     """
     if rule == "score":
         return score_resources(config, n_domains, domains_in_job)
@@ -164,9 +296,9 @@ def job_resources(config: dict, rule: str, n_domains: int, domains_in_job: int =
         return {"mem_mb": 4000, "runtime": 30, "cpus_per_task": 1}
     if config["base_model"] == "tiny":
         return {"mem_mb": 4000, "runtime": 30, "cpus_per_task": 2}
-    size = model_params_billions(config)
+    size = model_params_billions(config) if params_b is None else params_b
     return {"mem_mb": int(16000 + 6000 * size),
-            "runtime": int(15 + 2 * gpu_minutes(config, rule, n_domains, domains_in_job)),
+            "runtime": int(15 + 2 * gpu_minutes(config, rule, n_domains, domains_in_job, size)),
             "cpus_per_task": 8}
 
 

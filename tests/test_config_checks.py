@@ -1,0 +1,85 @@
+"""Config checks the workflow runs at DAG time, before any job: secrets, model references, the domain split."""
+
+import pytest
+
+from metasft.suite import split_domains
+from metasft.workflow import (ConfigError, check_model_reference, check_models, check_no_secrets, check_split,
+                              find_secrets)
+
+
+def test_secrets_are_found_by_key_or_by_value_and_counts_are_not():
+    config = {"judge": {"anthropic": {"api_key": "sk-ant-x", "max_tokens": 32, "model": "claude-haiku-4-5"}},
+              "generation": {"max_new_tokens": 24, "max_batch_tokens": 100},
+              "extra": [{"hf_token": "hf_abc"}, {"note": " sk-ant-pasted-here"}],
+              "empty": {"api-key": ""}, "suite": {"Secret": "x", "tokenizer": "mine"}}
+    assert find_secrets(config) == ["judge.anthropic.api_key", "extra[0].hf_token", "extra[1].note", "suite.Secret"]
+    with pytest.raises(ConfigError) as error:
+        check_no_secrets({"judge": {"anthropic": {"api_key": "sk-ant-VALUE"}}})
+    assert "judge.anthropic.api_key" in str(error.value) and "ANTHROPIC_API_KEY" in str(error.value)
+    assert "VALUE" not in str(error.value)
+    check_no_secrets({"judge": {"anthropic": {"max_tokens": 32}}})
+
+
+def test_model_references_are_a_saved_folder_or_a_hub_id(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for hub_id in ["Qwen/Qwen3-4B-Base", "meta-llama/Llama-3.1-8B", "org_1/model.v2"]:
+        check_model_reference(hub_id, "base_model")
+    (tmp_path / "models" / "saved").mkdir(parents=True)
+    (tmp_path / "models" / "saved" / "config.json").write_text("{}")
+    check_model_reference("models/saved", "base_model")
+    check_model_reference(str(tmp_path / "models" / "saved"), "base_model")
+    (tmp_path / "models" / "weights.bin").write_text("")
+    cases = {
+        "./models/typo": "base_model './models/typo': no such model folder, and not a hub id",
+        str(tmp_path / "gone"): f"base_model '{tmp_path / 'gone'}': no such model folder",
+        "models/deeper/typo": "no such model folder",
+        "gpt2": "not a hub id of the form owner/name",
+        "Qwen/Qwen3 4B": "no such model folder",
+        "owner/--name": "no such model folder",
+        "models": "the folder holds no config.json",
+        "models/weights.bin": "is a file",
+    }
+    for value, message in cases.items():
+        with pytest.raises(ConfigError) as error:
+            check_model_reference(value, "base_model")
+        assert message in str(error.value), value
+
+
+def test_split_needs_two_domains_on_each_side():
+    config = {"split": {"meta_train_fraction": 0.5}}
+    check_split(split_domains(["a", "b", "c", "d"], 0, 0.5), config)
+    with pytest.raises(ConfigError, match=r"3 domains split into 2 meta_train and 1 meta_eval; each half needs at "
+                                          r"least 2: choose more domains in suite.domains .* split.meta_train_"
+                                          r"fraction \(0.5\)"):
+        check_split(split_domains(["a", "b", "c"], 0, 0.5), config)
+    config = {"split": {"meta_train_fraction": 0.9}}
+    with pytest.raises(ConfigError, match="12 domains split into 11 meta_train and 1 meta_eval"):
+        check_split(split_domains([f"d{i}" for i in range(12)], 0, 0.9), config)
+
+
+
+def test_judge_model_is_checked_like_the_base_model(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def config(model, backend="hf"):
+        return {"base_model": "Qwen/Qwen3-4B-Base", "judge": {"backend": backend, "hf": {"model": model}}}
+
+    with pytest.raises(ConfigError, match="judge.hf.model './judges/mine': no such model folder"):
+        check_models(config("./judges/mine"))
+    (tmp_path / "judges" / "mine").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="judge.hf.model 'judges/mine': the folder holds no config.json"):
+        check_models(config("judges/mine"))
+    check_models(config("./judges/mine", backend="categorical"))  # no judge model in use
+    check_models(config("tiny"))  # the run's own base model
+    with pytest.raises(ConfigError, match="base_model '/nowhere/model'"):
+        check_models({**config("tiny"), "base_model": "/nowhere/model"})
+
+
+def test_the_cost_planner_refuses_a_secret_too(tmp_path):
+    from metasft.plan import load_config
+
+    preset = tmp_path / "preset.yaml"
+    preset.write_text("judge:\n  anthropic:\n    api_key: sk-ant-PlannerSecret\n")
+    with pytest.raises(ConfigError) as error:
+        load_config([str(preset)])
+    assert "judge.anthropic.api_key" in str(error.value) and "PlannerSecret" not in str(error.value)
