@@ -16,6 +16,7 @@ from snakemake.utils import validate
 from metasft.suite import QUADRANTS, SuiteError, load_suite, split_domains
 from metasft.anthropic_api import ApiKeyMissing, require_api_key
 from metasft.generate import GenerationBackendError, check_generation_backend
+from metasft.reruns import result_settings
 from metasft.workflow import (ConfigError, api_needs, check_config, check_suite_against_config, chunk_domains,
                               job_resources)
 
@@ -39,6 +40,8 @@ try:
 except (SuiteError, ConfigError) as error:
     raise WorkflowError(f"invalid suite: {error}") from None
 PENDING_AREAS = SUITE.pending
+# All areas that ship no data, generated yet or not: the suite rule's inputs must not change once they exist.
+GENERATED_AREAS = SUITE.unshipped
 API_NEEDS = api_needs(config, PENDING_AREAS)
 
 
@@ -88,7 +91,7 @@ wildcard_constraints:
     chunk=_one_of(SAMPLING_CHUNKS),
     source=_one_of(SOURCES),
     table="answers|scores",
-    area=_one_of(PENDING_AREAS) if PENDING_AREAS else "(?!)",
+    area=_one_of(GENERATED_AREAS) if GENERATED_AREAS else "(?!)",
 
 
 def get_resource(rule, name):
@@ -127,7 +130,7 @@ def get_suite_folder(wildcards, input):
 
 def get_generated_areas(wildcards):
     """API-generated data of the selected areas that ship none (advice suites)."""
-    return expand(f"{GENERATED_SUITE}/{{area}}.yaml", area=PENDING_AREAS)
+    return expand(f"{GENERATED_SUITE}/{{area}}.yaml", area=GENERATED_AREAS)
 
 
 def get_area(wildcards):

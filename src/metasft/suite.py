@@ -98,6 +98,12 @@ class Suite:
         """Domains of an advice suite whose data must still be generated (generate_suite)."""
         return [d for d in self.extra.get("pending", ()) if d in self.domains]
 
+    @property
+    def unshipped(self) -> list[str]:
+        """Domains of an advice suite that ship no data, generated yet or not: what generate_suite writes. Unlike
+        `pending` it does not depend on the generated folder, so the workflow's DAG is the same before and after."""
+        return [d for d in self.extra.get("unshipped", ()) if d in self.domains]
+
 
 def _read_yaml(path: Path):
     try:
@@ -343,7 +349,7 @@ def _load_advice(folder: Path, meta_path: Path, meta: dict, generated_dir) -> Su
     _require(isinstance(areas, list) and areas, areas_path, None, "expected a non-empty YAML list of areas")
     shipped_dir = folder / meta.get("domains_dir", "domains")
     domains: dict[str, Domain] = {}
-    descriptions, pending, origin = {}, [], {}
+    descriptions, pending, unshipped, origin = {}, [], [], {}
     for raw in areas:
         area_id = raw.get("id") if isinstance(raw, dict) else None
         _require(isinstance(area_id, str) and bool(ID_PATTERN.match(area_id)), areas_path, str(area_id),
@@ -354,6 +360,8 @@ def _load_advice(folder: Path, meta_path: Path, meta: dict, generated_dir) -> Su
                      f"empty or missing '{key}'")
         descriptions[area_id] = raw["description"].strip()
         candidates = [shipped_dir / f"{area_id}.yaml"]
+        if not candidates[0].exists():
+            unshipped.append(area_id)
         if generated_dir is not None:
             candidates.append(Path(generated_dir) / f"{area_id}.yaml")
         path = next((c for c in candidates if c.exists()), None)
@@ -364,7 +372,7 @@ def _load_advice(folder: Path, meta_path: Path, meta: dict, generated_dir) -> Su
         domains[area_id] = _advice_domain(_read_yaml(path), path, area_id, raw["title"].strip())
         origin[area_id] = str(path)
     return Suite(meta["name"], "judge", domains, (), str(folder),
-                 {"descriptions": descriptions, "pending": pending, "origin": origin})
+                 {"descriptions": descriptions, "pending": pending, "unshipped": unshipped, "origin": origin})
 
 
 def _advice_domain(data, path: Path, area_id: str, title: str) -> Domain:
