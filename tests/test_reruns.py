@@ -96,14 +96,16 @@ def test_result_settings_do_not_depend_on_key_order():
 
 
 @pytest.mark.parametrize("section", sorted(PERFORMANCE_KEYS))
-def test_job_settings_are_the_config_section_again(section):
+@pytest.mark.parametrize("judge", ["anthropic", "hf"])
+def test_job_settings_are_the_config_section_again(section, judge):
     config = copy.deepcopy(default_config())
-    config["judge"]["backend"], config["generation"]["backend"] = "anthropic", "vllm"
+    config["judge"]["backend"], config["generation"]["backend"] = judge, "vllm"
     config["generation"]["batch_size"] = 3  # not a default: the job must see the configured value
     config["judge"]["anthropic"]["concurrency"] = 2
+    config["judge"]["hf"]["batch_size"] = 5
     expected = copy.deepcopy(config[section])
     if section == "judge":
-        del expected["hf"]
+        del expected["hf" if judge == "anthropic" else "anthropic"]
     assert job_settings(result_settings(config, section), config, section) == expected
 
 
