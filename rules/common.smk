@@ -16,6 +16,7 @@ from snakemake.utils import validate
 from metasft.suite import QUADRANTS, SuiteError, load_suite, split_domains
 from metasft.anthropic_api import ApiKeyMissing, require_api_key
 from metasft.generate import GenerationBackendError, check_generation_backend
+from metasft.reruns import result_settings
 from metasft.workflow import (ConfigError, api_needs, check_config, check_suite_against_config, chunk_domains,
                               job_resources)
 from metasft.workflow import check_models, check_no_secrets, check_split, model_params_billions
@@ -47,6 +48,8 @@ try:
 except (SuiteError, ConfigError) as error:
     raise WorkflowError(f"invalid suite: {error}") from None
 PENDING_AREAS = SUITE.pending
+# All areas that ship no data, generated yet or not: the suite rule's inputs must not change once they exist.
+GENERATED_AREAS = SUITE.unshipped
 API_NEEDS = api_needs(config, PENDING_AREAS)
 
 
@@ -118,7 +121,7 @@ wildcard_constraints:
     chunk=_one_of(SAMPLING_CHUNKS),
     source=_one_of(SOURCES),
     table="answers|scores",
-    area=_one_of(PENDING_AREAS) if PENDING_AREAS else "(?!)",
+    area=_one_of(GENERATED_AREAS) if GENERATED_AREAS else "(?!)",
 
 
 # Job sizes scale with the base model's size. Only a cluster executor uses them, so only a cluster run stops
@@ -168,7 +171,7 @@ def get_suite_folder(wildcards, input):
 
 def get_generated_areas(wildcards):
     """API-generated data of the selected areas that ship none (advice suites)."""
-    return expand(f"{GENERATED_SUITE}/{{area}}.yaml", area=PENDING_AREAS)
+    return expand(f"{GENERATED_SUITE}/{{area}}.yaml", area=GENERATED_AREAS)
 
 
 def get_area(wildcards):

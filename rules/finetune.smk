@@ -11,7 +11,7 @@ rule finetune:
     params:
         base_model=base_model_path(),
         domains=get_finetune_chunk_domains,
-        settings=config["finetune"],
+        settings=result_settings(config, "finetune"),
         seed=config["seed"],
     threads: config["finetune"]["threads"]
     resources:

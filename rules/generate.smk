@@ -7,9 +7,8 @@ rule generate_suite:
         f"{LOGS}/generate_suite/{{area}}.log",
     params:
         area=get_area,
-        settings=config["suite_generation"],
+        settings=result_settings(config, "suite_generation"),
         prompts=f"{config['suite']['path']}/prompts",
-        cache_dir=config["judge"]["cache_dir"],
     conda:
         "../envs/analysis.yaml"
     script:

@@ -16,8 +16,8 @@ rule golden:
         base_model=base_model_path(),
         adapters=get_adapter_paths,
         domains=get_chunk_domains,
-        sampling=config["generation"],
-        icl_k=config["icl"]["k"],
+        sampling=result_settings(config, "generation"),
+        icl_k=0,  # golden prompts hold no examples: icl.k must not rerun golden labels
         seed=config["seed"],
     threads: config["generation"]["threads"]
     resources:

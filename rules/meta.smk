@@ -28,7 +28,7 @@ rule meta_train:
         f"{BENCHMARKS}/meta_train.tsv"
     params:
         base_model=base_model_path(),
-        settings=config["meta_train"],
+        settings=result_settings(config, "meta_train"),
         seed=config["seed"],
     threads: config["meta_train"]["threads"]
     resources:

@@ -13,7 +13,7 @@ rule predict_icl:
         base_model=base_model_path(),
         adapters={},
         domains=get_chunk_domains,
-        sampling=config["generation"],
+        sampling=result_settings(config, "generation"),
         icl_k=config["icl"]["k"],
         seed=config["seed"],
     threads: config["generation"]["threads"]
@@ -43,7 +43,7 @@ rule predict_metasft:
         base_model=base_model_path(),
         adapters={"MetaSFT": f"{RESULTS}/meta/adapter"},
         domains=get_chunk_domains,
-        sampling=config["generation"],
+        sampling=result_settings(config, "generation"),
         icl_k=config["icl"]["k"],
         seed=config["seed"],
     threads: config["generation"]["threads"]

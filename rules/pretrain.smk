@@ -8,7 +8,7 @@ rule pretrain_base:
     benchmark:
         f"{BENCHMARKS}/pretrain_base.tsv"
     params:
-        settings=config["tiny"],
+        settings=result_settings(config, "tiny"),
         seed=config["seed"],
         judge_prompts=get_judge_prompts_for_world(),
     threads: config["tiny"]["threads"]

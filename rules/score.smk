@@ -12,9 +12,8 @@ rule score:
     benchmark:
         f"{BENCHMARKS}/score/{{source}}/{{chunk}}.tsv"
     params:
-        judge=config["judge"],
+        judge=result_settings(config, "judge"),
         base_model=base_model_path(),
-        batch_dir=f"{config['judge']['cache_dir']}/batches/{RUN}",
     threads: config["judge"]["hf"]["threads"] if config["judge"]["backend"] == "hf" else 1
     resources:
         mem_mb=get_resource("score", "mem_mb"),

@@ -93,6 +93,10 @@ def test_anthropic_judge_full_run_then_rerun_makes_no_requests(workflow_copy):
         run(workflow_copy, "--cores", "2", "--configfile", "tests/configs/mini_em.yaml", env_extra=env)
         assert sum(fake.requests.values()) == 0  # every judgment came from the cache
         assert pl.read_csv(results / "metrics" / "metrics.csv").equals(metrics)
+    # a finished advice run plans nothing under the default rerun triggers, locally and with the SLURM profile
+    for profile in ([], ["--profile", "profiles/slurm"]):
+        again = run(workflow_copy, "-n", "--configfile", "tests/configs/mini_em.yaml", *profile)
+        assert "Nothing to be done" in again.stdout + again.stderr
 
     # The key never reaches results, logs, caches or Snakemake's metadata.
     for folder in ("results", "logs", ".snakemake", "benchmarks"):

@@ -100,6 +100,12 @@ class Suite:
         """Domains of an advice suite whose data must still be generated (generate_suite)."""
         return [d for d in self.extra.get("pending", ()) if d in self.domains]
 
+    @property
+    def unshipped(self) -> list[str]:
+        """Domains of an advice suite that ship no data, generated yet or not: what generate_suite writes. Unlike
+        `pending` it does not depend on the generated folder, so the workflow's DAG is the same before and after."""
+        return [d for d in self.extra.get("unshipped", ()) if d in self.domains]
+
 
 class _DuplicateKey(yaml.YAMLError):
     def __init__(self, key, line: int, first_line: int):
@@ -452,12 +458,14 @@ def _load_advice(folder: Path, meta_path: Path, meta: dict, generated_dir) -> Su
     check_schema(areas, "areas", areas_path, domain_list=())
     shipped_dir = folder / meta.get("domains_dir", "domains")
     domains: dict[str, Domain] = {}
-    descriptions, pending, origin = {}, [], {}
+    descriptions, pending, unshipped, origin = {}, [], [], {}
     for raw in areas:
         area_id = raw["id"]
         _require(area_id not in domains, areas_path, area_id, "duplicate id")
         descriptions[area_id] = raw["description"].strip()
         candidates = [shipped_dir / f"{area_id}.yaml"]
+        if not candidates[0].exists():
+            unshipped.append(area_id)
         if generated_dir is not None:
             candidates.append(Path(generated_dir) / f"{area_id}.yaml")
         path = next((c for c in candidates if c.exists()), None)
@@ -468,7 +476,7 @@ def _load_advice(folder: Path, meta_path: Path, meta: dict, generated_dir) -> Su
         domains[area_id] = check_area(read_yaml(path), path, area_id, raw["title"].strip())
         origin[area_id] = str(path)
     return Suite(meta["name"], "judge", domains, (), str(folder),
-                 {"descriptions": descriptions, "pending": pending, "origin": origin})
+                 {"descriptions": descriptions, "pending": pending, "unshipped": unshipped, "origin": origin})
 
 
 def check_area(data, path: str | Path, area_id: str, title: str | None = None) -> Domain:

@@ -1,7 +1,9 @@
 """Rule finetune (ObjectSFT): one LoRA adapter per train domain of the chunk, from one base-model load."""
 from metasft.objectsft import finetune_domains
+from metasft.reruns import job_settings
 from metasft.workflow import start_job
 
 start_job(snakemake)
-finetune_domains(snakemake.input.suite, snakemake.params.base_model, snakemake.params.domains,
-                 snakemake.params.settings, snakemake.params.seed, snakemake.output[0], snakemake.threads)
+settings = job_settings(snakemake.params.settings, snakemake.config, "finetune")
+finetune_domains(snakemake.input.suite, snakemake.params.base_model, snakemake.params.domains, settings,
+                 snakemake.params.seed, snakemake.output[0], snakemake.threads)

@@ -1,13 +1,14 @@
 """Rule generate_suite: one advice area's train pairs and eval questions through the Anthropic API (cached)."""
 from metasft.anthropic_api import make_client
 from metasft.judge_cache import JudgeCache
+from metasft.reruns import job_settings
 from metasft.suite_generation import generate_area, write_area_yaml
 from metasft.workflow import start_job
 
 start_job(snakemake)
-settings = snakemake.params.settings
+settings = job_settings(snakemake.params.settings, snakemake.config, "suite_generation")
 client = make_client(max_retries=settings["max_retries"], timeout=settings["timeout_s"])
 area = generate_area(snakemake.params.area, settings["train_pairs"], settings["eval_questions"], settings["model"],
-                     snakemake.params.prompts, JudgeCache(snakemake.params.cache_dir), client,
+                     snakemake.params.prompts, JudgeCache(snakemake.config["judge"]["cache_dir"]), client,
                      settings["max_tokens"])
 write_area_yaml(area, snakemake.output[0])

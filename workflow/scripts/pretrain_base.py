@@ -2,6 +2,7 @@
 import logging
 
 from metasft.anthropic_api import load_judge_prompts
+from metasft.reruns import job_settings
 from metasft.snapshot import read_snapshot
 from metasft.tiny import TinySettings, pretrain_tiny
 from metasft.workflow import start_job
@@ -10,6 +11,7 @@ start_job(snakemake)
 suite, _ = read_snapshot(snakemake.input[0])
 prompts_folder = snakemake.params.judge_prompts
 judge_prompts = load_judge_prompts(prompts_folder) if prompts_folder else None
-summary = pretrain_tiny(suite, TinySettings.from_config(snakemake.params.settings), snakemake.output[0],
+settings = TinySettings.from_config(job_settings(snakemake.params.settings, snakemake.config, "tiny"))
+summary = pretrain_tiny(suite, settings, snakemake.output[0],
                         snakemake.params.seed, threads=snakemake.threads, judge_prompts=judge_prompts)
 logging.info("pretrain summary: %s", {k: v for k, v in summary.items() if k != "log_history"})

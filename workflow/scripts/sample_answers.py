@@ -1,8 +1,10 @@
 """Rules golden, predict_icl, predict_metasft: sample answers for every (T, E) with T in the chunk."""
 from metasft.answers import sample_chunk
+from metasft.reruns import job_settings
 from metasft.workflow import start_job
 
 start_job(snakemake)
 p = snakemake.params
-sample_chunk(snakemake.input.suite, p.base_model, p.adapters, p.source, p.domains, p.sampling, p.icl_k, p.seed,
+sample_chunk(snakemake.input.suite, p.base_model, p.adapters, p.source, p.domains,
+             job_settings(p.sampling, snakemake.config, "generation"), p.icl_k, p.seed,
              snakemake.output[0], snakemake.threads)

@@ -4,19 +4,22 @@ import polars as pl
 from metasft.io import write_parquet
 from metasft.judges import build_judge, score_with_judge
 from metasft.modeling import configure_torch
+from metasft.reruns import job_settings
 from metasft.scoring import score_answers
 from metasft.snapshot import read_snapshot
 from metasft.workflow import start_job
 
 start_job(snakemake)
 params = snakemake.params
+settings = job_settings(params.judge, snakemake.config, "judge")
 suite, _ = read_snapshot(snakemake.input.suite)
 answers = pl.read_parquet(snakemake.input.answers)
-if params.judge["backend"] == "categorical":
+if settings["backend"] == "categorical":
     scores = score_answers(answers, suite)
 else:
     configure_torch(snakemake.threads)
-    judge = build_judge(params.judge, params.base_model, params.judge["cache_dir"], params.batch_dir)
+    batch_dir = f"{settings['cache_dir']}/batches/{snakemake.config['run']}"  # this run's pending Message Batches
+    judge = build_judge(settings, params.base_model, settings["cache_dir"], batch_dir)
     scores = score_with_judge(answers, judge)
     judge.cache.close()  # records this job's cache hits and misses (python -m metasft.judge_cache stats)
 write_parquet(scores, snakemake.output[0])
