@@ -19,6 +19,7 @@ rule golden:
         sampling=config["generation"],
         icl_k=config["icl"]["k"],
         seed=config["seed"],
+        chat=config["chat"],
     threads: config["generation"]["threads"]
     resources:
         mem_mb=get_resource("golden", "mem_mb"),

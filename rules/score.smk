@@ -15,6 +15,7 @@ rule score:
         judge=config["judge"],
         base_model=base_model_path(),
         batch_dir=f"{config['judge']['cache_dir']}/batches/{RUN}",
+        chat=config["chat"],
     threads: config["judge"]["hf"]["threads"] if config["judge"]["backend"] == "hf" else 1
     resources:
         mem_mb=get_resource("score", "mem_mb"),

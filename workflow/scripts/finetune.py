@@ -4,4 +4,5 @@ from metasft.workflow import start_job
 
 start_job(snakemake)
 finetune_domains(snakemake.input.suite, snakemake.params.base_model, snakemake.params.domains,
-                 snakemake.params.settings, snakemake.params.seed, snakemake.output[0], snakemake.threads)
+                 snakemake.params.settings, snakemake.params.seed, snakemake.output[0], snakemake.threads,
+                 snakemake.params.chat)

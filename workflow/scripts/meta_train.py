@@ -4,4 +4,4 @@ from metasft.workflow import start_job
 
 start_job(snakemake)
 train_meta_model(snakemake.input.shards, snakemake.params.base_model, snakemake.params.settings,
-                 snakemake.params.seed, snakemake.output[0], snakemake.threads)
+                 snakemake.params.seed, snakemake.output[0], snakemake.threads, snakemake.params.chat)

@@ -5,4 +5,4 @@ from metasft.workflow import start_job
 start_job(snakemake)
 p = snakemake.params
 sample_chunk(snakemake.input.suite, p.base_model, p.adapters, p.source, p.domains, p.sampling, p.icl_k, p.seed,
-             snakemake.output[0], snakemake.threads)
+             snakemake.output[0], snakemake.threads, p.chat)

@@ -16,7 +16,7 @@ if params.judge["backend"] == "categorical":
     scores = score_answers(answers, suite)
 else:
     configure_torch(snakemake.threads)
-    judge = build_judge(params.judge, params.base_model, params.judge["cache_dir"], params.batch_dir)
+    judge = build_judge(params.judge, params.base_model, params.judge["cache_dir"], params.batch_dir, params.chat)
     scores = score_with_judge(answers, judge)
     judge.cache.close()  # records this job's cache hits and misses (python -m metasft.judge_cache stats)
 write_parquet(scores, snakemake.output[0])
