@@ -60,8 +60,8 @@ def lora_sft(model, tokenizer, rows: list[dict], settings: SFTSettings, output_d
 
     from metasft.chat import sft_examples
 
-    examples = sft_examples(tokenizer, [r["prompt"] for r in rows], [r["completion"] for r in rows])
     started = time.time()
+    examples = sft_examples(tokenizer, [r["prompt"] for r in rows], [r["completion"] for r in rows])
     set_seed(seed)
     lora = settings.lora
     peft_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
