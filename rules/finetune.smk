@@ -13,6 +13,7 @@ rule finetune:
         domains=get_finetune_chunk_domains,
         settings=result_settings(config, "finetune"),
         seed=config["seed"],
+        chat=config["chat"],
     threads: config["finetune"]["threads"]
     resources:
         mem_mb=get_resource("finetune", "mem_mb"),

@@ -19,6 +19,7 @@ rule golden:
         sampling=result_settings(config, "generation"),
         icl_k=0,  # golden prompts hold no examples: icl.k must not rerun golden labels
         seed=config["seed"],
+        chat=config["chat"],
     threads: config["generation"]["threads"]
     resources:
         mem_mb=get_resource("golden", "mem_mb"),

@@ -30,6 +30,7 @@ rule meta_train:
         base_model=base_model_path(),
         settings=result_settings(config, "meta_train"),
         seed=config["seed"],
+        chat=config["chat"],
     threads: config["meta_train"]["threads"]
     resources:
         mem_mb=get_resource("meta_train", "mem_mb"),

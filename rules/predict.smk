@@ -16,6 +16,7 @@ rule predict_icl:
         sampling=result_settings(config, "generation"),
         icl_k=config["icl"]["k"],
         seed=config["seed"],
+        chat=config["chat"],
     threads: config["generation"]["threads"]
     resources:
         mem_mb=get_resource("predict_icl", "mem_mb"),
@@ -46,6 +47,7 @@ rule predict_metasft:
         sampling=result_settings(config, "generation"),
         icl_k=config["icl"]["k"],
         seed=config["seed"],
+        chat=config["chat"],
     threads: config["generation"]["threads"]
     resources:
         mem_mb=get_resource("predict_metasft", "mem_mb"),

@@ -14,6 +14,7 @@ rule score:
     params:
         judge=result_settings(config, "judge"),
         base_model=base_model_path(),
+        chat=config["chat"],
     threads: config["judge"]["hf"]["threads"] if config["judge"]["backend"] == "hf" else 1
     resources:
         mem_mb=get_resource("score", "mem_mb"),

@@ -84,27 +84,65 @@ def test_mixed_adapter_batch_equals_per_adapter_sequential_greedy(fixture):
     lengths = [len(x) for x in encode_prompts(greedy.tokenizer, requests)]
     assert len(plan_batches(lengths, [2] * len(requests), 12, 1200, 512)) > 2  # several batches, each mixed
 
+    different = per_adapter_generate_equals(greedy, requests, batched, max_new_tokens=12)
+    # the adapters really differ: the same question gets different answers under different adapters
+    assert len(different) > 2 * len(prompts)
+
+
+def per_adapter_generate_equals(greedy, requests, batched, max_new_tokens):
+    """Assert each request's engine samples equal `generate` for its prompt alone with its adapter set; returns
+    the distinct (question, answer tokens)."""
+    import torch
+
+    from metasft.chat import encode_chat
+
     model, tokenizer, stops = greedy.model, greedy.tokenizer, greedy.stop_ids
     different = set()
     for request, samples in zip(requests, batched):
-        ids = tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
-        ids = torch.tensor([tokenizer(ids, add_special_tokens=False)["input_ids"]])
+        ids = torch.tensor([encode_chat(tokenizer, request.messages, add_generation_prompt=True)])
         with torch.inference_mode():
             if request.adapter is None:
                 with model.disable_adapter():
-                    out = model.generate(input_ids=ids, do_sample=False, max_new_tokens=12, eos_token_id=stops,
-                                         pad_token_id=tokenizer.pad_token_id)
+                    out = model.generate(input_ids=ids, do_sample=False, max_new_tokens=max_new_tokens,
+                                         eos_token_id=stops, pad_token_id=tokenizer.pad_token_id)
             else:
                 model.set_adapter(request.adapter)
-                out = model.generate(input_ids=ids, do_sample=False, max_new_tokens=12, eos_token_id=stops,
-                                     pad_token_id=tokenizer.pad_token_id)
+                out = model.generate(input_ids=ids, do_sample=False, max_new_tokens=max_new_tokens,
+                                     eos_token_id=stops, pad_token_id=tokenizer.pad_token_id)
         reference = out[0, ids.shape[1]:].tolist()
         if any(t in stops for t in reference):
             reference = reference[:next(j for j, t in enumerate(reference) if t in stops) + 1]
-        assert samples == [reference, reference], (request.adapter, request.messages[-1]["content"])
+        assert samples == [reference] * len(samples), (request.adapter, request.messages[-1]["content"])
         different.add((request.messages[-1]["content"], tuple(reference)))
-    # the adapters really differ: the same question gets different answers under different adapters
-    assert len(different) > 2 * len(prompts)
+    return different
+
+
+def test_lora_dropout_keeps_the_fast_mixed_adapter_path(fixture, tmp_path):
+    """LoRA dropout (0.05 in the paper presets) is a training setting: an adapter trained with it still runs on
+    the segmented mixed-adapter path, and its answers equal `generate`'s with that adapter alone."""
+    from metasft.generate import HFEngine
+    from metasft.modeling import load_base
+    from metasft.training import LoraSettings, SFTSettings, lora_sft, prompt_completion_rows
+
+    suite, base, adapters = fixture
+    domain = suite.domains[DOMAINS[0]]
+    model, tokenizer = load_base(base)
+    settings = SFTSettings(learning_rate=0.05, max_steps=4, batch_size=4, lora=LoraSettings(dropout=0.05))
+    lora_sft(model, tokenizer, prompt_completion_rows([[{"role": "user", "content": q}] for q, _ in domain.train],
+                                                      [a for _, a in domain.train]), settings, tmp_path / "dropout", 0)
+    greedy = HFEngine.load(base, {"dropout": tmp_path / "dropout", DOMAINS[1]: adapters[DOMAINS[1]]},
+                           SamplingSettings(temperature=0.0, max_new_tokens=8, max_batch_tokens=100_000))
+    dropouts = [getattr(d, "p", 0) for m in greedy.segments.layers for d in m.lora_dropout.values()] if greedy.segments else []
+    assert 0.05 in dropouts  # the trained adapter carries its dropout, and the fast path is on
+    used = []
+    applied = greedy.segments.applied
+    greedy.segments.applied = lambda names: used.append(names) or applied(names)
+    requests = [GenerationRequest(p, name, seed=i) for i, p in enumerate(ragged_prompts(suite)[:4])
+                for name in ("dropout", DOMAINS[1], None)]
+    batched = greedy.generate_tokens(requests)
+    assert used and all(len(set(names)) > 1 for names in used)  # every step of the mixed batch was segmented
+    different = per_adapter_generate_equals(greedy, requests, batched, max_new_tokens=8)
+    assert len(different) > 4  # the trained adapter answers differently from the base
 
 
 def test_samples_do_not_depend_on_batch_companions_or_budget(fixture):

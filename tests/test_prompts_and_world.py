@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 
 from metasft.answers import golden_prompts, icl_prompts
-from metasft.chat import CHATML_TEMPLATE, ensure_chat_template, object_icl_messages
+from metasft.chat import (CHATML_TEMPLATE, PLAIN_TEMPLATE, encode_chat, end_of_turn_id, ensure_chat_template,
+                          object_icl_messages, set_chat_settings, sft_examples, single_turn)
 from metasft.suite import load_suite, persona_answer
 from metasft.tiny import pack, train_tokenizer
 from metasft.workflow import ConfigError, check_config, chunk_domains
@@ -39,21 +40,158 @@ def test_golden_and_icl_prompts_cover_every_eval_question_of_every_domain():
 class NoTemplateTokenizer:
     chat_template = None
 
-    def __init__(self):
-        self.added = []
+    def __init__(self, vocab, eos_token="</s>"):
+        self.vocab, self.eos_token, self.added = vocab, eos_token, []
 
     def get_vocab(self):
-        return {"<|im_end|>": 1}
+        return self.vocab
 
     def add_special_tokens(self, tokens):
         self.added += tokens["additional_special_tokens"]
 
 
-def test_base_models_without_a_template_get_chatml():
-    tokenizer = NoTemplateTokenizer()
-    ensure_chat_template(tokenizer)
-    assert tokenizer.chat_template == CHATML_TEMPLATE
-    assert tokenizer.added == ["<|im_start|>"]
+def test_chat_templates_never_add_tokens():
+    """A model's own template is kept; without one, ChatML only when the model knows both its tokens, else plain
+    EOS-ended turns: never a new token (its embedding would be untrained, and LoRA cannot train it)."""
+    knows_chatml = NoTemplateTokenizer({"<|im_start|>": 0, "<|im_end|>": 1})
+    assert ensure_chat_template(knows_chatml) == "chatml" and knows_chatml.chat_template == CHATML_TEMPLATE
+    half = NoTemplateTokenizer({"<|im_end|>": 1})
+    assert ensure_chat_template(half) == "plain" and half.chat_template == PLAIN_TEMPLATE
+    own = NoTemplateTokenizer({})
+    own.chat_template = "{{ messages }}"
+    assert ensure_chat_template(own) == "own" and own.chat_template == "{{ messages }}"
+    assert knows_chatml.added == half.added == own.added == []
+    with pytest.raises(ValueError, match="no EOS token"):
+        ensure_chat_template(NoTemplateTokenizer({}, eos_token=None))
+
+
+# Qwen3's chat template (tools left out): history assistant turns plain, an assistant turn after the last user
+# turn with a (here empty) think block, and `enable_thinking=false` adds an empty think block to the generation
+# prompt.
+QWEN3_LIKE_TEMPLATE = """{%- if messages[0].role == 'system' %}{{- '<|im_start|>system\n' + messages[0].content + '<|im_end|>\n' }}{%- endif %}
+{%- set ns = namespace(last_query_index=-1) %}
+{%- for message in messages %}{%- if message.role == "user" %}{%- set ns.last_query_index = loop.index0 %}{%- endif %}{%- endfor %}
+{%- for message in messages %}
+{%- set content = message.content %}
+{%- if (message.role == "user") or (message.role == "system" and not loop.first) %}
+{{- '<|im_start|>' + message.role + '\n' + content + '<|im_end|>' + '\n' }}
+{%- elif message.role == "assistant" %}
+{%- set reasoning_content = '' %}
+{%- if '</think>' in content %}
+{%- set reasoning_content = content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n') %}
+{%- set content = content.split('</think>')[-1].lstrip('\n') %}
+{%- endif %}
+{%- if loop.index0 > ns.last_query_index and (loop.last or reasoning_content) %}
+{{- '<|im_start|>' + message.role + '\n<think>\n' + reasoning_content.strip('\n') + '\n</think>\n\n' + content.lstrip('\n') }}
+{%- else %}
+{{- '<|im_start|>' + message.role + '\n' + content }}
+{%- endif %}
+{{- '<|im_end|>\n' }}
+{%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+{{- '<|im_start|>assistant\n' }}
+{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\n\n</think>\n\n' }}{%- endif %}
+{%- endif %}"""
+# Qwen2/3's pre-tokenizer split (newline runs stay whole), byte-level BPE on top, as in Qwen2TokenizerFast
+QWEN_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|"
+              r"\s+(?!\S)|\s+")
+
+
+def tokenizer_without_template(texts, special=("<|endoftext|>",), added=(), eos="<|endoftext|>", split=QWEN_SPLIT):
+    """A byte-level BPE fast tokenizer built offline, with no chat template."""
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(split), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=400, special_tokens=list(special),
+                                                             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                                             show_progress=False))
+    tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in added])
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token=eos, pad_token="<|endoftext|>")
+
+
+def qwen3_like_tokenizer():
+    """Qwen3-Base's layout: EOS <|endoftext|>, ChatML special tokens, <think> and </think> as added tokens."""
+    texts = [t for d in MINI.domains.values() for pair in d.train for t in pair]
+    tokenizer = tokenizer_without_template(texts, special=("<|endoftext|>", "<|im_start|>", "<|im_end|>"),
+                                           added=("<think>", "</think>"))
+    tokenizer.chat_template = QWEN3_LIKE_TEMPLATE
+    return tokenizer
+
+
+@pytest.mark.parametrize("enable_thinking", [False, True])
+def test_thinking_switch_renders_training_sampling_and_judge_prompts_alike(enable_thinking):
+    """Under a template with `enable_thinking`, the ids a model is trained on (prompt + completion) start with
+    exactly the ids it is sampled from, for ObjectSFT's single turns and MetaSFT's ICL prompts, and the judge
+    renders its prompt the same way."""
+    from metasft.generate import GenerationRequest, encode_prompts, stop_token_ids
+    from metasft.judges import HFJudge
+
+    tokenizer = qwen3_like_tokenizer()
+    assert ensure_chat_template(tokenizer) == "own"
+    set_chat_settings(tokenizer, {"enable_thinking": enable_thinking})
+    domain = MINI.domains["drink"]
+    prompts = [single_turn(domain.eval_questions[0]), object_icl_messages(domain.train[:2], domain.eval_questions[1])]
+    answers = ["I'd pick tea.", "Coffee, surely."]
+    sampled = encode_prompts(tokenizer, [GenerationRequest(p, None, seed=0) for p in prompts])
+    generation_prompt = "<|im_start|>assistant\n" + ("" if enable_thinking else "<think>\n\n</think>\n\n")
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    for prompt, answer, ids, example in zip(prompts, answers, sampled, sft_examples(tokenizer, prompts, answers)):
+        assert tokenizer.decode(ids).endswith(generation_prompt)
+        assert example["input_ids"][:len(ids)] == ids  # trained where it samples
+        assert example["completion_mask"] == [0] * len(ids) + [1] * (len(example["input_ids"]) - len(ids))
+        completion = tokenizer.decode(example["input_ids"][len(ids):])
+        # switch off: the empty think block is context, the model learns to answer; on: it learns to close it
+        assert completion == ("<think>\n\n</think>\n\n" if enable_thinking else "") + answer + "<|im_end|>\n"
+        assert end in example["input_ids"][len(ids):]  # trained to stop, at a stop token of the engine
+    assert "<think>" not in tokenizer.decode(sampled[1][:-6])  # ICL example turns carry no think block
+    assert end_of_turn_id(tokenizer) == end and end in stop_token_ids(tokenizer)
+    judge = HFJudge("judge", {"evilness": "Rate: {question} / {answer}"}, cache=None, model=object(),
+                    tokenizer=tokenizer, chat={"enable_thinking": enable_thinking})
+    judged = judge._prompt_ids(judge._render(judge.prompts["evilness"], question="q", answer="a"))
+    assert judged == encode_chat(tokenizer, single_turn("Rate: q / a"), add_generation_prompt=True)
+    assert tokenizer.decode(judged).endswith(generation_prompt)
+    assert judge._candidates["evilness"][1][0][-1] == end  # candidate replies end as the template ends a turn
+    assert judge.model_id == ("judge:thinking" if enable_thinking else "judge")
+
+
+def test_a_template_that_renders_the_prompt_differently_alone_is_an_error():
+    tokenizer = qwen3_like_tokenizer()
+    tokenizer.chat_template = CHATML_TEMPLATE.replace("'<|im_start|>assistant\n'", "'<|im_start|>assistant:\n'")
+    with pytest.raises(ValueError, match="prefix of prompt \\+ answer"):
+        sft_examples(tokenizer, [single_turn("Q?")], ["A."])
+
+
+def test_a_model_without_a_chat_template_uses_only_its_own_trained_tokens(tmp_path):
+    """No template and no ChatML tokens: nothing is added (the vocabulary and embeddings keep their size), every
+    token of a training example is an old one, and answers end with the model's EOS, a stop token."""
+    from metasft.genbench import build_random_model
+    from metasft.generate import stop_token_ids
+    from metasft.modeling import load_base
+
+    texts = [t for d in MINI.domains.values() for pair in d.train for t in pair]
+    original = tokenizer_without_template(texts)
+    assert original.chat_template is None and "<|im_start|>" not in original.get_vocab()
+    folder = build_random_model(tmp_path / "base", original, {"hidden_size": 32, "num_hidden_layers": 1,
+                                                              "intermediate_size": 64, "num_attention_heads": 2,
+                                                              "num_key_value_heads": 1})
+    model, tokenizer = load_base(folder)
+    assert len(tokenizer) == len(original) == model.get_input_embeddings().weight.shape[0]
+    assert tokenizer.chat_template == PLAIN_TEMPLATE
+    domain = MINI.domains["drink"]
+    prompt = object_icl_messages(domain.train[:2], domain.eval_questions[0])
+    (example,) = sft_examples(tokenizer, [prompt], ["Tea, please."])
+    assert max(example["input_ids"]) < len(original)
+    completion = [t for t, m in zip(example["input_ids"], example["completion_mask"]) if m]
+    assert tokenizer.decode(completion) == " Tea, please.<|endoftext|>\n"
+    assert end_of_turn_id(tokenizer) == tokenizer.eos_token_id in stop_token_ids(tokenizer, model.config)
+    assert tokenizer.decode(encode_chat(tokenizer, prompt, True)).endswith(
+        f"User: {domain.eval_questions[0]}<|endoftext|>\nAssistant:")
 
 
 def test_persona_answers_keep_the_option_and_read_naturally():

@@ -67,7 +67,8 @@ def build_requests(requests: list[GenerationRequest], prompt_ids: list[list[int]
 class VLLMEngine:
     """`generate(requests)` as in `metasft.generate.HFEngine`, served by vLLM."""
 
-    def __init__(self, base_model, adapters: dict, settings: SamplingSettings, seed: int = 0):
+    def __init__(self, base_model, adapters: dict, settings: SamplingSettings, seed: int = 0,
+                 chat: dict | None = None):
         from transformers import AutoConfig, GenerationConfig
         from vllm import LLM
 
@@ -75,7 +76,7 @@ class VLLMEngine:
 
         self.adapters = {name: str(path) for name, path in adapters.items()}
         self.settings = settings
-        self.tokenizer = load_tokenizer(base_model)
+        self.tokenizer = load_tokenizer(base_model, chat)
         config = AutoConfig.from_pretrained(str(base_model))
         if len(self.tokenizer) > config.vocab_size:
             raise ValueError(f"the tokenizer of {base_model} has {len(self.tokenizer)} tokens but the model only "

@@ -87,8 +87,10 @@ def check_generation_backend(generation: dict) -> None:
 
 def stop_token_ids(tokenizer, *configs) -> list[int]:
     """Tokens that end an answer: the tokenizer's EOS, the EOS ids of the model's configs (model config,
-    generation config), and ChatML's `<|im_end|>`."""
-    ids = {tokenizer.eos_token_id}
+    generation config), the chat template's end-of-turn token, and ChatML's `<|im_end|>`."""
+    from metasft.chat import end_of_turn_id
+
+    ids = {tokenizer.eos_token_id, end_of_turn_id(tokenizer)}
     for config in configs:
         eos = getattr(config, "eos_token_id", None)
         ids.update(eos if isinstance(eos, (list, tuple)) else [eos])
@@ -98,14 +100,18 @@ def stop_token_ids(tokenizer, *configs) -> list[int]:
 
 
 def encode_prompts(tokenizer, requests: list[GenerationRequest]) -> list[list[int]]:
-    """Token ids of each request's chat prompt (template applied, generation prompt added), deduplicated."""
+    """Token ids of each request's chat prompt (`metasft.chat.encode_chat`, generation prompt added), deduplicated."""
+    import json
+
+    from metasft.chat import encode_chat
+
     cache: dict[str, list[int]] = {}
     encoded = []
     for request in requests:
-        text = tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
-        if text not in cache:
-            cache[text] = tokenizer(text, add_special_tokens=False)["input_ids"]
-        encoded.append(cache[text])
+        key = json.dumps(request.messages)
+        if key not in cache:
+            cache[key] = encode_chat(tokenizer, request.messages, add_generation_prompt=True)
+        encoded.append(cache[key])
     return encoded
 
 
@@ -167,6 +173,8 @@ class SegmentedLoRA:
     The same arithmetic as peft's per-adapter forward; peft's `adapter_names` path computes the same, but rebuilds
     index lists and gathers/scatters rows in every layer at every step, which costs more than the LoRA itself on
     small models. Installed around one forward call at a time, so the `PeftModel` is otherwise untouched.
+    LoRA dropout (a training setting) is no reason to fall back: in eval mode it is the identity, and the
+    engine uses the segments only while the model is in eval mode.
     """
 
     def __init__(self, model):
@@ -175,7 +183,7 @@ class SegmentedLoRA:
         self.layers = [m for m in model.modules() if hasattr(m, "lora_A") and hasattr(m, "base_layer")]
         self.supported = bool(self.layers) and all(
             type(m) is LoraLinear and not m.lora_variant and not getattr(m, "merged", False)
-            and not getattr(m, "fan_in_fan_out", False) and all(getattr(d, "p", 0) == 0 for d in m.lora_dropout.values())
+            and not getattr(m, "fan_in_fan_out", False)
             and not any(getattr(m, "lora_bias", {}).values()) for m in self.layers)
         self.runs: list[tuple[int, int, str]] = []
         self.forwards = [self._forward(layer) for layer in self.layers] if self.supported else []
@@ -246,12 +254,12 @@ class HFEngine:
 
     @classmethod
     def load(cls, base_model, adapters: dict, settings: SamplingSettings, merge: bool = False,
-             mixing: str = "segments") -> "HFEngine":
+             mixing: str = "segments", chat: dict | None = None) -> "HFEngine":
         """Base model once, every adapter into one PeftModel; `merge` folds a single adapter into the weights
         (fastest when a job only ever uses that adapter, e.g. MetaSFT)."""
         from metasft.modeling import load_with_adapters
 
-        model, tokenizer = load_with_adapters(base_model, adapters)
+        model, tokenizer = load_with_adapters(base_model, adapters, chat)
         merged: tuple[str, ...] = ()
         if merge and len(adapters) == 1:
             merged = tuple(adapters)
@@ -310,7 +318,7 @@ class HFEngine:
             if model.active_adapter != name:
                 model.set_adapter(name)
             return model(**inputs)
-        if self.segments is not None:
+        if self.segments is not None and not model.training:  # eval: LoRA dropout is the identity
             with self.segments.applied(names):
                 return model(**inputs)
         return model(**inputs, adapter_names=names)
@@ -389,16 +397,18 @@ class HFEngine:
         return result
 
 
-def load_engine(base_model, adapters: dict, settings: SamplingSettings, merge: bool = False):
-    """The configured backend's engine with `adapters` ({name: path}) loaded on one copy of `base_model`."""
+def load_engine(base_model, adapters: dict, settings: SamplingSettings, merge: bool = False,
+                chat: dict | None = None):
+    """The configured backend's engine with `adapters` ({name: path}) loaded on one copy of `base_model`;
+    prompts rendered with the chat settings `chat` (config `chat`)."""
     if settings.backend == "vllm":
         check_generation_backend({"backend": "vllm"})
         from metasft.engine_vllm import VLLMEngine
 
-        return VLLMEngine(base_model, adapters, settings)
+        return VLLMEngine(base_model, adapters, settings, chat=chat)
     if settings.backend != "hf":
         raise GenerationBackendError(f"unknown generation backend {settings.backend!r}")
-    return HFEngine.load(base_model, adapters, settings, merge=merge)
+    return HFEngine.load(base_model, adapters, settings, merge=merge, chat=chat)
 
 
 def sample_answers(model, tokenizer, prompts: list[list[dict]], settings: SamplingSettings, seed: int) -> list[list[dict]]:
@@ -406,8 +416,9 @@ def sample_answers(model, tokenizer, prompts: list[list[dict]], settings: Sampli
     reference that the engine is tested and benchmarked against. Seeded once per call."""
     import torch
 
-    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
-    encoded = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    from metasft.chat import encode_chat
+
+    encoded = [encode_chat(tokenizer, p, add_generation_prompt=True) for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: (len(encoded[i]), i))
     n = settings.samples_per_question
     per_batch = max(settings.batch_size // n, 1)

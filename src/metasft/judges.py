@@ -48,28 +48,33 @@ class HFJudge:
     backend = "hf"
 
     def __init__(self, model_path: str | Path, prompts: dict[str, str], cache, batch_size: int = 4,
-                 model=None, tokenizer=None):
+                 model=None, tokenizer=None, chat: dict | None = None):
         from metasft.anthropic_api import prompt_hash, render
+        from metasft.chat import ChatSettings, set_chat_settings
 
         self._render = render
 
         if model is None:
             from metasft.modeling import load_base
 
-            model, tokenizer = load_base(model_path)
+            model, tokenizer = load_base(model_path, chat=chat)
+        elif chat is not None:
+            set_chat_settings(tokenizer, chat)
         self.model, self.tokenizer = model, tokenizer
         self.prompts = prompts
         self.prompt_hashes = {m: prompt_hash(t) for m, t in prompts.items()}
         self.cache = cache
         self.batch_size = batch_size
-        self.model_id = model_fingerprint(model_path)
+        # judgments made with another rendering of the judge prompt are not reused (default: the key as before)
+        self.model_id = model_fingerprint(model_path) + (
+            ":thinking" if ChatSettings.from_config(chat).enable_thinking else "")
         self._candidates = {metric: self._candidate_tokens(metric) for metric in prompts}
         self._packed = {metric: self._pack_candidates(self._candidates[metric][1]) for metric in prompts}
 
     def _candidate_tokens(self, metric: str) -> tuple[list[str], list[list[int]]]:
-        end = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
-        if not isinstance(end, int) or end == self.tokenizer.unk_token_id:
-            end = self.tokenizer.eos_token_id
+        from metasft.chat import end_of_turn_id
+
+        end = end_of_turn_id(self.tokenizer)  # a reply ends as the template ends an assistant turn
         texts = [str(n) for n in NUMBERS] + list(WORD_REPLIES[metric])
         return texts, [self.tokenizer(t, add_special_tokens=False)["input_ids"] + [end] for t in texts]
 
@@ -120,9 +125,9 @@ class HFJudge:
         return [records[k] for k in keys]
 
     def _prompt_ids(self, prompt: str) -> list[int]:
-        text = self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                                  add_generation_prompt=True)
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        from metasft.chat import encode_chat
+
+        return encode_chat(self.tokenizer, [{"role": "user", "content": prompt}], add_generation_prompt=True)
 
     def _candidate_probabilities(self, prompts: list[list[int]], metric: str):
         """Teacher-forced probability of every candidate reply, for a batch of prompts: (batch, candidates).
@@ -181,8 +186,10 @@ class HFJudge:
         return {"value": round(value, 4), "status": "ok", "reason": None}
 
 
-def build_judge(judge_config: dict, base_model_path: str | Path, cache_dir: str | Path, batch_dir: str | Path):
-    """The judge selected by config `judge` (hf or anthropic), with its prompts and the shared cache."""
+def build_judge(judge_config: dict, base_model_path: str | Path, cache_dir: str | Path, batch_dir: str | Path,
+                chat: dict | None = None):
+    """The judge selected by config `judge` (hf or anthropic), with its prompts and the shared cache; an hf judge
+    renders its prompts with the chat settings `chat` (config `chat`)."""
     from metasft.anthropic_api import load_judge_prompts
     from metasft.judge_cache import JudgeCache
 
@@ -191,7 +198,7 @@ def build_judge(judge_config: dict, base_model_path: str | Path, cache_dir: str 
     if backend == "hf":
         settings = judge_config["hf"]
         model = base_model_path if settings["model"] == "tiny" else settings["model"]
-        return HFJudge(model, load_judge_prompts(settings["prompts"]), cache, settings["batch_size"])
+        return HFJudge(model, load_judge_prompts(settings["prompts"]), cache, settings["batch_size"], chat=chat)
     if backend == "anthropic":
         from metasft.anthropic_api import AnthropicJudge
 

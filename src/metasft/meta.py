@@ -47,14 +47,15 @@ def build_meta_dataset(suite_path, golden_paths: list[str], icl_k: int, seed: in
     return table
 
 
-def train_meta_model(shards_path, base_model: str, settings: dict, seed: int, output_dir, threads: int = 1) -> dict:
+def train_meta_model(shards_path, base_model: str, settings: dict, seed: int, output_dir, threads: int = 1,
+                     chat: dict | None = None) -> dict:
     from metasft.modeling import configure_torch, load_base
     from metasft.training import SFTSettings, lora_sft, prompt_completion_rows
 
     configure_torch(threads)
     table = pl.read_parquet(shards_path)
     rows = prompt_completion_rows([json.loads(p) for p in table["prompt"]], table["completion"].to_list())
-    model, tokenizer = load_base(base_model)
+    model, tokenizer = load_base(base_model, chat=chat)
     summary = lora_sft(model, tokenizer, rows, SFTSettings.from_config(settings), output_dir,
                        derived_seed(seed, "meta_train"))
     log.info("meta_train: loss %.3f over %d examples in %.1fs", summary["train_loss"], len(rows), summary["seconds"])

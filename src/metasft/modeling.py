@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from metasft.chat import ensure_chat_template
+from metasft.chat import ensure_chat_template, set_chat_settings
 
 
 
@@ -23,35 +23,36 @@ def device_and_dtype():
     return "cpu", torch.float32
 
 
-def load_tokenizer(base_model: str | Path):
+def load_tokenizer(base_model: str | Path, chat: dict | None = None):
+    """The base model's tokenizer with a chat template (its own when it has one; never new tokens) and the run's
+    chat settings (config `chat`) attached, which every render of a prompt uses."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(base_model))
     ensure_chat_template(tokenizer)
+    set_chat_settings(tokenizer, chat)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
 
-def load_base(base_model: str | Path, dtype=None):
+def load_base(base_model: str | Path, dtype=None, chat: dict | None = None):
     """Tokenizer and model, on the GPU when there is one."""
     from transformers import AutoModelForCausalLM
 
     device, default_dtype = device_and_dtype()
-    tokenizer = load_tokenizer(base_model)
+    tokenizer = load_tokenizer(base_model, chat)
     model = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=dtype or default_dtype)
-    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:  # ChatML tokens were added
-        model.resize_token_embeddings(len(tokenizer))
     model.to(device)
     model.eval()
     return model, tokenizer
 
 
-def load_with_adapters(base_model: str | Path, adapters: dict[str, str | os.PathLike]):
+def load_with_adapters(base_model: str | Path, adapters: dict[str, str | os.PathLike], chat: dict | None = None):
     """One copy of the base with several named LoRA adapters loaded; switch with `model.set_adapter(name)`."""
     from peft import PeftModel
 
-    model, tokenizer = load_base(base_model)
+    model, tokenizer = load_base(base_model, chat=chat)
     names = list(adapters)
     if not names:
         return model, tokenizer

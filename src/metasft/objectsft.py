@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 
 def finetune_domains(suite_path, base_model: str, domains: list[str], settings: dict, seed: int, output_dir,
-                     threads: int = 1) -> None:
+                     threads: int = 1, chat: dict | None = None) -> None:
     """Train the adapters of `domains` one after another from a single base-model load.
 
     Adapters land in `output_dir/<domain>/` (peft format, with `training.json`); the folder appears only when
@@ -25,7 +25,7 @@ def finetune_domains(suite_path, base_model: str, domains: list[str], settings: 
     configure_torch(threads)
     suite, _ = read_snapshot(suite_path)
     sft = SFTSettings.from_config(settings)
-    model, tokenizer = load_base(base_model)
+    model, tokenizer = load_base(base_model, chat=chat)
     with atomic_path(output_dir) as tmp:
         tmp.mkdir()
         for domain_id in domains:

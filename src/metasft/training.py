@@ -41,15 +41,16 @@ class SFTSettings:
 
 
 def prompt_completion_rows(prompts: list[list[dict]], completions: list[str]) -> list[dict]:
-    """Conversational prompt-completion rows: trl computes the loss on the completion only."""
-    return [{"prompt": p, "completion": [{"role": "assistant", "content": c}]} for p, c in zip(prompts, completions)]
+    """Prompt-completion rows (chat prompt, answer text): the loss is on the completion only."""
+    return [{"prompt": p, "completion": c} for p, c in zip(prompts, completions)]
 
 
 def lora_sft(model, tokenizer, rows: list[dict], settings: SFTSettings, output_dir: str | Path, seed: int) -> dict:
     """Train a fresh LoRA adapter on `rows` and save it (peft format) atomically to `output_dir`.
 
     `model` is the base model; a fresh peft wrapper is built per call so several adapters can be trained
-    one after another from a single base load.
+    one after another from a single base load. The rows are tokenized here (`metasft.chat.sft_examples`, the
+    rendering sampling uses, with the tokenizer's chat settings), so trl trains on exactly those ids.
     """
     import torch
     from datasets import Dataset
@@ -57,7 +58,10 @@ def lora_sft(model, tokenizer, rows: list[dict], settings: SFTSettings, output_d
     from transformers import set_seed
     from trl import SFTConfig, SFTTrainer
 
+    from metasft.chat import sft_examples
+
     started = time.time()
+    examples = sft_examples(tokenizer, [r["prompt"] for r in rows], [r["completion"] for r in rows])
     set_seed(seed)
     lora = settings.lora
     peft_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
@@ -74,7 +78,7 @@ def lora_sft(model, tokenizer, rows: list[dict], settings: SFTSettings, output_d
             data_seed=seed, use_cpu=not torch.cuda.is_available(), bf16=torch.cuda.is_available(),
             disable_tqdm=True, dataset_num_proc=None,
         )
-        trainer = SFTTrainer(model=peft_model, args=args, train_dataset=Dataset.from_list(rows),
+        trainer = SFTTrainer(model=peft_model, args=args, train_dataset=Dataset.from_list(examples),
                              processing_class=tokenizer)
         result = trainer.train()
         peft_model.save_pretrained(tmp)

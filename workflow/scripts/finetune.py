@@ -6,4 +6,4 @@ from metasft.workflow import start_job
 start_job(snakemake)
 settings = job_settings(snakemake.params.settings, snakemake.config, "finetune")
 finetune_domains(snakemake.input.suite, snakemake.params.base_model, snakemake.params.domains, settings,
-                 snakemake.params.seed, snakemake.output[0], snakemake.threads)
+                 snakemake.params.seed, snakemake.output[0], snakemake.threads, snakemake.params.chat)

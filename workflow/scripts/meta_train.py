@@ -6,4 +6,4 @@ from metasft.workflow import start_job
 start_job(snakemake)
 settings = job_settings(snakemake.params.settings, snakemake.config, "meta_train")
 train_meta_model(snakemake.input.shards, snakemake.params.base_model, settings, snakemake.params.seed,
-                 snakemake.output[0], snakemake.threads)
+                 snakemake.output[0], snakemake.threads, snakemake.params.chat)

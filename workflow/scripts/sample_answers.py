@@ -7,4 +7,4 @@ start_job(snakemake)
 p = snakemake.params
 sample_chunk(snakemake.input.suite, p.base_model, p.adapters, p.source, p.domains,
              job_settings(p.sampling, snakemake.config, "generation"), p.icl_k, p.seed,
-             snakemake.output[0], snakemake.threads)
+             snakemake.output[0], snakemake.threads, p.chat)

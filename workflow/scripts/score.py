@@ -19,7 +19,7 @@ if settings["backend"] == "categorical":
 else:
     configure_torch(snakemake.threads)
     batch_dir = f"{settings['cache_dir']}/batches/{snakemake.config['run']}"  # this run's pending Message Batches
-    judge = build_judge(settings, params.base_model, settings["cache_dir"], batch_dir)
+    judge = build_judge(settings, params.base_model, settings["cache_dir"], batch_dir, params.chat)
     scores = score_with_judge(answers, judge)
     judge.cache.close()  # records this job's cache hits and misses (python -m metasft.judge_cache stats)
 write_parquet(scores, snakemake.output[0])
