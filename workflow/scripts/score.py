@@ -1,7 +1,5 @@
 """Rule score: per-answer scores for one chunk of one source (option parser or LLM judge)."""
-import polars as pl
-
-from metasft.io import write_parquet
+from metasft.io import read_parquet, write_parquet
 from metasft.judges import build_judge, score_with_judge
 from metasft.modeling import configure_torch
 from metasft.scoring import score_answers
@@ -11,7 +9,7 @@ from metasft.workflow import start_job
 start_job(snakemake)
 params = snakemake.params
 suite, _ = read_snapshot(snakemake.input.suite)
-answers = pl.read_parquet(snakemake.input.answers)
+answers = read_parquet(snakemake.input.answers)
 if params.judge["backend"] == "categorical":
     scores = score_answers(answers, suite)
 else:
