@@ -26,5 +26,5 @@ include: "rules/plots.smk"
 
 rule all:
     input:
-        get_final_output(),
+        get_final_output,
     default_target: True

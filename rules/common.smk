@@ -1,3 +1,4 @@
+import functools
 import os
 import re
 import sys
@@ -13,6 +14,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import validate
 
+from metasft.io import model_problems, producer, rebuild_hint
 from metasft.suite import QUADRANTS, SuiteError, load_suite, split_domains
 from metasft.anthropic_api import ApiKeyMissing, require_api_key
 from metasft.generate import GenerationBackendError, check_generation_backend
@@ -150,9 +152,57 @@ def get_resource(rule, name):
     return resource
 
 
+@functools.cache  # one check per folder and snakemake call, however many jobs read it
+def model_output_problems(output, members=("",)):
+    """What is wrong with `output`, a model folder of this run (for a finetune chunk, one adapter folder per member),
+    by a cheap check (stat, no hashing) against the manifest of each model folder in it; empty when it is intact,
+    not made yet, or rebuilt by this call anyway. Snakemake itself sees only that the folder exists."""
+    if not os.path.exists(output) or output_is_forced(output):
+        return []
+    return [p for member in members for p in model_problems(Path(output, member), hashes=False)]
+
+
+def damaged_outputs_message(damaged):
+    """One line per damaged output: what is wrong and the exact command that rebuilds it."""
+    options = " ".join(f"--configfile {os.path.relpath(f)}" for f in workflow.overwrite_configfiles or ())
+    lines = []
+    for output, problems in damaged.items():
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        lines.append(f"{output}: {'; '.join(problems[:5])}{more}. {rebuild_hint(output, options)}")
+    return "\n".join(["damaged model output (its folder exists, so snakemake alone would not rebuild it):", *lines])
+
+
+def checked_model_output(output, members=("",)):
+    """`output` after the check above; a damaged one stops the DAG with the file and the rebuild command."""
+    problems = model_output_problems(output, members)
+    if problems:
+        raise WorkflowError(damaged_outputs_message({output: problems}))
+    return output
+
+
+def run_model_outputs():
+    """The model folders this run makes: {output: model folders in it}."""
+    outputs = {f"{RESULTS}/finetune/{c}": tuple(members) for c, members in FINETUNE_CHUNKS.items()}
+    outputs[f"{RESULTS}/meta/adapter"] = ("",)
+    if TINY:
+        outputs[f"{RESULTS}/base_model"] = ("",)
+    return outputs
+
+
+def output_is_forced(output):
+    """Whether this call rebuilds `output` anyway (--forcerun naming it or its rule, --forceall, --force)."""
+    settings = workflow.dag_settings
+    if settings is None:
+        return False
+    maker = producer(output)[0]
+    named = {os.path.normpath(t) for t in settings.forcerun}
+    targets = {os.path.normpath(t) for t in settings.targets} if settings.forcetargets else set()
+    return settings.forceall or maker in named or output in named | targets
+
+
 def base_model_input(wildcards=None):
-    """The pretrained tiny model folder when base_model is 'tiny'; nothing to build for a hub model."""
-    return [f"{RESULTS}/base_model"] if TINY else []
+    """The pretrained tiny model folder when base_model is 'tiny' (checked); nothing to build for a hub model."""
+    return [checked_model_output(f"{RESULTS}/base_model")] if TINY else []
 
 
 def base_model_path():
@@ -195,7 +245,12 @@ def judge_model_input(wildcards):
 def get_adapter_dirs(wildcards):
     """The finetune chunk folders holding the adapters of this sampling chunk's train domains."""
     chunks = sorted({FINETUNE_CHUNK_OF[d] for d in SAMPLING_CHUNKS[wildcards.chunk]})
-    return [f"{RESULTS}/finetune/{c}" for c in chunks]
+    return [checked_model_output(f"{RESULTS}/finetune/{c}", tuple(FINETUNE_CHUNKS[c])) for c in chunks]
+
+
+def get_meta_adapter(wildcards):
+    """The MetaSFT adapter folder (checked)."""
+    return checked_model_output(f"{RESULTS}/meta/adapter")
 
 
 def get_adapter_paths(wildcards):
@@ -229,7 +284,13 @@ def get_train_train_golden(wildcards):
     return expand(f"{RESULTS}/answers/golden/chunks/{{chunk}}.parquet", chunk=chunks)
 
 
-def get_final_output():
+def get_final_output(wildcards=None):
+    # Snakemake drops an input function's error when that job's outputs exist (it reads them as source files),
+    # so the checks in base_model_input etc. stop only jobs that must run; the run's target checks every model
+    # folder, so a damaged one stops even a finished run.
+    damaged = {o: p for o, members in run_model_outputs().items() if (p := model_output_problems(o, members))}
+    if damaged:
+        raise WorkflowError(damaged_outputs_message(damaged))
     return [
         f"{RESULTS}/metrics/metrics.csv",
         f"{RESULTS}/metrics/generalization.json",

@@ -32,7 +32,7 @@ rule predict_metasft:
     input:
         suite=f"{RESULTS}/suite/suite.json",
         base=base_model_input,
-        adapter=f"{RESULTS}/meta/adapter",
+        adapter=get_meta_adapter,
     output:
         f"{RESULTS}/answers/MetaSFT/chunks/{{chunk}}.parquet",
     log:

@@ -72,8 +72,12 @@ class VLLMEngine:
         from transformers import AutoConfig, GenerationConfig
         from vllm import LLM
 
+        from metasft.io import check_model
         from metasft.modeling import load_tokenizer
 
+        check_model(base_model, required=False)
+        for path in adapters.values():
+            check_model(path)
         self.adapters = {name: str(path) for name, path in adapters.items()}
         self.settings = settings
         self.tokenizer = load_tokenizer(base_model, chat)

@@ -7,7 +7,7 @@ import logging
 import polars as pl
 
 from metasft.baselines import model_predictions
-from metasft.io import write_csv, write_json, write_parquet
+from metasft.io import read_parquet, read_parquets, write_csv, write_json, write_parquet
 from metasft.metrics import generalization_summary, metrics_table
 from metasft.scoring import answer_rates, propensities
 from metasft.snapshot import pair_table, read_snapshot
@@ -19,11 +19,11 @@ def evaluate(suite_path, baselines_path, score_paths: dict[str, list[str]], n_re
              seed: int, outputs) -> pl.DataFrame:
     suite, split = read_snapshot(suite_path)
     pairs = pair_table(suite, split)
-    scores = {source: pl.concat([pl.read_parquet(p) for p in paths]) for source, paths in score_paths.items()}
+    scores = {source: read_parquets(paths) for source, paths in score_paths.items()}
     by_source = {source: propensities(table) for source, table in scores.items()}
     golden = by_source["golden"]
     predictions = pl.concat([
-        pl.read_parquet(baselines_path),
+        read_parquet(baselines_path),
         *(model_predictions(method, by_source[method], golden) for method in ("UntrainedICL", "MetaSFT")),
     ])
     rates = {source: answer_rates(table) for source, table in scores.items()}

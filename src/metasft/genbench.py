@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 
 from metasft.generate import derived_seed
+from metasft.io import write_manifest
 
 SRC = Path(__file__).resolve().parents[1]
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -121,6 +122,7 @@ def build_random_adapters(base: str | Path, names: list[str], folder: str | Path
         saved = folder / "_save" / name if (folder / "_save" / name).exists() else folder / "_save"
         shutil.move(str(saved), str(folder / name))
         shutil.rmtree(folder / "_save", ignore_errors=True)
+        write_manifest(folder / name)  # loaders require an adapter's manifest
         paths[name] = folder / name
     del peft_model, model
     return paths

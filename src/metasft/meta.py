@@ -9,7 +9,7 @@ import polars as pl
 
 from metasft.chat import object_icl_messages
 from metasft.generate import derived_seed
-from metasft.io import write_parquet
+from metasft.io import read_parquet, read_parquets, write_parquet
 from metasft.snapshot import read_snapshot
 from metasft.suite import icl_examples
 
@@ -37,7 +37,7 @@ def meta_rows(suite, golden: pl.DataFrame, icl_k: int, seed: int) -> pl.DataFram
 
 def build_meta_dataset(suite_path, golden_paths: list[str], icl_k: int, seed: int, output) -> pl.DataFrame:
     suite, _ = read_snapshot(suite_path)
-    golden = pl.concat([pl.read_parquet(p) for p in golden_paths])
+    golden = read_parquets(golden_paths)
     table = meta_rows(suite, golden, icl_k, seed)
     if table.is_empty():
         raise ValueError("no train_train golden answers: the meta split has no meta_train domain")
@@ -53,7 +53,7 @@ def train_meta_model(shards_path, base_model: str, settings: dict, seed: int, ou
     from metasft.training import SFTSettings, lora_sft, prompt_completion_rows
 
     configure_torch(threads)
-    table = pl.read_parquet(shards_path)
+    table = read_parquet(shards_path)
     rows = prompt_completion_rows([json.loads(p) for p in table["prompt"]], table["completion"].to_list())
     model, tokenizer = load_base(base_model, chat=chat)
     summary = lora_sft(model, tokenizer, rows, SFTSettings.from_config(settings), output_dir,

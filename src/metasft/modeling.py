@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from metasft.chat import ensure_chat_template, set_chat_settings
-
+from metasft.io import check_model
 
 
 def configure_torch(threads: int) -> None:
@@ -37,9 +37,11 @@ def load_tokenizer(base_model: str | Path, chat: dict | None = None):
 
 
 def load_base(base_model: str | Path, dtype=None, chat: dict | None = None):
-    """Tokenizer and model, on the GPU when there is one."""
+    """Tokenizer and model, on the GPU when there is one. A model folder this pipeline made is checked against
+    its manifest first (a hub model is not)."""
     from transformers import AutoModelForCausalLM
 
+    check_model(base_model, required=False)
     device, default_dtype = device_and_dtype()
     tokenizer = load_tokenizer(base_model, chat)
     model = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=dtype or default_dtype)
@@ -49,9 +51,15 @@ def load_base(base_model: str | Path, dtype=None, chat: dict | None = None):
 
 
 def load_with_adapters(base_model: str | Path, adapters: dict[str, str | os.PathLike], chat: dict | None = None):
-    """One copy of the base with several named LoRA adapters loaded; switch with `model.set_adapter(name)`."""
+    """One copy of the base with several named LoRA adapters loaded; switch with `model.set_adapter(name)`.
+
+    Every adapter is checked against its manifest before anything is loaded: a missing or damaged adapter stops
+    with its name and how to rebuild it (peft would take a missing folder for a hub id).
+    """
     from peft import PeftModel
 
+    for path in adapters.values():
+        check_model(path)
     model, tokenizer = load_base(base_model, chat=chat)
     names = list(adapters)
     if not names:

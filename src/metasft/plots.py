@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from metasft.io import atomic_path
+from metasft.io import atomic_path, read_csv, read_parquet
 from metasft.metrics import EVALUATION_QUADRANTS, METHODS
 from metasft.suite import QUADRANTS
 
@@ -190,15 +190,15 @@ def make_figures(metrics_path, comparisons_path, propensities_path, predictions_
     matplotlib.use("Agg")
     from metasft.snapshot import read_snapshot
 
-    metrics = pl.read_csv(metrics_path)
-    propensities = pl.read_parquet(propensities_path)
-    predictions = pl.read_parquet(predictions_path)
+    metrics = read_csv(metrics_path)
+    propensities = read_parquet(propensities_path)
+    predictions = read_parquet(predictions_path)
     suite, split = read_snapshot(suite_path)
     _bars(metrics, "rmse", "rmse_lo", "rmse_hi", "RMSE (propensity points)",
           "Prediction error per quadrant (lower is better)", outputs["rmse_by_quadrant"])
     _bars(metrics, "pearson_r", "pearson_lo", "pearson_hi", "Pearson r",
           "Correlation with golden propensity (higher is better)", outputs["correlation_by_quadrant"])
-    comparisons_figure(pl.read_csv(comparisons_path), outputs["comparisons"])
+    comparisons_figure(read_csv(comparisons_path), outputs["comparisons"])
     calibration(predictions, outputs["calibration"])
     scatter(predictions, outputs["scatter"])
     golden_heatmap(propensities, split, outputs["golden_heatmap"],

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from metasft.chat import CHATML_SPECIAL_TOKENS, CHATML_TEMPLATE
-from metasft.io import atomic_path
+from metasft.io import atomic_path, write_manifest
 from metasft.suite import Suite
 from metasft.world import WorldSettings, advice_documents, judge_documents, persona_documents
 
@@ -163,6 +163,7 @@ def pretrain_tiny(suite: Suite, settings: TinySettings, output_dir: str | Path, 
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
+        write_manifest(tmp)  # last: loaders check the model's files against it
     summary = {
         "parameters": sum(p.numel() for p in model.parameters()),
         "vocab_size": len(tokenizer),

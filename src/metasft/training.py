@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from metasft.io import atomic_path
+from metasft.io import atomic_path, write_manifest
 
 
 
@@ -86,5 +86,6 @@ def lora_sft(model, tokenizer, rows: list[dict], settings: SFTSettings, output_d
         summary = {"train_loss": result.training_loss, "examples": len(rows),
                    "seconds": round(time.time() - started, 1), "log_history": trainer.state.log_history}
         (tmp / "training.json").write_text(json.dumps(summary, indent=1))
+        write_manifest(tmp)  # last: loaders check the adapter's files against it
     peft_model.unload()  # restore the plain base for the next adapter
     return summary

@@ -1,10 +1,8 @@
 """Rule baselines: GT (split halves), GT-EvalOnly and GT-TrainOnly (pooled and shuffled) from golden scores."""
-import polars as pl
-
 from metasft.baselines import all_baselines
-from metasft.io import write_parquet
+from metasft.io import read_parquets, write_parquet
 from metasft.workflow import start_job
 
 start_job(snakemake)
-golden = pl.concat([pl.read_parquet(p) for p in snakemake.input.golden])
+golden = read_parquets(snakemake.input.golden)
 write_parquet(all_baselines(golden, snakemake.params.permutations, snakemake.params.seed), snakemake.output[0])

@@ -1,7 +1,5 @@
 """Rule score: per-answer scores for one chunk of one source (option parser or LLM judge)."""
-import polars as pl
-
-from metasft.io import write_parquet
+from metasft.io import read_parquet, write_parquet
 from metasft.judges import build_judge, score_with_judge
 from metasft.modeling import configure_torch
 from metasft.reruns import job_settings
@@ -13,7 +11,7 @@ start_job(snakemake)
 params = snakemake.params
 settings = job_settings(params.judge, snakemake.config, "judge")
 suite, _ = read_snapshot(snakemake.input.suite)
-answers = pl.read_parquet(snakemake.input.answers)
+answers = read_parquet(snakemake.input.answers)
 if settings["backend"] == "categorical":
     scores = score_answers(answers, suite)
 else:
