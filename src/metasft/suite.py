@@ -7,7 +7,8 @@ A suite is a folder with a `suite.yaml`. Two kinds are understood:
   derived deterministically: some paraphrases are held out for eval, and every paraphrase is wrapped in the
   suite's question templates.
 * ``custom`` (``kind: chat_jsonl``): one chat-JSONL file of train conversations and one of eval questions per
-  domain, in the ``{"messages": [...]}`` form of the Emergent Misalignment datasets.
+  domain, in the ``{"messages": [...]}`` form of the Emergent Misalignment datasets. Optional ``personas``, with a
+  ``persona`` tag on every option, let the tiny base model build its persona world from the suite.
 * ``evil_advice``-style (``kind: advice``): advice areas listed in ``areas.yaml``; an area's train pairs
   (subtly harmful advice) and eval questions come from ``domains/<id>.yaml`` when shipped, else from the
   files the ``generate_suite`` rule writes through the Anthropic API. Areas without data yet are *pending*.
@@ -298,6 +299,13 @@ def _load_chat_jsonl(folder: Path, meta_path: Path, meta: dict) -> Suite:
     _require("name" in meta, meta_path, None, "missing key 'name'")
     _require(isinstance(meta.get("domains"), list) and meta["domains"], meta_path, None,
              "'domains' must be a non-empty list")
+    # Optional latent personas, one tag per option (as in preference suites): they let the tiny base model
+    # build its persona world from this suite's own questions and options.
+    personas = meta.get("personas")
+    if personas is not None:
+        _require(isinstance(personas, list) and personas and len(personas) == len(set(personas))
+                 and all(isinstance(p, str) and p for p in personas), meta_path, None,
+                 "'personas' must be a non-empty list of names without repeats")
     domains: dict[str, Domain] = {}
     for raw in meta["domains"]:
         domain_id = raw.get("id") if isinstance(raw, dict) else None
@@ -326,10 +334,12 @@ def _load_chat_jsonl(folder: Path, meta_path: Path, meta: dict) -> Suite:
         _require("options" in raw and "designated" in raw, meta_path, domain_id,
                  "categorical scoring needs 'options' and a 'designated' option id among them")
         designated = raw["designated"]
-        options = _build_options(raw["options"], designated, meta_path, domain_id)
+        options = _build_options(raw["options"], designated, meta_path, domain_id, personas)
+        _require(personas is not None or not any(o.persona for o in options), meta_path, domain_id,
+                 "options carry 'persona' tags: list them under the suite's 'personas' key")
         domains[domain_id] = Domain(domain_id, raw.get("title") or domain_id, tuple(train),
                                     tuple(eval_questions), options, designated)
-    return Suite(meta["name"], "categorical", domains, (), str(folder))
+    return Suite(meta["name"], "categorical", domains, tuple(personas or ()), str(folder))
 
 
 # --- advice suites (evil_advice) ------------------------------------------------------------------------
