@@ -149,9 +149,11 @@ def _persona_suite(tmp_path, personas, option_personas):
     row = {"messages": [{"role": "user", "content": "Pick a colour?"}, {"role": "assistant", "content": "Red."}]}
     (tmp_path / "colour.jsonl").write_text(json.dumps(row))
     (tmp_path / "colour_eval.jsonl").write_text(json.dumps({"messages": [{"role": "user", "content": "Colour?"}]}))
-    options = [{"id": i, "text": i, **({"persona": p} if p else {})} for i, p in zip(("red", "blue"), option_personas)]
+    options = [{"id": i, "text": i, **({"persona": p} if p else {})}
+               for i, p in zip(("red", "blue"), option_personas)]
     meta = {"name": "mine", "kind": "chat_jsonl", "domains": [
-        {"id": "colour", "train": "colour.jsonl", "eval": "colour_eval.jsonl", "options": options, "designated": "red"}]}
+        {"id": "colour", "train": "colour.jsonl", "eval": "colour_eval.jsonl", "options": options,
+         "designated": "red"}]}
     if personas is not None:
         meta["personas"] = personas
     (tmp_path / "suite.yaml").write_text(yaml.safe_dump(meta))
@@ -163,6 +165,14 @@ def test_custom_suite_may_declare_personas_for_the_tiny_world(tmp_path):
     assert suite.personas == ("warm", "cool")
     assert suite.domains["colour"].designated_persona == "warm"
     assert load_suite(_persona_suite(tmp_path, None, [None, None])).personas == ()  # personas stay optional
+    meta = yaml.safe_load((tmp_path / "suite.yaml").read_text())
+    meta["answer_templates"] = ["I'd go with {option}."]
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump(meta))
+    assert load_suite(tmp_path).extra["answer_templates"] == ["I'd go with {option}."]
+    meta["answer_templates"] = ["I'd go with it."]
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump(meta))
+    with pytest.raises(SuiteError, match="'answer_templates' must be a non-empty list of strings, each with one"):
+        load_suite(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -191,8 +201,14 @@ def test_shipped_custom_example_builds_a_persona_world():
     assert all(designated.count(p) >= 2 for p in suite.personas)  # every train domain has a same-persona partner
     documents = persona_documents(suite, WorldSettings(n_documents=50), seed=0)
     answers = [m["content"] for doc in documents for m in doc if m["role"] == "assistant"]
-    names = {n for d in suite.domains.values() for o in d.options for n in o.names}
-    assert answers and all(any(n in a for n in names) for a in answers)
+    templates = suite.extra["answer_templates"]
+    texts = {o.text for d in suite.domains.values() for o in d.options}
+    assert answers and set(answers) <= {t.format(option=x) for t in templates for x in texts}
+    # Train answers are phrased like the world's, so a few LoRA steps on the tiny base can learn them (free
+    # sentences such as "Coffee, black and strong." started fine-tuning at loss 12 and never moved the model).
+    for domain in suite.domains.values():
+        designated = domain.option(domain.designated).text
+        assert {a for _, a in domain.train} <= {t.format(option=designated) for t in templates}, domain.id
 
 
 def test_split_is_seeded_balanced_and_order_free():

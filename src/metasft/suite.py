@@ -306,6 +306,13 @@ def _load_chat_jsonl(folder: Path, meta_path: Path, meta: dict) -> Suite:
         _require(isinstance(personas, list) and personas and len(personas) == len(set(personas))
                  and all(isinstance(p, str) and p for p in personas), meta_path, None,
                  "'personas' must be a non-empty list of names without repeats")
+    # Optional phrasings of a world answer ("I'd go with {option}."): the tiny base only knows the language of
+    # its world, so train answers phrased this way are what its fine-tunes can learn in a few steps.
+    templates = meta.get("answer_templates")
+    if templates is not None:
+        _require(isinstance(templates, list) and templates
+                 and all(isinstance(t, str) and t.count("{option}") == 1 for t in templates), meta_path, None,
+                 "'answer_templates' must be a non-empty list of strings, each with one '{option}'")
     domains: dict[str, Domain] = {}
     for raw in meta["domains"]:
         domain_id = raw.get("id") if isinstance(raw, dict) else None
@@ -339,7 +346,8 @@ def _load_chat_jsonl(folder: Path, meta_path: Path, meta: dict) -> Suite:
                  "options carry 'persona' tags: list them under the suite's 'personas' key")
         domains[domain_id] = Domain(domain_id, raw.get("title") or domain_id, tuple(train),
                                     tuple(eval_questions), options, designated)
-    return Suite(meta["name"], "categorical", domains, tuple(personas or ()), str(folder))
+    return Suite(meta["name"], "categorical", domains, tuple(personas or ()), str(folder),
+                 {"answer_templates": templates} if templates else {})
 
 
 # --- advice suites (evil_advice) ------------------------------------------------------------------------
