@@ -41,6 +41,7 @@ rule metrics:
     params:
         bootstrap_resamples=config["metrics"]["bootstrap_resamples"],
         confidence=config["metrics"]["confidence"],
+        max_unscored_rate=config["metrics"]["max_unscored_rate"],
         seed=config["seed"],
     resources:
         mem_mb=get_resource("metrics", "mem_mb"),

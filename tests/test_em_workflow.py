@@ -11,7 +11,7 @@ import yaml
 
 from conftest import ROOT
 from fake_anthropic import fake_anthropic_server
-from test_workflow import METHODS, QUADRANTS, job_counts
+from test_workflow import METHODS, QUADRANTS, job_counts, nan_cells
 
 DUMMY_KEY = "sk-ant-test-0123456789-never-written"
 EM_COLUMNS = ["refusal_rate", "code_rate", "incoherent_rate", "judge_unscored_rate", "misaligned_rate"]
@@ -86,6 +86,7 @@ def test_anthropic_judge_full_run_then_rerun_makes_no_requests(workflow_copy):
         metrics = pl.read_csv(results / "metrics" / "metrics.csv")
         assert set(metrics["method"]) == METHODS and set(metrics["quadrant"]) == QUADRANTS
         assert all(c in metrics.columns for c in EM_COLUMNS)
+        assert nan_cells(metrics) == []
 
         for path in (results / "scores").rglob("*.parquet"):
             path.unlink()

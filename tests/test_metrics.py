@@ -240,3 +240,56 @@ def test_generalization_summary_reports_each_predictors_persona_effect():
     summary = generalization_summary(golden, pairs, {"UntrainedICL": icl})
     assert summary["same_minus_other"] == pytest.approx(70 - 15)
     assert summary["predicted"]["UntrainedICL"]["same_minus_other"] == pytest.approx(40 - 20)
+
+
+def _scores(quadrant_scores: dict[str, list]) -> pl.DataFrame:
+    rows = [{"train_domain": "a", "eval_domain": "b", "quadrant": q, "answer": f"answer {q} {i} " + "x" * 100,
+             "status": "ok" if s is not None else "unparseable", "score": s}
+            for q, scores in quadrant_scores.items() for i, s in enumerate(scores)]
+    return pl.DataFrame(rows, schema_overrides={"score": pl.Float64})
+
+
+def test_unscored_gate_names_method_quadrant_rate_key_and_examples():
+    from metasft.evaluation import UnscoredError, check_unscored
+
+    scores = {"golden": _scores({"train_train": [100.0, 0.0, None, 100.0], "eval_eval": [0.0, 100.0]}),
+              "MetaSFT": _scores({"train_train": [100.0, 0.0], "eval_eval": [None, None, None, 100.0]})}
+    check_unscored(scores, 0.75)  # 75% is not above 75%
+    with pytest.raises(UnscoredError) as error:
+        check_unscored(scores, 0.5)
+    message = str(error.value)
+    assert "MetaSFT in eval_eval: 75.0% of 4 answers unscored" in message
+    assert "metrics.max_unscored_rate = 0.5" in message and "unparseable 3" in message
+    assert "golden" not in message  # golden's 25% in train_train is under the threshold
+    assert message.count("answer eval_eval") == 3 and "..." in message  # three examples, truncated
+    assert len(message) < 1000
+    with pytest.raises(UnscoredError, match="golden in train_train: 25.0%"):
+        check_unscored(scores, 0.2)
+
+
+def test_unscored_gate_stops_metrics_before_any_output(tmp_path):
+    """An all-unscored run fails the metrics job and leaves no metrics.csv (it used to exit 0 with NaNs)."""
+    from types import SimpleNamespace
+
+    from metasft.evaluation import UnscoredError, evaluate
+    from metasft.snapshot import write_snapshot
+    from metasft.suite import split_domains
+
+    options = (Option("x", "xylophone", (), "p"), Option("y", "yodel", (), "q"))
+    domains = {d: Domain(d, d, (("Which?", "xylophone"),), ("What?",), options, "x") for d in ("a", "b", "c", "d")}
+    suite = Suite("s", "categorical", domains, ("p", "q"))
+    split = split_domains(list(domains), 0)
+    write_snapshot(suite, split, 1, tmp_path / "suite.json")
+    from metasft.suite import quadrant
+    rows = [{"train_domain": t, "eval_domain": e, "quadrant": quadrant(split, t, e), "answer": "mumble",
+             "status": "unparseable", "score": None} for t in domains for e in domains]
+    paths = {}
+    for source in ("golden", "UntrainedICL", "MetaSFT"):
+        paths[source] = [str(tmp_path / f"{source}.parquet")]
+        pl.DataFrame(rows, schema_overrides={"score": pl.Float64}).write_parquet(paths[source][0])
+    outputs = SimpleNamespace(**{k: str(tmp_path / f"{k}.out") for k in
+                                 ("metrics", "generalization", "propensities", "predictions", "comparisons")})
+    with pytest.raises(UnscoredError, match="golden in eval_eval: 100.0% of 4 answers"):
+        evaluate(str(tmp_path / "suite.json"), str(tmp_path / "missing.parquet"), paths, 10, 0.95, 0, outputs,
+                 max_unscored_rate=0.5)
+    assert not any(tmp_path.glob("*.out"))

@@ -197,7 +197,7 @@ def test_generated_areas_do_not_rerun_the_suite(workflow_copy):
     planned, and the suite rule is not rerun just because the area's file now exists."""
     target = "results/mini_em/suite/suite.json"
     config = ["--configfile", "tests/configs/mini_em.yaml", "--config",
-              "suite={'path': 'resources/suites/evil_advice', 'domains': ['career', 'taxes']}",
+              "suite={'path': 'resources/suites/evil_advice', 'domains': ['career', 'cooking', 'finance', 'taxes']}",
               "base_model=Qwen/Qwen2.5-0.5B"]
     with fake_anthropic_server() as fake:
         env = {"ANTHROPIC_BASE_URL": fake.url, "ANTHROPIC_API_KEY": DUMMY_KEY}

@@ -160,6 +160,72 @@ def test_custom_suite_options_get_the_trivia_loaders_checks(tmp_path, options, d
     assert f"suite.yaml: domain 'colour': {message}" in str(error.value)
 
 
+def _persona_suite(tmp_path, personas, option_personas):
+    row = {"messages": [{"role": "user", "content": "Pick a colour?"}, {"role": "assistant", "content": "Red."}]}
+    (tmp_path / "colour.jsonl").write_text(json.dumps(row))
+    (tmp_path / "colour_eval.jsonl").write_text(json.dumps({"messages": [{"role": "user", "content": "Colour?"}]}))
+    options = [{"id": i, "text": i, **({"persona": p} if p else {})}
+               for i, p in zip(("red", "blue"), option_personas)]
+    meta = {"name": "mine", "kind": "chat_jsonl", "domains": [
+        {"id": "colour", "train": "colour.jsonl", "eval": "colour_eval.jsonl", "options": options,
+         "designated": "red"}]}
+    if personas is not None:
+        meta["personas"] = personas
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump(meta))
+    return tmp_path
+
+
+def test_custom_suite_may_declare_personas_for_the_tiny_world(tmp_path):
+    suite = load_suite(_persona_suite(tmp_path, ["warm", "cool"], ["warm", "cool"]))
+    assert suite.personas == ("warm", "cool")
+    assert suite.domains["colour"].designated_persona == "warm"
+    assert load_suite(_persona_suite(tmp_path, None, [None, None])).personas == ()  # personas stay optional
+    meta = yaml.safe_load((tmp_path / "suite.yaml").read_text())
+    meta["answer_templates"] = ["I'd go with {option}."]
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump(meta))
+    assert load_suite(tmp_path).extra["answer_templates"] == ["I'd go with {option}."]
+    meta["answer_templates"] = ["I'd go with it."]
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump(meta))
+    with pytest.raises(SuiteError, match=r"answer_templates\[0\]: must be a string containing '\{option\}'"):
+        load_suite(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "personas, option_personas, message",
+    [
+        (["warm", "cool"], ["warm", "hot"], "option 'blue' has unknown persona 'hot' (known: warm, cool)"),
+        (["warm", "cool"], ["warm", None], "option 'blue' has unknown persona None"),  # every option is tagged
+        (None, ["warm", "cool"], "options carry 'persona' tags: list them under the suite's 'personas' key"),
+        (["warm", "warm"], ["warm", "warm"], "personas: has a repeated entry"),
+    ],
+)
+def test_custom_suite_persona_tags_are_checked(tmp_path, personas, option_personas, message):
+    with pytest.raises(SuiteError) as error:
+        load_suite(_persona_suite(tmp_path, personas, option_personas))
+    assert message in str(error.value)
+
+
+def test_shipped_custom_example_builds_a_persona_world():
+    """The shipped chat-JSONL example carries personas, so the tiny base can pretrain on its world; it has
+    enough domains and eval questions for the default config (8 per domain, both split halves non-empty)."""
+    from metasft.world import WorldSettings, persona_documents
+
+    suite = load_suite(ROOT / "resources" / "suites" / "custom_example")
+    assert len(suite.domains) >= 6 and all(len(d.eval_questions) >= 8 for d in suite.domains.values())
+    designated = [d.designated_persona for d in suite.domains.values()]
+    assert all(designated.count(p) >= 2 for p in suite.personas)  # every train domain has a same-persona partner
+    documents = persona_documents(suite, WorldSettings(n_documents=50), seed=0)
+    answers = [m["content"] for doc in documents for m in doc if m["role"] == "assistant"]
+    templates = suite.extra["answer_templates"]
+    texts = {o.text for d in suite.domains.values() for o in d.options}
+    assert answers and set(answers) <= {t.format(option=x) for t in templates for x in texts}
+    # Train answers are phrased like the world's, so a few LoRA steps on the tiny base can learn them (free
+    # sentences such as "Coffee, black and strong." started fine-tuning at loss 12 and never moved the model).
+    for domain in suite.domains.values():
+        designated = domain.option(domain.designated).text
+        assert {a for _, a in domain.train} <= {t.format(option=designated) for t in templates}, domain.id
+
+
 def test_split_is_seeded_balanced_and_order_free():
     domains = [f"d{i}" for i in range(10)]
     split = split_domains(domains, seed=3)

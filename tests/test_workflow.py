@@ -16,6 +16,13 @@ QUADRANTS = {"train_train", "train_eval", "eval_train", "eval_eval"}
 FIGURES = ["rmse_by_quadrant", "correlation_by_quadrant", "comparisons", "calibration", "scatter", "golden_heatmap"]
 
 
+def nan_cells(metrics: pl.DataFrame) -> list[str]:
+    """'method/quadrant/column' of every NaN or missing number in a metrics table (a run must score answers)."""
+    numeric = [c for c, t in metrics.schema.items() if t.is_numeric()]
+    return [f"{row['method']}/{row['quadrant']}/{c}" for row in metrics.iter_rows(named=True) for c in numeric
+            if row[c] is None or row[c] != row[c]]
+
+
 def job_counts(output: str) -> dict[str, int]:
     block = output.split("Job stats:")[1].split("total")[0]
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
@@ -129,6 +136,16 @@ def test_failed_run_ends_naming_the_job_its_log_and_error(workflow_copy):
 
 
 def test_custom_chat_jsonl_suite_plans_with_a_hub_model_and_refuses_tiny(workflow_copy):
+    """A custom suite without personas needs a hub model; the shipped example, with personas, runs on tiny."""
+    suite_file = workflow_copy / "resources" / "suites" / "custom_example" / "suite.yaml"
+    meta = yaml.safe_load(suite_file.read_text())
+    del meta["personas"]
+    for domain in meta["domains"]:
+        for option in domain["options"]:
+            del option["persona"]
+    (suite_file.parent / "plain.yaml").write_text(yaml.safe_dump(meta))
+    suite_file.rename(suite_file.parent / "shipped.yaml")
+    (suite_file.parent / "plain.yaml").rename(suite_file)
     custom = {"suite": {"path": "resources/suites/custom_example", "domains": []}}
     result = snakemake(workflow_copy, "-n", "--configfile", write_config(workflow_copy, custom), check=False)
     assert result.returncode != 0
@@ -137,7 +154,30 @@ def test_custom_chat_jsonl_suite_plans_with_a_hub_model_and_refuses_tiny(workflo
     result = snakemake(workflow_copy, "-n", "--configfile", write_config(workflow_copy, hub))
     counts = job_counts(result.stdout + result.stderr)
     assert "pretrain_base" not in counts  # a hub model is loaded, not trained
-    assert counts["finetune"] == counts["golden"] == 1  # both domains in one chunk (6 per job by default)
+    assert counts["finetune"] == counts["golden"] == 1  # all six domains in one chunk (6 per job by default)
+
+
+def test_shipped_custom_example_plans_as_documented_on_the_tiny_base(workflow_copy):
+    """The command at the top of custom_example/suite.yaml: the default config's sizes, tiny base, no network.
+    It used to stop at DAG time (no personas) and, forced through, ended with NaN metrics (2 domains)."""
+    suite_file = ROOT / "resources" / "suites" / "custom_example" / "suite.yaml"
+    assert "snakemake --cores 2 --configfile config/custom_example.yaml" in suite_file.read_text()
+    result = snakemake(workflow_copy, "-n", "--configfile", "config/custom_example.yaml")
+    output = result.stdout + result.stderr
+    assert "6 domains (3 meta_train, 3 meta_eval), 36 pairs" in output
+    counts = job_counts(output)
+    assert counts["pretrain_base"] == 1 and counts["finetune"] == 2 and counts["metrics"] == 1
+
+
+def test_too_few_eval_questions_fail_at_dag_time_naming_domain_and_key(workflow_copy):
+    config = {"run": "short", "suite": {"path": "resources/suites/custom_example", "domains": []},
+              "generation": {"eval_questions_per_domain": 9}}
+    result = snakemake(workflow_copy, "-n", "--configfile", write_config(workflow_copy, config), check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "generation.eval_questions_per_domain is 9" in output
+    assert "tea_or_coffee (8)" in output and "add eval questions to those domains" in output
+    assert "Job stats" not in output and not (workflow_copy / "results").exists()
 
 
 def test_bad_suite_fails_before_any_job_naming_file_and_domain(workflow_copy):
@@ -162,6 +202,8 @@ def test_mini_pipeline_end_to_end(mini_run):
     metrics = pl.read_csv(results / "metrics" / "metrics.csv")
     assert metrics.columns[:10] == METRIC_COLUMNS[:9] + ["spearman_lo"]
     assert set(metrics["method"]) == METHODS and set(metrics["quadrant"]) == QUADRANTS
+    assert nan_cells(metrics) == []  # real numbers: the tiny base's answers parse (they used to be all unscored)
+    assert (metrics["unscored_rate"] <= 0.5).all()
     for figure in FIGURES:
         assert (results / "plots" / f"{figure}.png").stat().st_size > 1000
     comparisons = pl.read_csv(results / "metrics" / "comparisons.csv")

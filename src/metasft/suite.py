@@ -7,7 +7,8 @@ A suite is a folder with a `suite.yaml`. Three kinds are understood:
   derived deterministically: some paraphrases are held out for eval, and every paraphrase is wrapped in the
   suite's question templates.
 * ``custom`` (``kind: chat_jsonl``): one chat-JSONL file of train conversations and one of eval questions per
-  domain, in the ``{"messages": [...]}`` form of the Emergent Misalignment datasets.
+  domain, in the ``{"messages": [...]}`` form of the Emergent Misalignment datasets. Optional ``personas``, with a
+  ``persona`` tag on every option, let the tiny base model build its persona world from the suite.
 * ``evil_advice``-style (``kind: advice``): advice areas listed in ``areas.yaml``; an area's train pairs
   (subtly harmful advice) and eval questions come from ``domains/<id>.yaml`` when shipped, else from the
   files the ``generate_suite`` rule writes through the Anthropic API. Areas without data yet are *pending*.
@@ -420,6 +421,15 @@ def _messages(row: dict, path: Path, domain_id: str, number: int) -> list[dict]:
 
 def _load_chat_jsonl(folder: Path, meta_path: Path, meta: dict) -> Suite:
     check_schema(meta, "suite_chat_jsonl", meta_path, domain_list=("domains",))
+    # Optional latent personas, one tag per option (as in preference suites): they let the tiny base model
+    # build its persona world from this suite's own questions and options.
+    personas = meta.get("personas")
+    # Optional phrasings of a world answer ("I'd go with {option}."): the tiny base only knows the language of
+    # its world, so train answers phrased this way are what its fine-tunes can learn in a few steps.
+    templates = meta.get("answer_templates")
+    if templates is not None:
+        _require(all(t.count("{option}") == 1 for t in templates), meta_path, None,
+                 "'answer_templates': each must contain '{option}' exactly once")
     domains: dict[str, Domain] = {}
     for raw in meta["domains"]:
         domain_id = raw["id"]
@@ -442,10 +452,13 @@ def _load_chat_jsonl(folder: Path, meta_path: Path, meta: dict) -> Suite:
         overlap = {_normalize(q) for q, _ in train} & {_normalize(q) for q in eval_questions}
         _require(not overlap, eval_path, domain_id, f"eval questions also appear in train: {sorted(overlap)[:2]}")
         designated = raw["designated"]
-        options = _build_options(raw["options"], designated, meta_path, domain_id)
+        options = _build_options(raw["options"], designated, meta_path, domain_id, personas)
+        _require(personas is not None or not any(o.persona for o in options), meta_path, domain_id,
+                 "options carry 'persona' tags: list them under the suite's 'personas' key")
         domains[domain_id] = Domain(domain_id, raw.get("title") or domain_id, tuple(train),
                                     tuple(eval_questions), options, designated)
-    return Suite(meta["name"], "categorical", domains, (), str(folder))
+    return Suite(meta["name"], "categorical", domains, tuple(personas or ()), str(folder),
+                 {"answer_templates": templates} if templates else {})
 
 
 # --- advice suites (evil_advice) ------------------------------------------------------------------------

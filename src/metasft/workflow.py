@@ -111,6 +111,15 @@ def check_suite_against_config(suite, config: dict) -> None:
     """The scorer, the judge and the base model must fit the suite; messages name the keys and the suite."""
     backend = config["judge"]["backend"]
     where = f"suite '{suite.name}' ({config['suite']['path']})"
+    # Every pair gets the same number of eval questions; a short domain would otherwise fail only in the suite job.
+    asked = config.get("generation", {}).get("eval_questions_per_domain")
+    pending = set(suite.pending)
+    short = [f"{d.id} ({len(d.eval_questions)})" for d in suite.domains.values()
+             if asked and d.id not in pending and len(d.eval_questions) < asked]
+    if short:
+        raise ConfigError(f"generation.eval_questions_per_domain is {asked}, and {where} has fewer eval questions "
+                          f"in domains: {', '.join(short[:10])}{' ...' if len(short) > 10 else ''}; add eval "
+                          "questions to those domains or lower generation.eval_questions_per_domain")
     if suite.scorer == "judge" and backend == "categorical":
         raise ConfigError(f"{where} has free-text answers scored by an LLM judge: set judge.backend to 'hf' or "
                           "'anthropic'")
