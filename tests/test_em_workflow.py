@@ -46,7 +46,7 @@ def test_advice_suite_with_categorical_scoring_is_refused(workflow_copy):
 
 def test_unshipped_areas_are_generated_first(workflow_copy):
     config = ["--configfile", "tests/configs/mini_em.yaml", "--config",
-              "suite={'path': 'resources/suites/evil_advice', 'domains': ['career', 'taxes']}",
+              "suite={'path': 'resources/suites/evil_advice', 'domains': ['career', 'cooking', 'finance', 'taxes']}",
               "base_model=Qwen/Qwen2.5-0.5B", "judge={'backend': 'anthropic'}"]
     result = run(workflow_copy, "-n", *config)
     counts = job_counts(result.stdout + result.stderr)
@@ -56,7 +56,7 @@ def test_unshipped_areas_are_generated_first(workflow_copy):
 def test_generate_suite_writes_an_area_once_then_reruns_from_the_cache(workflow_copy):
     target = "results/mini_em/suite/generated/taxes.yaml"
     config = ["--configfile", "tests/configs/mini_em.yaml", "--config",
-              "suite={'path': 'resources/suites/evil_advice', 'domains': ['career', 'taxes']}",
+              "suite={'path': 'resources/suites/evil_advice', 'domains': ['career', 'cooking', 'finance', 'taxes']}",
               "base_model=Qwen/Qwen2.5-0.5B"]
     with fake_anthropic_server() as fake:
         env = {"ANTHROPIC_BASE_URL": fake.url, "ANTHROPIC_API_KEY": DUMMY_KEY}
