@@ -75,7 +75,9 @@ def test_spearman_brown_corrects_half_size_correlations():
     assert spearman_brown(0.5) == pytest.approx(2 / 3)
     assert spearman_brown(0.0) == 0.0
     assert spearman_brown(1.0) == 1.0
-    assert spearman_brown(-0.5) == pytest.approx(-2.0)
+    # no prophecy below zero: 2r / (1 + r) would give -2 here and -18 at r = -0.9, outside [-1, 1]
+    assert spearman_brown(-0.5) == -0.5
+    assert np.all(np.abs(spearman_brown(np.linspace(-1, 1, 41))) <= 1)
 
 
 def golden_scores(samples: dict[tuple[str, str], list[float | None]]) -> pl.DataFrame:

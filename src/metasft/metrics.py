@@ -56,10 +56,13 @@ def spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def spearman_brown(r):
-    """Correlation of two full-size re-samples predicted from that of two half-size ones: 2r / (1 + r)."""
+    """Correlation of two full-size re-samples predicted from that of two half-size ones: 2r / (1 + r).
+
+    The prophecy holds for a positive split-half correlation only; below zero (noise-dominated golden labels, as in
+    smoke-sized runs) 2r / (1 + r) leaves [-1, 1] (r = -0.9 gives -18), so a negative r is kept as measured."""
     r = np.asarray(r, float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(r > -1, 2 * r / (1 + r), np.nan)
+        return np.where(r > 0, 2 * r / (1 + r), r)
 
 
 def bootstrap_counts(n_pairs: int, n_resamples: int, seed: int, batch: int = BOOTSTRAP_BATCH):
