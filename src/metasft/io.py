@@ -85,13 +85,17 @@ def rebuild_hint(path: str | os.PathLike, options: str = "") -> str:
     return f"{made_by} it (and what depends on it) with {command}, or delete {output} and run snakemake again."
 
 
-def read_parquet(path: str | os.PathLike, **kwargs) -> pl.DataFrame:
-    """`pl.read_parquet`, with a missing or truncated file reported by name with how to rebuild it."""
+def _read_checked(reader, path, kind: str, **kwargs) -> pl.DataFrame:
+    """`reader(path)`, with a missing or truncated file reported by name with how to rebuild it."""
     try:
-        return pl.read_parquet(path, **kwargs)
+        return reader(path, **kwargs)
     except (pl.exceptions.PolarsError, OSError) as error:
-        raise OutputError(f"{path}: cannot read this parquet file ({_first_line(error)}). "
+        raise OutputError(f"{path}: cannot read this {kind} file ({_first_line(error)}). "
                           f"{rebuild_hint(path)}") from error
+
+
+def read_parquet(path: str | os.PathLike, **kwargs) -> pl.DataFrame:
+    return _read_checked(pl.read_parquet, path, "parquet", **kwargs)
 
 
 def read_parquets(paths) -> pl.DataFrame:
@@ -99,11 +103,7 @@ def read_parquets(paths) -> pl.DataFrame:
 
 
 def read_csv(path: str | os.PathLike, **kwargs) -> pl.DataFrame:
-    try:
-        return pl.read_csv(path, **kwargs)
-    except (pl.exceptions.PolarsError, OSError) as error:
-        raise OutputError(f"{path}: cannot read this CSV file ({_first_line(error)}). "
-                          f"{rebuild_hint(path)}") from error
+    return _read_checked(pl.read_csv, path, "CSV", **kwargs)
 
 
 def _first_line(error: Exception) -> str:
