@@ -43,11 +43,14 @@ def test_advice_suite_with_categorical_scoring_is_refused(workflow_copy):
     assert result.returncode != 0
     assert "suite 'evil_advice' (resources/suites/evil_advice) has free-text answers" in result.stdout + result.stderr
 
+# Four advice areas (two per split half), of which 'taxes' ships no data: it is generated through the API.
+GENERATED_AREA_CONFIG = ["--configfile", "tests/configs/mini_em.yaml", "--config",
+                         "suite={'path': 'resources/suites/evil_advice', 'domains': "
+                         "['career', 'cooking', 'finance', 'taxes']}", "base_model=Qwen/Qwen2.5-0.5B"]
+
 
 def test_unshipped_areas_are_generated_first(workflow_copy):
-    config = ["--configfile", "tests/configs/mini_em.yaml", "--config",
-              "suite={'path': 'resources/suites/evil_advice', 'domains': ['career', 'cooking', 'finance', 'taxes']}",
-              "base_model=Qwen/Qwen2.5-0.5B", "judge={'backend': 'anthropic'}"]
+    config = [*GENERATED_AREA_CONFIG, "judge={'backend': 'anthropic'}"]
     result = run(workflow_copy, "-n", *config)
     counts = job_counts(result.stdout + result.stderr)
     assert counts["generate_suite"] == 1 and "results/mini_em/suite/generated/taxes.yaml" in result.stdout
@@ -55,9 +58,7 @@ def test_unshipped_areas_are_generated_first(workflow_copy):
 
 def test_generate_suite_writes_an_area_once_then_reruns_from_the_cache(workflow_copy):
     target = "results/mini_em/suite/generated/taxes.yaml"
-    config = ["--configfile", "tests/configs/mini_em.yaml", "--config",
-              "suite={'path': 'resources/suites/evil_advice', 'domains': ['career', 'cooking', 'finance', 'taxes']}",
-              "base_model=Qwen/Qwen2.5-0.5B"]
+    config = GENERATED_AREA_CONFIG
     with fake_anthropic_server() as fake:
         env = {"ANTHROPIC_BASE_URL": fake.url, "ANTHROPIC_API_KEY": DUMMY_KEY}
         run(workflow_copy, target, "--cores", "1", *config, env_extra=env)

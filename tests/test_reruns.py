@@ -13,7 +13,7 @@ from fake_anthropic import fake_anthropic_server
 from metasft.plan import load_config
 from metasft.reruns import PERFORMANCE_KEYS, job_settings, result_settings
 from metasft.suite import load_suite
-from test_em_workflow import DUMMY_KEY, run
+from test_em_workflow import DUMMY_KEY, GENERATED_AREA_CONFIG, run
 from test_workflow import job_counts
 
 MINI = ["--configfile", "tests/configs/mini.yaml"]
@@ -196,9 +196,7 @@ def test_generated_areas_do_not_rerun_the_suite(workflow_copy):
     """An advice suite with an area generated through the (fake) API: once generated and snapshot, nothing is
     planned, and the suite rule is not rerun just because the area's file now exists."""
     target = "results/mini_em/suite/suite.json"
-    config = ["--configfile", "tests/configs/mini_em.yaml", "--config",
-              "suite={'path': 'resources/suites/evil_advice', 'domains': ['career', 'cooking', 'finance', 'taxes']}",
-              "base_model=Qwen/Qwen2.5-0.5B"]
+    config = GENERATED_AREA_CONFIG
     with fake_anthropic_server() as fake:
         env = {"ANTHROPIC_BASE_URL": fake.url, "ANTHROPIC_API_KEY": DUMMY_KEY}
         first = run(workflow_copy, target, "--cores", "1", *config, env_extra=env)
