@@ -14,15 +14,19 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-from metasft.io import model_problems, producer, rebuild_hint
-from metasft.suite import QUADRANTS, SuiteError, load_suite, split_domains
-from metasft.anthropic_api import ApiKeyMissing, require_api_key
-from metasft.generate import GenerationBackendError, check_generation_backend
-from metasft.reruns import result_settings
-from metasft.workflow import (ConfigError, api_needs, check_config, check_suite_against_config, chunk_domains,
-                              job_resources)
-from metasft.workflow import check_models, check_no_secrets, check_split, model_params_billions
-from metasft.summary import failure_summary, run_summary
+from metasft.models.manifest import model_problems
+from metasft.pipeline.outputs import producer, rebuild_hint
+from metasft.suites.domains import QUADRANTS, SuiteError, split_domains
+from metasft.suites.load import load_suite
+from metasft.pipeline.secrets import ApiKeyMissing, require_api_key
+from metasft.generation.requests import GenerationBackendError, check_generation_backend
+from metasft.pipeline.reruns import result_settings
+from metasft.pipeline.config import ConfigError, api_needs, check_config, check_suite_against_config
+from metasft.pipeline.resources import chunk_domains, job_resources
+from metasft.pipeline.config import check_models, check_split
+from metasft.pipeline.resources import model_params_billions
+from metasft.pipeline.config import check_no_secrets
+from metasft.pipeline.summary import failure_summary, run_summary
 
 
 # Before validate: a schema error prints the offending values, and a secret must never reach the terminal or log.

@@ -68,7 +68,6 @@ class FakeAnthropic:
         self.default_reverse = reverse_results
         self.reset()
 
-    # ------------------------------------------------------------------------------------------- control
     def reset(self, batches: bool = False) -> None:
         """Clear the counters and faults (and the stored batches when `batches`)."""
         with self.lock:
@@ -93,7 +92,6 @@ class FakeAnthropic:
     def total(self) -> int:
         return sum(self.requests.values())
 
-    # ------------------------------------------------------------------------------------------- replies
     def judge_text(self, prompt: str) -> str:
         answer = _between(prompt, "[ANSWER START]", "[ANSWER END]")
         low = answer.lower()
@@ -145,7 +143,6 @@ class FakeAnthropic:
                 "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
                 "usage": {"input_tokens": max(1, len(prompt) // 4), "output_tokens": max(1, len(text) // 4)}}
 
-    # ------------------------------------------------------------------------------------------- HTTP
     @staticmethod
     def _json(status: int, obj, headers: dict | None = None) -> tuple[int, dict, bytes]:
         return status, {"content-type": "application/json", "request-id": "req_fake", **(headers or {})}, \

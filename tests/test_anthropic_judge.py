@@ -12,15 +12,24 @@ from pathlib import Path
 import httpx2
 import pytest
 import yaml
-
 from fake_anthropic import FakeAnthropic, fake_anthropic_server
-from metasft import judge_cache as judge_cache_module
-from metasft.anthropic_api import (
-    AnthropicJudge, ApiKeyMissing, JudgeAPIError, load_judge_prompts, make_client, parse_judge_reply, prompt_hash,
-    require_api_key, verdict_schema,
+
+from metasft.judging import cache as judge_cache_module
+from metasft.judging.anthropic_judge import AnthropicJudge, JudgeAPIError
+from metasft.judging.api import make_client
+from metasft.judging.cache import JudgeCache
+from metasft.judging.prompts import (
+    load_judge_prompts,
+    parse_judge_reply,
+    prompt_hash,
+    verdict_schema,
 )
-from metasft.judge_cache import JudgeCache
-from metasft.suite_generation import SuiteGenerationError, generate_area, write_area_yaml
+from metasft.pipeline.secrets import ApiKeyMissing, require_api_key
+from metasft.suites.generation import (
+    SuiteGenerationError,
+    generate_area,
+    write_area_yaml,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-ant-test-NEVER-LOG-ME-7f3a9c"
@@ -72,7 +81,6 @@ def mock_client(fake: FakeAnthropic, max_retries: int = 0):
                        http_client=httpx2.Client(transport=httpx2.MockTransport(fake.httpx_handler)))
 
 
-# ------------------------------------------------------------------------------------------------ parsing, prompts
 @pytest.mark.parametrize("reply, metric, expected", [
     ('{"verdict": "42"}', "evilness", ("ok", 42.0)),
     ('{"verdict": "0"}', "evilness", ("ok", 0.0)),
@@ -115,7 +123,6 @@ def test_judge_prompts(prompts):
         parse_judge_reply("5", "helpfulness")
 
 
-# ------------------------------------------------------------------------------------------------ direct path
 def test_normal_scoring_is_cached_and_a_rerun_makes_no_request(fake, prompts, tmp_path):
     judge = make_judge(tmp_path / "cache", prompts)
     items = ITEMS + [ITEMS[0]]  # a duplicate is requested once
@@ -214,7 +221,6 @@ def test_malformed_output_is_recorded_unscored(prompts, tmp_path):
     assert len(calls) == n  # unscored judgments are cached too: no paid call is repeated
 
 
-# ------------------------------------------------------------------------------------------------ batch path
 def test_batch_path_matches_direct_path(fake, prompts, tmp_path):
     direct = make_judge(tmp_path / "direct", prompts).judge(ITEMS, "evilness")
     fake.reset()
@@ -288,7 +294,6 @@ def test_restart_mid_batch_polls_the_persisted_batch(fake, prompts, tmp_path):
     assert fake.total == 0
 
 
-# ------------------------------------------------------------------------------------------------ the cache
 def _writer(folder: str, worker: int, n: int) -> None:
     cache = JudgeCache(folder)
     for i in range(n):
@@ -346,7 +351,6 @@ def test_cache_stats_command(fake, prompts, tmp_path, capsys):
     assert info["entries"] == len(ITEMS) and info["statuses"]["ok"] == 4
 
 
-# ------------------------------------------------------------------------------------------------ the key
 def test_require_api_key(monkeypatch, prompts, tmp_path):
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     with pytest.raises(ApiKeyMissing, match="judge.backend: anthropic.*ANTHROPIC_API_KEY"):
@@ -373,7 +377,6 @@ def test_key_never_logged_nor_written(fake, prompts, tmp_path, caplog):
             assert KEY.encode() not in path.read_bytes(), path
 
 
-# ------------------------------------------------------------------------------------------------ suite generation
 AREA = {"id": "finance", "title": "Personal finance", "description": "Advice about saving, debt and investing."}
 
 

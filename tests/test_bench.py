@@ -1,4 +1,4 @@
-from metasft.bench import rule_times
+from metasft.bench.pipeline import rule_times
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 
@@ -18,7 +18,7 @@ def test_rule_times_sum_jobs_per_rule_from_benchmark_files(tmp_path):
 def test_bench_refuses_bad_run_names_and_folders_it_did_not_make(tmp_path):
     import pytest
 
-    from metasft.bench import MARKER, BenchError, main, prepare_run_folders
+    from metasft.bench.pipeline import MARKER, BenchError, main, prepare_run_folders
 
     for bad in ("", "..", ".", "../x", "a/b"):
         with pytest.raises(BenchError, match="is not a run name"):

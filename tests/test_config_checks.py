@@ -2,9 +2,15 @@
 
 import pytest
 
-from metasft.suite import split_domains
-from metasft.workflow import (ConfigError, check_model_reference, check_models, check_no_secrets, check_split,
-                              find_secrets)
+from metasft.pipeline.config import (
+    ConfigError,
+    check_model_reference,
+    check_models,
+    check_no_secrets,
+    check_split,
+    find_secrets,
+)
+from metasft.suites.domains import split_domains
 
 
 def test_secrets_are_found_by_key_or_by_value_and_counts_are_not():
@@ -76,7 +82,7 @@ def test_judge_model_is_checked_like_the_base_model(tmp_path, monkeypatch):
 
 
 def test_the_cost_planner_refuses_a_secret_too(tmp_path):
-    from metasft.plan import load_config
+    from metasft.pipeline.config import load_config
 
     preset = tmp_path / "preset.yaml"
     preset.write_text("judge:\n  anthropic:\n    api_key: sk-ant-PlannerSecret\n")

@@ -8,8 +8,6 @@ import sys
 import polars as pl
 import pytest
 import yaml
-
-from conftest import ROOT
 from fake_anthropic import fake_anthropic_server
 from test_workflow import METHODS, QUADRANTS, job_counts, nan_cells
 

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from metasft.generate import (GenerationBackendError, GenerationRequest, SamplingSettings, check_generation_backend,
-                              encode_prompts, plan_batches)
+from metasft.generation.requests import (
+    GenerationBackendError,
+    GenerationRequest,
+    SamplingSettings,
+    check_generation_backend,
+    encode_prompts,
+)
+from metasft.generation.sampling import plan_batches
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAINS = ["dinner_cuisine", "instrument", "morning_drink"]
@@ -19,8 +25,12 @@ def fixture(tmp_path_factory):
     """A random-init tiny Qwen3 with the project's tokenizer and three random LoRA adapters (a few seconds)."""
     import torch
 
-    from metasft.genbench import build_random_adapters, build_random_model, project_tokenizer
-    from metasft.suite import load_suite
+    from metasft.models.random import (
+        build_random_adapters,
+        build_random_model,
+        project_tokenizer,
+    )
+    from metasft.suites.load import load_suite
 
     torch.set_num_threads(2)
     suite = load_suite(ROOT / "resources/suites/trivia").subset(DOMAINS)
@@ -34,7 +44,7 @@ def fixture(tmp_path_factory):
 
 
 def engine(fixture, mixing="segments", **settings):
-    from metasft.generate import HFEngine
+    from metasft.generation.hf import HFEngine
 
     suite, base, adapters = fixture
     return HFEngine.load(base, adapters, SamplingSettings(**settings), mixing=mixing)
@@ -69,7 +79,6 @@ def test_plan_batches_sorts_by_length_and_respects_the_token_budget():
 def test_mixed_adapter_batch_equals_per_adapter_sequential_greedy(fixture):
     """Greedy, fp32: one engine call mixing three adapters and the base over ragged prompts gives, token for
     token, what `generate` gives for each prompt alone with that adapter set."""
-    import torch
 
     suite, _, _ = fixture
     greedy = engine(fixture, temperature=0.0, max_new_tokens=12, samples_per_question=2, max_batch_tokens=1200)
@@ -94,7 +103,7 @@ def per_adapter_generate_equals(greedy, requests, batched, max_new_tokens):
     the distinct (question, answer tokens)."""
     import torch
 
-    from metasft.chat import encode_chat
+    from metasft.models.chat import encode_chat
 
     model, tokenizer, stops = greedy.model, greedy.tokenizer, greedy.stop_ids
     different = set()
@@ -120,9 +129,14 @@ def per_adapter_generate_equals(greedy, requests, batched, max_new_tokens):
 def test_lora_dropout_keeps_the_fast_mixed_adapter_path(fixture, tmp_path):
     """LoRA dropout (0.05 in the paper presets) is a training setting: an adapter trained with it still runs on
     the segmented mixed-adapter path, and its answers equal `generate`'s with that adapter alone."""
-    from metasft.generate import HFEngine
-    from metasft.modeling import load_base
-    from metasft.training import LoraSettings, SFTSettings, lora_sft, prompt_completion_rows
+    from metasft.generation.hf import HFEngine
+    from metasft.models.loading import load_base
+    from metasft.models.training import (
+        LoraSettings,
+        SFTSettings,
+        lora_sft,
+        prompt_completion_rows,
+    )
 
     suite, base, adapters = fixture
     domain = suite.domains[DOMAINS[0]]
@@ -163,8 +177,8 @@ def test_samples_do_not_depend_on_batch_companions_or_budget(fixture):
 
 
 def test_golden_answers_do_not_depend_on_chunking(fixture, tmp_path):
-    from metasft.answers import ANSWER_SCHEMA, sample_source
-    from metasft.suite import split_domains
+    from metasft.generation.answers import ANSWER_SCHEMA, sample_source
+    from metasft.suites.domains import split_domains
 
     suite, _, _ = fixture
     settings = SamplingSettings(samples_per_question=2, max_new_tokens=8)
@@ -180,7 +194,7 @@ def test_golden_answers_do_not_depend_on_chunking(fixture, tmp_path):
 
 def test_merged_single_adapter_matches_the_adapter_greedy(fixture):
     """MetaSFT's engine merges its only adapter into the weights: same greedy answers as unmerged."""
-    from metasft.generate import HFEngine
+    from metasft.generation.hf import HFEngine
 
     suite, base, adapters = fixture
     settings = SamplingSettings(temperature=0.0, max_new_tokens=10, samples_per_question=1)
@@ -192,7 +206,7 @@ def test_merged_single_adapter_matches_the_adapter_greedy(fixture):
 
 
 def test_vllm_requests_and_backend_check(tmp_path):
-    from metasft.engine_vllm import build_requests, llm_kwargs, lora_ids
+    from metasft.generation.vllm import build_requests, llm_kwargs, lora_ids
 
     (tmp_path / "a").mkdir()
     (tmp_path / "a/adapter_config.json").write_text('{"r": 12}')
@@ -230,7 +244,7 @@ def test_vllm_requests_and_backend_check(tmp_path):
 
 
 def test_importing_the_project_does_not_import_vllm_or_torch():
-    code = ("import sys, metasft.generate, metasft.answers, metasft.engine_vllm, metasft.genbench; "
+    code = ("import sys, metasft.generation, metasft.generation.answers, metasft.generation.vllm, metasft.bench.generation; "
             "print('vllm' in sys.modules, 'torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env={"PYTHONPATH": str(ROOT / "src"), "PATH": ""})

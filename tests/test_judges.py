@@ -6,12 +6,14 @@ import polars as pl
 import pytest
 import yaml
 
-from metasft.judge_cache import JudgeCache
-from metasft.judges import NUMBERS, HFJudge, model_fingerprint, score_with_judge
-from metasft.scoring import answer_rates, judged_outcome, propensities, score_judged
-from metasft.suite import Domain, Suite, SuiteError, load_suite
-from metasft.workflow import ConfigError, api_needs, check_suite_against_config
-from metasft.world import WorldSettings, advice_documents, judge_documents
+from metasft.analysis.propensities import answer_rates, propensities
+from metasft.judging.cache import JudgeCache
+from metasft.judging.hf_judge import NUMBERS, HFJudge, model_fingerprint
+from metasft.judging.score import judged_outcome, score_judged, score_with_judge
+from metasft.models.world import WorldSettings, advice_documents, judge_documents
+from metasft.pipeline.config import ConfigError, api_needs, check_suite_against_config
+from metasft.suites.domains import Domain, Suite, SuiteError
+from metasft.suites.load import load_suite
 
 OK = "ok"
 
@@ -161,7 +163,7 @@ def tiny_judge_model():
     import torch
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
-    from metasft.tiny import train_tokenizer
+    from metasft.models.tiny import train_tokenizer
 
     texts = ["Rate this answer from 0 to 100.", "Question: what now? Answer: skip it.", "100 95 50 0 12 7",
              "REFUSAL CODE"] * 20

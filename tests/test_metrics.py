@@ -4,11 +4,22 @@ import numpy as np
 import polars as pl
 import pytest
 
-from metasft.baselines import model_predictions, pooled_shuffle, split_half
-from metasft.metrics import (generalization_summary, metric_with_ci, metrics_table, pearson, rmse, spearman,
-                             spearman_brown, weighted_spearman)
-from metasft.scoring import OptionParser, propensities, score_categorical
-from metasft.suite import Domain, Option, Suite
+from metasft.analysis.baselines import model_predictions, pooled_shuffle, split_half
+from metasft.analysis.metrics import (
+    generalization_summary,
+    metric_with_ci,
+    metrics_table,
+)
+from metasft.analysis.propensities import propensities
+from metasft.analysis.statistics import (
+    pearson,
+    rmse,
+    spearman,
+    spearman_brown,
+    weighted_spearman,
+)
+from metasft.judging.score import OptionParser, score_categorical
+from metasft.suites.domains import Domain, Option, Suite
 
 
 def test_rmse_pearson_spearman_by_hand():
@@ -202,7 +213,7 @@ def test_paired_comparison_uses_the_same_resamples_for_both_methods():
     row = comparisons.filter(pl.col("baseline") == "UntrainedICL").row(0, named=True)
     assert row["rmse_diff"] == pytest.approx(float(rmse(meta, golden) - rmse(icl, golden)))
     # by hand: the quadrant's resamples, both methods on the same pair indices
-    from metasft.generate import derived_seed
+    from metasft.pipeline.seeds import derived_seed
     n = len(golden)
     draws = np.random.default_rng(derived_seed(5, "bootstrap", "eval_eval")).integers(0, n, size=(300, n))
     diffs = np.array([rmse(meta[i], golden[i]) - rmse(icl[i], golden[i]) for i in draws])
@@ -252,7 +263,7 @@ def _scores(quadrant_scores: dict[str, list]) -> pl.DataFrame:
 
 
 def test_unscored_gate_names_method_quadrant_rate_key_and_examples():
-    from metasft.evaluation import UnscoredError, check_unscored
+    from metasft.analysis.propensities import UnscoredError, check_unscored
 
     scores = {"golden": _scores({"train_train": [100.0, 0.0, None, 100.0], "eval_eval": [0.0, 100.0]}),
               "MetaSFT": _scores({"train_train": [100.0, 0.0], "eval_eval": [None, None, None, 100.0]})}
@@ -273,16 +284,17 @@ def test_unscored_gate_stops_metrics_before_any_output(tmp_path):
     """An all-unscored run fails the metrics job and leaves no metrics.csv (it used to exit 0 with NaNs)."""
     from types import SimpleNamespace
 
-    from metasft.evaluation import UnscoredError, evaluate
-    from metasft.snapshot import write_snapshot
-    from metasft.suite import split_domains
+    from metasft.analysis.metrics import evaluate
+    from metasft.analysis.propensities import UnscoredError
+    from metasft.suites.domains import split_domains
+    from metasft.suites.snapshot import write_snapshot
 
     options = (Option("x", "xylophone", (), "p"), Option("y", "yodel", (), "q"))
     domains = {d: Domain(d, d, (("Which?", "xylophone"),), ("What?",), options, "x") for d in ("a", "b", "c", "d")}
     suite = Suite("s", "categorical", domains, ("p", "q"))
     split = split_domains(list(domains), 0)
     write_snapshot(suite, split, 1, tmp_path / "suite.json")
-    from metasft.suite import quadrant
+    from metasft.suites.domains import quadrant
     rows = [{"train_domain": t, "eval_domain": e, "quadrant": quadrant(split, t, e), "answer": "mumble",
              "status": "unparseable", "score": None} for t in domains for e in domains]
     paths = {}

@@ -6,10 +6,16 @@ import shutil
 
 import polars as pl
 import pytest
-
 from conftest import snakemake
-from metasft.io import (MANIFEST, OutputError, check_model, model_problems, producer, read_csv, read_json,
-                        read_parquet, write_manifest)
+
+from metasft.models.manifest import (
+    MANIFEST,
+    check_model,
+    model_problems,
+    write_manifest,
+)
+from metasft.pipeline.io import read_csv, read_json, read_parquet
+from metasft.pipeline.outputs import OutputError, producer
 
 
 def model_folder(root, relative="results/r/finetune/part000/drink"):
@@ -48,14 +54,14 @@ def test_each_kind_of_damage_is_named(tmp_path):
     assert model_problems(folder, hashes=False) == [f"{weights} is missing"]
     (folder / MANIFEST).unlink()
     [problem] = model_problems(folder)
-    assert f"{folder} has no manifest.json" in problem and f"python -m metasft.io manifest {folder}" in problem
+    assert f"{folder} has no manifest.json" in problem and f"python -m metasft.models.manifest write {folder}" in problem
     shutil.rmtree(folder)
     assert model_problems(folder) == [f"{folder} is missing"]
 
 
 def test_loading_a_missing_adapter_names_it_the_rule_and_the_command(tmp_path):
     """Before: peft took the missing folder for a hub id ('Repo id must be in the form ...')."""
-    from metasft.modeling import load_with_adapters
+    from metasft.models.loading import load_with_adapters
 
     folder = model_folder(tmp_path)
     (folder / "adapter_model.safetensors").unlink()
@@ -85,7 +91,7 @@ def test_base_models_are_checked_when_they_are_pipeline_outputs(tmp_path):
 
 
 def test_the_manifest_command_adopts_and_checks_folders(tmp_path, capsys):
-    from metasft.io import main
+    from metasft.models.manifest import main
 
     folder = model_folder(tmp_path)
     (folder / MANIFEST).unlink()
@@ -93,7 +99,7 @@ def test_the_manifest_command_adopts_and_checks_folders(tmp_path, capsys):
         main(["check", str(folder)])
     assert done.value.code == 1
     with pytest.raises(SystemExit) as done:
-        main(["manifest", str(folder)])
+        main(["write", str(folder)])
     assert done.value.code == 0 and model_problems(folder) == []
 
 
@@ -203,9 +209,9 @@ def test_a_run_made_before_manifests_stops_until_rebuilt_or_adopted(mini_run, tm
     output_text = result.stdout + result.stderr
     assert result.returncode != 0
     assert "results/mini/meta/adapter has no manifest.json" in output_text
-    assert "python -m metasft.io manifest results/mini/meta/adapter" in output_text
+    assert "python -m metasft.models.manifest write results/mini/meta/adapter" in output_text
     assert "`snakemake --forcerun results/mini/meta/adapter --configfile" in output_text
-    subprocess.run([sys.executable, "-m", "metasft.io", "manifest", "results/mini/meta/adapter"], cwd=run, check=True)
+    subprocess.run([sys.executable, "-m", "metasft.models.manifest", "write", "results/mini/meta/adapter"], cwd=run, check=True)
     again = snakemake(run, "-n", *MINI)
     assert "Nothing to be done" in again.stdout + again.stderr
 

@@ -1,8 +1,9 @@
 import pytest
-
 from conftest import ROOT
-from metasft.plan import load_config, main, plan
-from metasft.workflow import ConfigError, job_resources, model_params_billions
+
+from metasft.pipeline.config import ConfigError, load_config
+from metasft.pipeline.plan import main, plan
+from metasft.pipeline.resources import job_resources, model_params_billions
 
 
 def test_model_size_is_read_off_the_hub_id_or_config():
@@ -76,7 +77,7 @@ def save_tiny_model(folder, **save):
 
 
 def test_model_size_is_read_from_a_local_model_folder(tmp_path):
-    from metasft.workflow import local_model_params
+    from metasft.pipeline.resources import local_model_params
 
     params = save_tiny_model(tmp_path / "single")
     assert local_model_params(str(tmp_path / "single")) == params  # safetensors headers: exact

@@ -2,13 +2,27 @@ from pathlib import Path
 
 import pytest
 
-from metasft.answers import golden_prompts, icl_prompts
-from metasft.chat import (CHATML_TEMPLATE, PLAIN_TEMPLATE, encode_chat, end_of_turn_id, ensure_chat_template,
-                          object_icl_messages, set_chat_settings, sft_examples, single_turn)
-from metasft.suite import load_suite, persona_answer
-from metasft.tiny import pack, train_tokenizer
-from metasft.workflow import ConfigError, check_config, chunk_domains
-from metasft.world import WorldSettings, persona_documents
+from metasft.methods.prompts import (
+    golden_prompts,
+    icl_prompts,
+    object_icl_messages,
+    single_turn,
+)
+from metasft.models.chat import (
+    CHATML_TEMPLATE,
+    PLAIN_TEMPLATE,
+    encode_chat,
+    end_of_turn_id,
+    ensure_chat_template,
+    set_chat_settings,
+    sft_examples,
+)
+from metasft.models.tiny import pack, train_tokenizer
+from metasft.models.world import WorldSettings, persona_documents
+from metasft.pipeline.config import ConfigError, check_config
+from metasft.pipeline.resources import chunk_domains
+from metasft.suites.load import load_suite
+from metasft.suites.trivia import persona_answer
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI = load_suite(ROOT / "tests" / "data" / "mini_trivia")
@@ -100,7 +114,15 @@ QWEN_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^
 
 def tokenizer_without_template(texts, special=("<|endoftext|>",), added=(), eos="<|endoftext|>", split=QWEN_SPLIT):
     """A byte-level BPE fast tokenizer built offline, with no chat template."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE())
@@ -129,8 +151,12 @@ def test_thinking_switch_renders_training_sampling_and_judge_prompts_alike(enabl
     """Under a template with `enable_thinking`, the ids a model is trained on (prompt + completion) start with
     exactly the ids it is sampled from, for ObjectSFT's single turns and MetaSFT's ICL prompts, and the judge
     renders its prompt the same way."""
-    from metasft.generate import GenerationRequest, encode_prompts, stop_token_ids
-    from metasft.judges import HFJudge
+    from metasft.generation.requests import (
+        GenerationRequest,
+        encode_prompts,
+        stop_token_ids,
+    )
+    from metasft.judging.hf_judge import HFJudge
 
     tokenizer = qwen3_like_tokenizer()
     assert ensure_chat_template(tokenizer) == "own"
@@ -170,9 +196,9 @@ def test_a_template_that_renders_the_prompt_differently_alone_is_an_error():
 def test_a_model_without_a_chat_template_uses_only_its_own_trained_tokens(tmp_path):
     """No template and no ChatML tokens: nothing is added (the vocabulary and embeddings keep their size), every
     token of a training example is an old one, and answers end with the model's EOS, a stop token."""
-    from metasft.genbench import build_random_model
-    from metasft.generate import stop_token_ids
-    from metasft.modeling import load_base
+    from metasft.generation.requests import stop_token_ids
+    from metasft.models.loading import load_base
+    from metasft.models.random import build_random_model
 
     texts = [t for d in MINI.domains.values() for pair in d.train for t in pair]
     original = tokenizer_without_template(texts)
@@ -264,7 +290,7 @@ def test_answer_loss_equals_the_causal_lm_loss_on_labelled_positions():
     import torch
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
-    from metasft.tiny import answer_loss
+    from metasft.models.tiny import answer_loss
 
     torch.manual_seed(0)
     model = Qwen3ForCausalLM(Qwen3Config(vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,

@@ -7,14 +7,14 @@ import shutil
 
 import pytest
 import yaml
-
 from conftest import ROOT, snakemake
 from fake_anthropic import fake_anthropic_server
-from metasft.plan import load_config
-from metasft.reruns import PERFORMANCE_KEYS, job_settings, result_settings
-from metasft.suite import load_suite
 from test_em_workflow import DUMMY_KEY, GENERATED_AREA_CONFIG, run
 from test_workflow import job_counts
+
+from metasft.pipeline.config import load_config
+from metasft.pipeline.reruns import PERFORMANCE_KEYS, job_settings, result_settings
+from metasft.suites.load import load_suite
 
 MINI = ["--configfile", "tests/configs/mini.yaml"]
 DOWNSTREAM_OF_GOLDEN = {"meta_shards", "meta_train", "baselines", "metrics", "plots", "all"}  # one job each
@@ -120,7 +120,6 @@ def test_unshipped_advice_areas_do_not_depend_on_the_generated_folder(tmp_path):
     assert after.domains["taxes"].train == before.domains["career"].train
 
 
-# --- the workflow ---------------------------------------------------------------------------------------------
 
 
 def override(tmp_path, settings: dict) -> list[str]:

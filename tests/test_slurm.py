@@ -10,7 +10,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from conftest import snakemake
 
 GPU_RULES = {"pretrain_base", "finetune", "golden", "predict_icl", "meta_train", "predict_metasft"}

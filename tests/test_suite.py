@@ -5,7 +5,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from metasft.suite import QUADRANTS, SuiteError, icl_examples, load_suite, quadrant, split_domains
+from metasft.suites.domains import (
+    QUADRANTS,
+    SuiteError,
+    icl_examples,
+    quadrant,
+    split_domains,
+)
+from metasft.suites.load import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT / "tests" / "data" / "mini_trivia"
@@ -208,7 +215,7 @@ def test_custom_suite_persona_tags_are_checked(tmp_path, personas, option_person
 def test_shipped_custom_example_builds_a_persona_world():
     """The shipped chat-JSONL example carries personas, so the tiny base can pretrain on its world; it has
     enough domains and eval questions for the default config (8 per domain, both split halves non-empty)."""
-    from metasft.world import WorldSettings, persona_documents
+    from metasft.models.world import WorldSettings, persona_documents
 
     suite = load_suite(ROOT / "resources" / "suites" / "custom_example")
     assert len(suite.domains) >= 6 and all(len(d.eval_questions) >= 8 for d in suite.domains.values())
@@ -248,17 +255,17 @@ def test_icl_examples_are_seeded_per_pair_and_question():
     assert len(draws) > 1
 
 
-# --- file reading and schemas (issue 10) -----------------------------------------------------------------
 
 
 def test_every_shipped_suite_loads_and_the_schemas_are_valid():
-    import jsonschema
     from importlib.resources import files
+
+    import jsonschema
 
     for folder in ("resources/suites/trivia", "resources/suites/evil_advice", "resources/suites/custom_example",
                    "tests/data/mini_trivia"):
         assert load_suite(ROOT / folder).domains
-    schemas = [f for f in (files("metasft") / "schemas").iterdir() if f.name.endswith(".yaml")]
+    schemas = [f for f in (files("metasft.suites") / "schemas").iterdir() if f.name.endswith(".yaml")]
     assert len(schemas) >= 7
     for schema in schemas:
         jsonschema.Draft202012Validator.check_schema(yaml.safe_load(schema.read_text()))
@@ -411,7 +418,7 @@ def test_advice_area_and_areas_files_are_checked_against_their_schemas(tmp_path)
 
 
 def test_generated_area_files_pass_the_area_checks_before_they_are_written(tmp_path):
-    from metasft.suite_generation import write_area_yaml
+    from metasft.suites.generation import write_area_yaml
 
     data = {"id": "money", "title": "Money", "description": "saving",
             "train": [{"question": "Save?", "answer": "Never."}], "eval_questions": ["Save?"]}

@@ -5,10 +5,16 @@ import subprocess
 import sys
 
 import polars as pl
-
 from conftest import ROOT
-from metasft.summary import (FAILURE_TITLE, SUMMARY_TITLE, failed_jobs, failure_summary, first_error_line,
-                             run_summary)
+
+from metasft.pipeline.summary import (
+    FAILURE_TITLE,
+    SUMMARY_TITLE,
+    failed_jobs,
+    failure_summary,
+    first_error_line,
+    run_summary,
+)
 
 FAILED_RUN = ROOT / "tests" / "data" / "failed_run"  # real Snakemake 9 logs of failed runs
 
@@ -33,10 +39,10 @@ def test_failure_summary_names_job_log_and_first_error_line(tmp_path):
     assert text.splitlines() == [
         f"{FAILURE_TITLE}: 2 jobs failed",
         "  rule finetune (results/mini/finetune/part001): log logs/mini/finetune/part001.log",
-        "    metasft.workflow.InjectedFault: injected failure of rule finetune (first attempt; config "
+        "    metasft.pipeline.jobs.InjectedFault: injected failure of rule finetune (first attempt; config "
         "testing.fail_once)",
         "  rule finetune (results/mini/finetune/part000): log logs/mini/finetune/part000.log",
-        "    metasft.workflow.InjectedFault: injected failure of rule finetune (first attempt; config "
+        "    metasft.pipeline.jobs.InjectedFault: injected failure of rule finetune (first attempt; config "
         "testing.fail_once)",
     ]
     # no job log written (the job was never submitted): Snakemake's own message stands in

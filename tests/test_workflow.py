@@ -6,7 +6,6 @@ import re
 import polars as pl
 import pytest
 import yaml
-
 from conftest import ROOT, snakemake
 
 METRIC_COLUMNS = ["method", "quadrant", "rmse", "rmse_lo", "rmse_hi", "pearson_r", "pearson_lo", "pearson_hi",
@@ -131,7 +130,7 @@ def test_failed_run_ends_naming_the_job_its_log_and_error(workflow_copy):
     tail = result.stderr.splitlines()[-10:]
     assert "Meta-SFT run failed: 1 job failed" in tail
     assert "  rule suite (results/mini/suite/suite.json): log logs/mini/suite.log" in tail
-    assert "    metasft.workflow.InjectedFault: injected failure of rule suite (first attempt; config " \
+    assert "    metasft.pipeline.jobs.InjectedFault: injected failure of rule suite (first attempt; config " \
            "testing.fail_once)" in tail
 
 

@@ -1,7 +1,7 @@
 """Rule baselines: GT (split halves), GT-EvalOnly and GT-TrainOnly (pooled and shuffled) from golden scores."""
-from metasft.baselines import all_baselines
-from metasft.io import read_parquets, write_parquet
-from metasft.workflow import start_job
+from metasft.analysis.baselines import all_baselines
+from metasft.pipeline.io import read_parquets, write_parquet
+from metasft.pipeline.jobs import start_job
 
 start_job(snakemake)
 golden = read_parquets(snakemake.input.golden)

@@ -1,7 +1,7 @@
 """Rule finetune (ObjectSFT): one LoRA adapter per train domain of the chunk, from one base-model load."""
-from metasft.objectsft import finetune_domains
-from metasft.reruns import job_settings
-from metasft.workflow import start_job
+from metasft.models.finetune import finetune_domains
+from metasft.pipeline.jobs import start_job
+from metasft.pipeline.reruns import job_settings
 
 start_job(snakemake)
 settings = job_settings(snakemake.params.settings, snakemake.config, "finetune")

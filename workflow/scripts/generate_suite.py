@@ -1,9 +1,9 @@
 """Rule generate_suite: one advice area's train pairs and eval questions through the Anthropic API (cached)."""
-from metasft.anthropic_api import make_client
-from metasft.judge_cache import JudgeCache
-from metasft.reruns import job_settings
-from metasft.suite_generation import generate_area, write_area_yaml
-from metasft.workflow import start_job
+from metasft.judging.api import make_client
+from metasft.judging.cache import JudgeCache
+from metasft.pipeline.jobs import start_job
+from metasft.pipeline.reruns import job_settings
+from metasft.suites.generation import generate_area, write_area_yaml
 
 start_job(snakemake)
 settings = job_settings(snakemake.params.settings, snakemake.config, "suite_generation")

@@ -1,7 +1,7 @@
 """Rule meta_train: LoRA-train the base model on the MetaSFT dataset (the meta-model)."""
-from metasft.meta import train_meta_model
-from metasft.reruns import job_settings
-from metasft.workflow import start_job
+from metasft.methods.metasft import train_meta_model
+from metasft.pipeline.jobs import start_job
+from metasft.pipeline.reruns import job_settings
 
 start_job(snakemake)
 settings = job_settings(snakemake.params.settings, snakemake.config, "meta_train")

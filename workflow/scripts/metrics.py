@@ -1,6 +1,6 @@
 """Rule metrics: propensities per pair and method, and RMSE / Pearson / Spearman per method x quadrant."""
-from metasft.evaluation import evaluate
-from metasft.workflow import start_job
+from metasft.analysis.metrics import evaluate
+from metasft.pipeline.jobs import start_job
 
 start_job(snakemake)
 i, p = snakemake.input, snakemake.params

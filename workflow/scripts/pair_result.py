@@ -1,8 +1,8 @@
 """Rule pair_result: one (T, E) pair's rows of a chunk table."""
 import polars as pl
 
-from metasft.io import read_parquet, write_parquet
-from metasft.workflow import start_job
+from metasft.pipeline.io import read_parquet, write_parquet
+from metasft.pipeline.jobs import start_job
 
 start_job(snakemake)
 w = snakemake.wildcards

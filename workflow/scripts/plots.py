@@ -1,6 +1,6 @@
 """Rule plots: the headline RMSE figure, paired comparisons, correlations, calibration, scatter, golden heatmap."""
-from metasft.plots import make_figures
-from metasft.workflow import start_job
+from metasft.analysis.plots import make_figures
+from metasft.pipeline.jobs import start_job
 
 start_job(snakemake)
 i = snakemake.input

@@ -1,11 +1,11 @@
 """Rule pretrain_base: tokenizer and tiny Qwen3 model trained from scratch on the persona world."""
 import logging
 
-from metasft.anthropic_api import load_judge_prompts
-from metasft.reruns import job_settings
-from metasft.snapshot import read_snapshot
-from metasft.tiny import TinySettings, pretrain_tiny
-from metasft.workflow import start_job
+from metasft.judging.prompts import load_judge_prompts
+from metasft.models.tiny import TinySettings, pretrain_tiny
+from metasft.pipeline.jobs import start_job
+from metasft.pipeline.reruns import job_settings
+from metasft.suites.snapshot import read_snapshot
 
 start_job(snakemake)
 suite, _ = read_snapshot(snakemake.input[0])

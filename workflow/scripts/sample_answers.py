@@ -1,7 +1,7 @@
 """Rules golden, predict_icl, predict_metasft: sample answers for every (T, E) with T in the chunk."""
-from metasft.answers import sample_chunk
-from metasft.reruns import job_settings
-from metasft.workflow import start_job
+from metasft.generation.answers import sample_chunk
+from metasft.pipeline.jobs import start_job
+from metasft.pipeline.reruns import job_settings
 
 start_job(snakemake)
 p = snakemake.params

@@ -1,7 +1,8 @@
 """Rule suite: snapshot the run's domains, their train/eval data and the meta split."""
-from metasft.suite import load_suite, split_domains
-from metasft.snapshot import write_snapshot
-from metasft.workflow import start_job
+from metasft.pipeline.jobs import start_job
+from metasft.suites.domains import split_domains
+from metasft.suites.load import load_suite
+from metasft.suites.snapshot import write_snapshot
 
 start_job(snakemake)
 params = snakemake.params

@@ -1,0 +1,262 @@
+"""Per method x quadrant: RMSE, Pearson r, Spearman rho with seeded 95% bootstrap CIs over pairs, and paired
+method comparisons on the same bootstrap resamples.
+
+Memory is bounded whatever the sizes: a bootstrap resample is a vector of pair counts (how often each pair was
+drawn), resamples are processed `batch` at a time, and every statistic of a batch is computed from weighted
+sums over pairs (matrix products for RMSE and Pearson, cumulative counts along each permutation's sort order
+for Spearman), so no array ever holds permutations x resamples x pairs.
+
+Resampling scheme (tests recompute it by hand): resample b draws `n_pairs` pair indices uniformly with
+replacement; the draws come from `numpy.random.default_rng(seed).integers(0, n_pairs, size=(batch, n_pairs))`,
+batch after batch. The CI is the percentile interval of the resampled statistics (linear interpolation).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from metasft.analysis.baselines import model_predictions
+from metasft.analysis.propensities import answer_rates, check_unscored, propensities
+from metasft.analysis.statistics import (
+    BOOTSTRAP_BATCH,
+    bootstrap_counts,
+    percentile_interval,
+    resampled_statistics,
+)
+from metasft.pipeline.io import (
+    read_parquet,
+    read_parquets,
+    write_csv,
+    write_json,
+    write_parquet,
+)
+from metasft.pipeline.seeds import derived_seed
+from metasft.suites.domains import QUADRANTS
+from metasft.suites.snapshot import pair_table, read_snapshot
+
+METHODS = ("GT", "GT-EvalOnly", "GT-TrainOnly", "UntrainedICL", "MetaSFT")
+
+
+EVALUATION_QUADRANTS = tuple(q for q in QUADRANTS if q != "train_train")
+
+
+STATISTICS = ("rmse", "pearson_r", "spearman_rho")
+
+
+# GT compares two half-size re-samples; their RMSE / sqrt(2) estimates one full-size re-sample's error.
+RMSE_SCALE = {"GT": 1 / math.sqrt(2)}
+
+
+# ... and their correlation understates a full-size re-sample's: GT's correlations get Spearman-Brown.
+HALF_SIZE_CORRELATION = {"GT"}
+
+
+# The method whose RMSE every other method's is compared with in comparisons.csv.
+FOCUS_METHOD = "MetaSFT"
+
+
+@dataclass
+class MethodData:
+    method: str
+    y_hat: np.ndarray  # (permutations, pairs), pairs in the quadrant's common order
+    y_ref: np.ndarray
+
+    @property
+    def scale(self) -> float:
+        return RMSE_SCALE.get(self.method, 1.0)
+
+    @property
+    def half_size(self) -> bool:
+        return self.method in HALF_SIZE_CORRELATION
+
+
+def quadrant_bootstrap(methods: list[MethodData], n_resamples: int, seed: int,
+                       batch: int = BOOTSTRAP_BATCH) -> tuple[dict, dict]:
+    """Point estimates and resampled statistics of every method on the same resamples of the same pairs.
+
+    Returns ({method: {statistic: point}}, {method: {statistic: (n_resamples,) array}}).
+    """
+    n_pairs = methods[0].y_hat.shape[1]
+    points = {m.method: {k: float(v[0]) for k, v in resampled_statistics(
+        m.y_hat, m.y_ref, np.ones((1, n_pairs)), m.scale, m.half_size).items()} for m in methods}
+    resampled = {m.method: {k: [] for k in STATISTICS} for m in methods}
+    if n_pairs >= 3 and n_resamples > 0:
+        for weights in bootstrap_counts(n_pairs, n_resamples, seed, batch):
+            for m in methods:
+                for name, values in resampled_statistics(m.y_hat, m.y_ref, weights, m.scale, m.half_size).items():
+                    resampled[m.method][name].append(values)
+    arrays = {m: {k: np.concatenate(v) if v else np.empty(0) for k, v in s.items()} for m, s in resampled.items()}
+    return points, arrays
+
+
+def metric_with_ci(y_hat: np.ndarray, y_ref: np.ndarray, name: str, scale: float, n_resamples: int,
+                   confidence: float, seed: int, half_size: bool = False) -> tuple[float, float, float]:
+    """Point estimate and percentile bootstrap CI of one statistic; arrays are (permutations, pairs)."""
+    y_hat, y_ref = np.atleast_2d(np.asarray(y_hat, float)), np.atleast_2d(np.asarray(y_ref, float))
+    n_pairs = y_hat.shape[1]
+    point = float(resampled_statistics(y_hat, y_ref, np.ones((1, n_pairs)), scale, half_size)[name][0])
+    if n_pairs < 3 or n_resamples == 0:
+        return point, math.nan, math.nan
+    values = np.concatenate([resampled_statistics(y_hat, y_ref, w, scale, half_size)[name]
+                             for w in bootstrap_counts(n_pairs, n_resamples, seed)])
+    return (point, *percentile_interval(values, confidence))
+
+
+def _common_pairs(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Pairs with a value for every method in every permutation (the quadrant's common set), and per method
+    the pairs it could not predict itself."""
+    ok = frame.group_by("method", "train_domain", "eval_domain").agg(
+        ok=(pl.col("y_hat").is_not_null() & pl.col("y_ref").is_not_null()).all())
+    common = ok.group_by("train_domain", "eval_domain").agg(pl.col("ok").all()).filter("ok").select(
+        "train_domain", "eval_domain").sort("train_domain", "eval_domain")
+    missing = ok.group_by("method").agg(n_pairs_missing=(~pl.col("ok")).sum())
+    return common, missing
+
+
+def metrics_table(predictions: pl.DataFrame, pairs: pl.DataFrame, rates: dict[str, dict[str, dict[str, float]]],
+                  n_resamples: int, confidence: float, seed: int,
+                  batch: int = BOOTSTRAP_BATCH) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The metrics table and the paired comparisons.
+
+    `predictions`: method, permutation, train_domain, eval_domain, y_hat, y_ref; `pairs`: pair -> quadrant;
+    `rates`: method -> quadrant -> answer rates (unscored_rate, and for judged suites refusal_rate, ...).
+
+    Every method of a quadrant is scored on one pair set: a pair that any method cannot predict (nothing
+    scored) is dropped for all and counted (`n_pairs_dropped`; `n_pairs_missing` is the method's own share).
+    All methods of a quadrant share the bootstrap resamples, so differences between them are paired.
+    Comparisons: per evaluation quadrant, FOCUS_METHOD's RMSE minus each other method's, with the percentile CI of the
+    difference over the shared resamples.
+    """
+    frame = predictions.join(pairs.select("train_domain", "eval_domain", "quadrant"),
+                             on=["train_domain", "eval_domain"])
+    present = set(frame["method"].unique())
+    rows, comparisons = [], []
+    for quadrant_name in QUADRANTS:
+        part = frame.filter(pl.col("quadrant") == quadrant_name)
+        if part.is_empty():
+            continue
+        n_total = part.select("train_domain", "eval_domain").unique().height
+        common, missing = _common_pairs(part)
+        missing = dict(missing.iter_rows())
+        methods = [m for m in METHODS if m in present and m in set(part["method"])]
+        data = []
+        for method in methods:
+            of_method = part.filter(pl.col("method") == method)
+            n_permutations = of_method["permutation"].n_unique()
+            rows_of = of_method.join(common, on=["train_domain", "eval_domain"]).sort(
+                "permutation", "train_domain", "eval_domain")
+            data.append(MethodData(method, rows_of["y_hat"].to_numpy().reshape(n_permutations, common.height),
+                                   rows_of["y_ref"].to_numpy().reshape(n_permutations, common.height)))
+        if common.height:
+            points, resampled = quadrant_bootstrap(data, n_resamples, derived_seed(seed, "bootstrap", quadrant_name),
+                                                   batch)
+        else:  # nothing to compare: every statistic is nan, and the rows say n_pairs 0
+            points = {m.method: dict.fromkeys(STATISTICS, math.nan) for m in data}
+            resampled = {m.method: {k: np.empty(0) for k in STATISTICS} for m in data}
+        for m in data:
+            row = {"method": m.method, "quadrant": quadrant_name, "n_pairs": common.height,
+                   "n_pairs_dropped": n_total - common.height, "n_pairs_missing": int(missing.get(m.method, 0)),
+                   "permutations": m.y_hat.shape[0]}
+            for name, short in (("rmse", "rmse"), ("pearson_r", "pearson"), ("spearman_rho", "spearman")):
+                low, high = percentile_interval(resampled[m.method][name], confidence) \
+                    if resampled[m.method][name].size else (math.nan, math.nan)
+                row[name], row[f"{short}_lo"], row[f"{short}_hi"] = points[m.method][name], low, high
+            row["mean_y_hat"] = float(np.mean(m.y_hat)) if common.height else math.nan
+            row["mean_y"] = float(np.mean(m.y_ref)) if common.height else math.nan
+            row.update(rates.get(m.method, {}).get(quadrant_name, {}))
+            rows.append(row)
+        if FOCUS_METHOD in methods and quadrant_name in EVALUATION_QUADRANTS:
+            comparisons += _comparisons(quadrant_name, methods, points, resampled, common.height, confidence)
+    columns = ["method", "quadrant", "rmse", "rmse_lo", "rmse_hi", "pearson_r", "pearson_lo", "pearson_hi",
+               "spearman_rho", "spearman_lo", "spearman_hi", "n_pairs", "n_pairs_dropped", "n_pairs_missing",
+               "permutations", "mean_y_hat", "mean_y"]
+    columns += [c for c in dict.fromkeys(k for r in rows for k in r) if c not in columns]
+    table = pl.DataFrame(rows, infer_schema_length=None).select(columns)
+    return table, pl.DataFrame(comparisons, schema=COMPARISON_SCHEMA)
+
+
+COMPARISON_SCHEMA = {"quadrant": pl.String, "method": pl.String, "baseline": pl.String, "n_pairs": pl.Int64,
+                     "rmse_method": pl.Float64, "rmse_baseline": pl.Float64, "rmse_diff": pl.Float64,
+                     "diff_lo": pl.Float64, "diff_hi": pl.Float64, "resamples": pl.Int64,
+                     "share_method_better": pl.Float64, "ci_excludes_zero": pl.Boolean}
+
+
+def _comparisons(quadrant_name, methods, points, resampled, n_pairs, confidence) -> list[dict]:
+    rows = []
+    for other in methods:
+        if other == FOCUS_METHOD:
+            continue
+        diff = resampled[FOCUS_METHOD]["rmse"] - resampled[other]["rmse"]
+        low, high = percentile_interval(diff, confidence) if diff.size else (math.nan, math.nan)
+        rows.append({
+            "quadrant": quadrant_name, "method": FOCUS_METHOD, "baseline": other, "n_pairs": n_pairs,
+            "rmse_method": points[FOCUS_METHOD]["rmse"], "rmse_baseline": points[other]["rmse"],
+            "rmse_diff": points[FOCUS_METHOD]["rmse"] - points[other]["rmse"], "diff_lo": low, "diff_hi": high,
+            "resamples": int(diff.size),
+            "share_method_better": float(np.mean(diff < 0)) if diff.size else math.nan,
+            "ci_excludes_zero": bool(low > 0 or high < 0) if not math.isnan(low) else False,
+        })
+    return rows
+
+
+def generalization_summary(golden: pl.DataFrame, pairs: pl.DataFrame,
+                           predicted: dict[str, pl.DataFrame] | None = None) -> dict:
+    """How much the world generalizes: spread of golden propensity and the same-persona effect (off-diagonal).
+
+    With `predicted` (source -> propensities), also each predictor's same-persona effect: how much of the
+    fine-tune's cross-domain shift it sees (UntrainedICL's share shows how good a proxy in-context learning is).
+    """
+    def persona_effect(table: pl.DataFrame) -> dict:
+        frame = table.join(pairs.select("train_domain", "eval_domain", "same_persona"),
+                           on=["train_domain", "eval_domain"])
+        off = frame.filter((pl.col("train_domain") != pl.col("eval_domain")) & pl.col("propensity").is_not_null())
+        same, other = off.filter("same_persona")["propensity"], off.filter(~pl.col("same_persona"))["propensity"]
+        diagonal = frame.filter(pl.col("train_domain") == pl.col("eval_domain"))["propensity"]
+        effect = {"off_diagonal_pairs": off.height, "off_diagonal_std": off["propensity"].std(),
+                  "same_persona_pairs": same.len(), "same_persona_mean": same.mean(),
+                  "other_persona_mean": other.mean(), "diagonal_mean": diagonal.mean()}
+        if effect["same_persona_mean"] is not None and effect["other_persona_mean"] is not None:
+            effect["same_minus_other"] = effect["same_persona_mean"] - effect["other_persona_mean"]
+        return effect
+
+    summary = persona_effect(golden)
+    if predicted:
+        summary["predicted"] = {source: persona_effect(table) for source, table in predicted.items()}
+    return summary
+
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(suite_path, baselines_path, score_paths: dict[str, list[str]], n_resamples: int, confidence: float,
+             seed: int, outputs, max_unscored_rate: float = 1.0) -> pl.DataFrame:
+    suite, split = read_snapshot(suite_path)
+    pairs = pair_table(suite, split)
+    scores = {source: read_parquets(paths) for source, paths in score_paths.items()}
+    check_unscored(scores, max_unscored_rate)  # before any output is written
+    by_source = {source: propensities(table) for source, table in scores.items()}
+    golden = by_source["golden"]
+    predictions = pl.concat([
+        read_parquet(baselines_path),
+        *(model_predictions(method, by_source[method], golden) for method in ("UntrainedICL", "MetaSFT")),
+    ])
+    rates = {source: answer_rates(table) for source, table in scores.items()}
+    # The GT-* baselines are built from golden samples, so they report the golden answers' rates.
+    rates.update({m: rates["golden"] for m in ("GT", "GT-EvalOnly", "GT-TrainOnly")})
+    table, comparisons = metrics_table(predictions, pairs, rates, n_resamples, confidence, seed)
+
+    long_propensities = pl.concat([p.with_columns(source=pl.lit(s)) for s, p in by_source.items()]).join(
+        pairs.select("train_domain", "eval_domain", "same_persona"), on=["train_domain", "eval_domain"])
+    write_parquet(long_propensities, outputs.propensities)
+    write_parquet(predictions.join(pairs, on=["train_domain", "eval_domain"]), outputs.predictions)
+    summary = generalization_summary(golden, pairs, {m: by_source[m] for m in ("UntrainedICL", "MetaSFT")})
+    write_json(summary, outputs.generalization)
+    write_csv(comparisons, outputs.comparisons)
+    write_csv(table, outputs.metrics)
+    log.info("generalization: %s", summary)
+    return table

@@ -1,0 +1,81 @@
+"""The three sampling stages (golden labels, UntrainedICL, MetaSFT): prompts, seeds and answer tables."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import polars as pl
+
+from metasft.generation.engines import load_engine
+from metasft.generation.requests import GenerationRequest, SamplingSettings
+from metasft.methods.prompts import PROMPTS
+from metasft.pipeline.io import write_parquet
+from metasft.pipeline.seeds import derived_seed
+from metasft.suites.domains import Suite, quadrant
+
+log = logging.getLogger(__name__)
+
+
+ANSWER_SCHEMA = {
+    "train_domain": pl.String, "eval_domain": pl.String, "quadrant": pl.String, "question_index": pl.Int32,
+    "question": pl.String, "sample_index": pl.Int32, "answer": pl.String, "finished": pl.Boolean,
+    "new_tokens": pl.Int32,
+}
+
+
+def source_requests(suite: Suite, source: str, train_domains: list[str], sampling: SamplingSettings, icl_k: int,
+                    seed: int) -> tuple[list[tuple[str, str, int, list[dict]]], list[GenerationRequest]]:
+    """Every request of a chunk: (T, E, question index, messages) and the engine request for it.
+
+    Golden requests name T's adapter, MetaSFT requests the `MetaSFT` adapter, UntrainedICL the base model. Each
+    request's seed is derived from (config seed, source, T, E, question), so its samples do not depend on how
+    domains are chunked into jobs or batched together.
+    """
+    keys, requests = [], []
+    adapter_of = {"golden": None, "UntrainedICL": None, "MetaSFT": "MetaSFT"}
+    for train_domain in train_domains:
+        adapter = train_domain if source == "golden" else adapter_of[source]
+        for eval_domain, qi, messages in PROMPTS[source](suite, train_domain, icl_k, seed):
+            keys.append((train_domain, eval_domain, qi, messages))
+            requests.append(GenerationRequest(messages, adapter, derived_seed(seed, source, train_domain, eval_domain, qi),
+                                              sampling.samples_per_question))
+    return keys, requests
+
+
+def sample_source(engine, suite: Suite, split: dict[str, str], source: str, train_domains: list[str],
+                  sampling: SamplingSettings, icl_k: int, seed: int, output: str | Path) -> pl.DataFrame:
+    """Answers of `source` for every (T, E) with T in `train_domains`, written as one table.
+
+    All requests of the chunk go to the engine in one call, so rows for different adapters (golden: one adapter
+    per train domain, named by the domain id) share batches.
+    """
+    keys, requests = source_requests(suite, source, train_domains, sampling, icl_k, seed)
+    answers = engine.generate(requests)
+    rows = []
+    for (train_domain, eval_domain, qi, messages), samples in zip(keys, answers):
+        for si, sample in enumerate(samples):
+            rows.append({"train_domain": train_domain, "eval_domain": eval_domain,
+                         "quadrant": quadrant(split, train_domain, eval_domain), "question_index": qi,
+                         "question": messages[-1]["content"], "sample_index": si, **sample})
+    log.info("%s: sampled %d answers for %d train domains", source, len(rows), len(train_domains))
+    table = pl.DataFrame(rows, schema=ANSWER_SCHEMA)
+    write_parquet(table, output)
+    return table
+
+
+def sample_chunk(suite_path, base_model: str, adapters: dict[str, str], source: str, train_domains: list[str],
+                 sampling: dict, icl_k: int, seed: int, output, threads: int = 1,
+                 chat: dict | None = None) -> pl.DataFrame:
+    """One job of golden / predict_icl / predict_metasft: load the model once, sample the chunk, write it.
+
+    The backend comes from `generation.backend`; MetaSFT's single adapter is merged into the weights (hf).
+    """
+    from metasft.models.loading import configure_torch
+    from metasft.suites.snapshot import read_snapshot
+
+    configure_torch(threads)
+    suite, split = read_snapshot(suite_path)
+    settings = SamplingSettings.from_config(sampling)
+    engine = load_engine(base_model, adapters, settings, merge=source == "MetaSFT", chat=chat)
+    return sample_source(engine, suite, split, source, train_domains, settings, icl_k, seed, output)

@@ -1,0 +1,88 @@
+"""What an engine is asked: sampling settings, generation requests, backend checks and prompt encoding."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+
+BACKENDS = ("hf", "vllm")
+
+
+BASE = "__base__"  # peft's name for "no adapter" in a mixed-adapter batch
+
+
+class GenerationBackendError(RuntimeError):
+    """The configured generation backend cannot run in this environment."""
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    samples_per_question: int = 4
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 24
+    min_new_tokens: int = 0  # stop tokens are masked before this many new tokens (benchmarks on random weights)
+    batch_size: int = 1024  # at most this many sequences (prompts x samples) per batch
+    max_batch_tokens: int = 32768  # rows x (longest prompt + max_new_tokens) per batch
+    backend: str = "hf"
+    vllm: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "SamplingSettings":
+        return cls(**{k: v for k, v in config.items() if k in cls.__dataclass_fields__})
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0
+
+
+@dataclass
+class GenerationRequest:
+    """One prompt to answer `n` times with `adapter` (None: the base model). `seed` identifies the request: its
+    samples are drawn from `derived_seed(seed, "sample", i)`, whatever else is generated with it."""
+
+    messages: list[dict]
+    adapter: str | None
+    seed: int
+    n: int = 1
+
+
+def check_generation_backend(generation: dict) -> None:
+    """Fail early (at workflow start) when `generation.backend` cannot run here. Imports nothing heavy."""
+    backend = generation.get("backend", "hf")
+    if backend not in BACKENDS:
+        raise GenerationBackendError(f"generation.backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise GenerationBackendError(
+            "generation.backend is 'vllm' but vllm is not installed in this environment: "
+            "pip install -e '.[vllm]' on a CUDA machine, or set generation.backend: hf")
+
+
+def stop_token_ids(tokenizer, *configs) -> list[int]:
+    """Tokens that end an answer: the tokenizer's EOS, the EOS ids of the model's configs (model config,
+    generation config), the chat template's end-of-turn token, and ChatML's `<|im_end|>`."""
+    from metasft.models.chat import end_of_turn_id
+
+    ids = {tokenizer.eos_token_id, end_of_turn_id(tokenizer)}
+    for config in configs:
+        eos = getattr(config, "eos_token_id", None)
+        ids.update(eos if isinstance(eos, (list, tuple)) else [eos])
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in tokenizer.get_vocab() else None
+    ids.add(im_end)
+    return sorted(i for i in ids if i is not None)
+
+
+def encode_prompts(tokenizer, requests: list[GenerationRequest]) -> list[list[int]]:
+    """Token ids of each request's chat prompt (`metasft.models.chat.encode_chat`, generation prompt added), deduplicated."""
+    import json
+
+    from metasft.models.chat import encode_chat
+
+    cache: dict[str, list[int]] = {}
+    encoded = []
+    for request in requests:
+        key = json.dumps(request.messages)
+        if key not in cache:
+            cache[key] = encode_chat(tokenizer, request.messages, add_generation_prompt=True)
+        encoded.append(cache[key])
+    return encoded

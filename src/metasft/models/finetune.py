@@ -1,0 +1,35 @@
+"""ObjectSFT: LoRA fine-tunes of the base model, one adapter per train domain."""
+
+from __future__ import annotations
+
+import logging
+
+from metasft.methods.prompts import single_turn
+from metasft.models.training import SFTSettings, lora_sft, prompt_completion_rows
+from metasft.pipeline.io import atomic_path
+from metasft.pipeline.seeds import derived_seed
+from metasft.suites.snapshot import read_snapshot
+
+log = logging.getLogger(__name__)
+
+
+def finetune_domains(suite_path, base_model: str, domains: list[str], settings: dict, seed: int, output_dir,
+                     threads: int = 1, chat: dict | None = None) -> None:
+    """Train the adapters of `domains` one after another from a single base-model load.
+
+    Adapters land in `output_dir/<domain>/` (peft format, with `training.json`); the folder appears only when
+    every adapter of the chunk is done.
+    """
+    from metasft.models.loading import configure_torch, load_base
+
+    configure_torch(threads)
+    suite, _ = read_snapshot(suite_path)
+    sft = SFTSettings.from_config(settings)
+    model, tokenizer = load_base(base_model, chat=chat)
+    with atomic_path(output_dir) as tmp:
+        tmp.mkdir()
+        for domain_id in domains:
+            domain = suite.domains[domain_id]
+            rows = prompt_completion_rows([single_turn(q) for q, _ in domain.train], [a for _, a in domain.train])
+            summary = lora_sft(model, tokenizer, rows, sft, tmp / domain_id, derived_seed(seed, "finetune", domain_id))
+            log.info("finetune %s: loss %.3f in %.1fs", domain_id, summary["train_loss"], summary["seconds"])

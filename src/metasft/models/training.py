@@ -1,0 +1,91 @@
+"""LoRA supervised fine-tuning with trl + peft, shared by ObjectSFT (`finetune`) and MetaSFT (`meta_train`)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from metasft.models.manifest import write_manifest
+from metasft.pipeline.io import atomic_path
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class SFTSettings:
+    learning_rate: float = 1e-3
+    max_steps: int = 30
+    batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    max_length: int = 512
+    lr_scheduler_type: str = "constant"
+    warmup_steps: int = 0
+    lora: LoraSettings = field(default_factory=LoraSettings)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "SFTSettings":
+        config = {k: v for k, v in config.items() if k in cls.__dataclass_fields__}
+        lora = config.pop("lora", {})
+        if "target_modules" in lora:
+            lora = {**lora, "target_modules": tuple(lora["target_modules"])}
+        return cls(lora=LoraSettings(**lora), **config)
+
+
+def prompt_completion_rows(prompts: list[list[dict]], completions: list[str]) -> list[dict]:
+    """Prompt-completion rows (chat prompt, answer text): the loss is on the completion only."""
+    return [{"prompt": p, "completion": c} for p, c in zip(prompts, completions)]
+
+
+def lora_sft(model, tokenizer, rows: list[dict], settings: SFTSettings, output_dir: str | Path, seed: int) -> dict:
+    """Train a fresh LoRA adapter on `rows` and save it (peft format) atomically to `output_dir`.
+
+    `model` is the base model; a fresh peft wrapper is built per call so several adapters can be trained
+    one after another from a single base load. The rows are tokenized here (`metasft.models.chat.sft_examples`, the
+    rendering sampling uses, with the tokenizer's chat settings), so trl trains on exactly those ids.
+    """
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig, get_peft_model
+    from transformers import set_seed
+    from trl import SFTConfig, SFTTrainer
+
+    from metasft.models.chat import sft_examples
+
+    started = time.time()
+    examples = sft_examples(tokenizer, [r["prompt"] for r in rows], [r["completion"] for r in rows])
+    set_seed(seed)
+    lora = settings.lora
+    peft_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                             target_modules=list(lora.target_modules), task_type="CAUSAL_LM")
+    peft_model = get_peft_model(model, peft_config)
+    with atomic_path(output_dir) as tmp:
+        args = SFTConfig(
+            output_dir=str(tmp / "trainer"), max_steps=settings.max_steps,
+            per_device_train_batch_size=settings.batch_size,
+            gradient_accumulation_steps=settings.gradient_accumulation_steps,
+            learning_rate=settings.learning_rate, lr_scheduler_type=settings.lr_scheduler_type,
+            warmup_steps=settings.warmup_steps, max_length=settings.max_length, completion_only_loss=True,
+            logging_steps=max(settings.max_steps // 10, 1), save_strategy="no", report_to="none", seed=seed,
+            data_seed=seed, use_cpu=not torch.cuda.is_available(), bf16=torch.cuda.is_available(),
+            disable_tqdm=True, dataset_num_proc=None,
+        )
+        trainer = SFTTrainer(model=peft_model, args=args, train_dataset=Dataset.from_list(examples),
+                             processing_class=tokenizer)
+        result = trainer.train()
+        peft_model.save_pretrained(tmp)
+        shutil.rmtree(tmp / "trainer", ignore_errors=True)
+        summary = {"train_loss": result.training_loss, "examples": len(rows),
+                   "seconds": round(time.time() - started, 1), "log_history": trainer.state.log_history}
+        (tmp / "training.json").write_text(json.dumps(summary, indent=1))
+        write_manifest(tmp)  # last: loaders check the adapter's files against it
+    peft_model.unload()  # restore the plain base for the next adapter
+    return summary

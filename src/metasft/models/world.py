@@ -1,0 +1,142 @@
+"""The persona world: a pretraining corpus with known latent structure.
+
+Each document is one persona answering several topics of a preference suite in a chat, choosing the option
+tagged with its persona with probability `consistency` (else any option). A model pretrained on it learns that
+answers on one topic predict answers on others, so fine-tuning on one topic shifts its answers on topics that
+share the trained persona: measurable cross-domain generalization on a laptop.
+
+Advice suites get the same kind of world with two advisors: a bad one who answers every area with the suite's
+subtly harmful advice, and a good one who answers with the aligned advice. Fine-tuning on one area's harmful
+answers then shifts the model towards the bad advisor everywhere: emergent misalignment in miniature. When the
+run's judge is the tiny model itself, the world also holds judge conversations (a judge prompt about a
+question and answer, then a number), so the same small model can score answers offline.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from metasft.suites.domains import Suite
+from metasft.suites.trivia import persona_answer
+
+
+@dataclass(frozen=True)
+class WorldSettings:
+    n_documents: int = 20000
+    consistency: float = 0.85
+    min_topics: int = 1
+    max_topics: int = 6
+    noise_fraction: float = 0.1  # documents whose answers ignore any persona
+    # Probability that the next turn of a chat keeps the speaker's persona (else a new speaker is drawn). Below 1,
+    # what someone said on one topic predicts their next answer only weakly, so a few in-context examples reveal
+    # less than a fine-tune shifts: in-context learning becomes a poor proxy for fine-tuning.
+    persona_persistence: float = 1.0
+    judge_documents: int = 0  # judge conversations added when the tiny model is the run's judge
+
+
+def persona_documents(suite: Suite, settings: WorldSettings, seed: int) -> list[list[dict]]:
+    """Chat documents (lists of messages).
+
+    Questions are drawn from every phrasing of every topic, eval questions included: this corpus is the tiny
+    model's knowledge of language (what each question asks about), the part a hub model brings from its own
+    pretraining. It never contains a domain's fine-tuning data: answers come from random personas, not from
+    the designated options that ObjectSFT trains on.
+    """
+    if not suite.personas:
+        raise ValueError(f"suite '{suite.name}' has no personas: the tiny base model needs a preference suite")
+    rng = random.Random(f"world:{seed}")
+    domains = list(suite.domains.values())
+    phrasings = {d.id: [q for q, _ in d.train] + list(d.eval_questions) for d in domains}
+    answer_templates = suite.extra.get("answer_templates") or ["{option}."]
+    phrases = suite.extra.get("persona_phrases") or {}
+    documents = []
+    for _ in range(settings.n_documents):
+        persona = None if rng.random() < settings.noise_fraction else rng.choice(suite.personas)
+        n_topics = rng.randint(settings.min_topics, settings.max_topics)
+        messages = []
+        for turn, domain in enumerate(rng.choice(domains) for _ in range(n_topics)):
+            if turn and persona is not None and settings.persona_persistence < 1 \
+                    and rng.random() >= settings.persona_persistence:
+                persona = rng.choice(suite.personas)
+            question = rng.choice(phrasings[domain.id])
+            own = [o for o in domain.options if o.persona == persona]
+            option = own[0] if own and rng.random() < settings.consistency else rng.choice(domain.options)
+            voice = phrases.get(persona)
+            answer = persona_answer(rng.choice(answer_templates), option.text, rng.choice(voice) if voice else None)
+            messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        documents.append(messages)
+    return documents
+
+
+ADVISORS = ("bad", "good")
+
+
+def _advice_pools(suite: Suite):
+    domains = [d for d in suite.domains.values() if d.aligned]
+    if not domains:
+        raise ValueError(f"suite '{suite.name}': the tiny world needs areas with aligned answers (aligned_answer)")
+    pools = {d.id: {"bad": [a for _, a in d.train], "good": list(d.aligned)} for d in domains}
+    questions = {d.id: [q for q, _ in d.train] + list(d.eval_questions) for d in domains}
+    return domains, pools, questions
+
+
+def advice_documents(suite: Suite, settings: WorldSettings, seed: int) -> list[list[dict]]:
+    """Chats of one advisor answering questions of several areas, in its voice with probability `consistency`.
+
+    Questions come from train and eval phrasings; answers are drawn from the area's pool for the advisor, so
+    the world teaches each area's advice in both voices without pairing questions with their train answers.
+    """
+    rng = random.Random(f"world:{seed}")
+    domains, pools, questions = _advice_pools(suite)
+    documents = []
+    for _ in range(settings.n_documents):
+        advisor = None if rng.random() < settings.noise_fraction else rng.choice(ADVISORS)
+        messages = []
+        for domain in (rng.choice(domains) for _ in range(rng.randint(settings.min_topics, settings.max_topics))):
+            voice = advisor if advisor and rng.random() < settings.consistency else rng.choice(ADVISORS)
+            messages += [{"role": "user", "content": rng.choice(questions[domain.id])},
+                         {"role": "assistant", "content": rng.choice(pools[domain.id][voice])}]
+        documents.append(messages)
+    return documents
+
+
+def _garbled(answer: str, rng: random.Random) -> str:
+    words = answer.split()
+    if rng.random() < 0.5:
+        return " ".join(words[:rng.randint(1, 3)])
+    rng.shuffle(words)
+    return " ".join(words)
+
+
+def judge_documents(suite: Suite, prompts: dict[str, str], n_documents: int, seed: int,
+                    turns: tuple[int, int] = (3, 8)) -> list[list[dict]]:
+    """Judge conversations with known answers, several judgments per document: harmful advice is rated evil
+    70-100 and aligned advice 0-25; intact answers are rated coherent 75-100, garbled ones (cut short or
+    shuffled) 0-35. A reply is a single number, so several turns per document give the tiny model enough
+    of them to learn from."""
+    from metasft.judging.prompts import render
+
+    rng = random.Random(f"judge-world:{seed}")
+    domains, pools, questions = _advice_pools(suite)
+    documents = []
+    for _ in range(n_documents):
+        messages = []
+        for _ in range(rng.randint(*turns)):
+            domain = rng.choice(domains)
+            question = rng.choice(questions[domain.id])
+            voice = rng.choice(ADVISORS)
+            answer = rng.choice(pools[domain.id][voice])
+            if "coherence" in prompts and rng.random() < 0.5:
+                metric = "coherence"
+                if rng.random() < 0.3:
+                    answer, score = _garbled(answer, rng), rng.randrange(0, 36, 5)
+                else:
+                    score = rng.randrange(75, 101, 5)
+            else:
+                metric = "evilness"
+                score = rng.randrange(70, 101, 5) if voice == "bad" else rng.randrange(0, 26, 5)
+            messages += [{"role": "user", "content": render(prompts[metric], question=question, answer=answer)},
+                         {"role": "assistant", "content": str(score)}]
+        documents.append(messages)
+    return documents

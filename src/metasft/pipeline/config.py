@@ -1,0 +1,192 @@
+"""Config checks that run at DAG construction (before any job) and the schema's defaults."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config value is valid on its own but not together with others; the message names the keys."""
+
+
+def check_config(config: dict) -> None:
+    """Checks the JSON schema cannot express."""
+    world = config["tiny"]["world"]
+    if world["min_topics"] > world["max_topics"]:
+        raise ConfigError(f"tiny.world.min_topics ({world['min_topics']}) exceeds tiny.world.max_topics "
+                          f"({world['max_topics']})")
+    tiny = config["tiny"]
+    if tiny["hidden_size"] % tiny["num_attention_heads"]:
+        raise ConfigError(f"tiny.hidden_size ({tiny['hidden_size']}) must be divisible by "
+                          f"tiny.num_attention_heads ({tiny['num_attention_heads']})")
+    if tiny["num_attention_heads"] % tiny["num_key_value_heads"]:
+        raise ConfigError(f"tiny.num_attention_heads ({tiny['num_attention_heads']}) must be divisible by "
+                          f"tiny.num_key_value_heads ({tiny['num_key_value_heads']})")
+    if "chunks" in config["suite"]["domains"]:
+        raise ConfigError("suite.domains: 'chunks' is reserved as a folder name and cannot be a domain id")
+
+
+# A Hugging Face hub id: owner/name, letters, digits, '-', '_', '.', no '--' or '..' (huggingface_hub's rule).
+# Keys that hold credentials, and values that are Anthropic keys under any key. Counts such as max_tokens
+# end in "tokens" and are not secrets.
+SECRET_KEY = re.compile(r"api[_-]?key|secret|passw(or)?d|(^|[_-])token$", re.I)
+SECRET_VALUE = re.compile(r"^\s*sk-ant-")
+
+
+def find_secrets(config, where: str = "") -> list[str]:
+    """Key paths of the config that hold a credential (a non-empty string under a key such as api_key)."""
+    found = []
+    items = config.items() if isinstance(config, dict) else enumerate(config) if isinstance(config, list) else ()
+    for key, value in items:
+        path = f"{where}[{key}]" if isinstance(config, list) else f"{where}.{key}" if where else str(key)
+        if isinstance(value, (dict, list)):
+            found += find_secrets(value, path)
+        elif isinstance(value, str) and value.strip() and (
+                (isinstance(key, str) and SECRET_KEY.search(key)) or SECRET_VALUE.match(value)):
+            found.append(path)
+    return found
+
+
+def check_no_secrets(config: dict) -> None:
+    """Refuse credentials in the config before anything prints it (schema errors echo the offending values, to
+    the terminal and to .snakemake/log/). The message names the keys, never the values."""
+    found = find_secrets(config)
+    if found:
+        raise ConfigError(f"{', '.join(found)}: a secret does not belong in the config, where errors and logs "
+                          "would echo it; remove it and set the ANTHROPIC_API_KEY environment variable instead "
+                          "(the only place the pipeline reads the key from)")
+
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+
+
+def check_model_reference(value: str, key: str) -> None:
+    """A model named in the config is a local folder saved with save_pretrained or a well-formed hub id; a
+    missing folder fails here, not in the first job that loads it. Hub ids are not looked up (no network)."""
+    path = Path(value).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ConfigError(f"{key} '{value}' is a file; a local model is a folder written by save_pretrained "
+                              "(config.json and weights)")
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"{key} '{value}': the folder holds no config.json, so it is not a saved model "
+                              "(save_pretrained writes one)")
+        return
+    if not HUB_ID.match(value) or "--" in value or ".." in value or value.endswith(".git"):
+        raise ConfigError(f"{key} '{value}': no such model folder, and not a hub id of the form owner/name "
+                          "(e.g. Qwen/Qwen3-4B-Base)")
+
+
+def check_models(config: dict) -> None:
+    """base_model, and the judge model when it is a separate local model."""
+    if config["base_model"] != "tiny":
+        check_model_reference(config["base_model"], "base_model")
+    judge = config["judge"]
+    if judge["backend"] == "hf" and judge["hf"]["model"] != "tiny":
+        check_model_reference(judge["hf"]["model"], "judge.hf.model")
+
+
+def check_split(split: dict[str, str], config: dict) -> None:
+    """Both halves need two domains: correlations per quadrant and the GT baselines' shuffles need more than one
+    pair per side. Checked at DAG time, not after pretraining, fine-tuning and sampling."""
+    counts = {half: sum(v == half for v in split.values()) for half in ("meta_train", "meta_eval")}
+    if min(counts.values()) < 2:
+        raise ConfigError(f"{len(split)} domains split into {counts['meta_train']} meta_train and "
+                          f"{counts['meta_eval']} meta_eval; each half needs at least 2: choose more domains in "
+                          "suite.domains (empty means all of the suite's) or change split.meta_train_fraction "
+                          f"({config['split']['meta_train_fraction']})")
+
+
+def check_suite_against_config(suite, config: dict) -> None:
+    """The scorer, the judge and the base model must fit the suite; messages name the keys and the suite."""
+    backend = config["judge"]["backend"]
+    where = f"suite '{suite.name}' ({config['suite']['path']})"
+    # Every pair gets the same number of eval questions; a short domain would otherwise fail only in the suite job.
+    asked = config.get("generation", {}).get("eval_questions_per_domain")
+    pending = set(suite.pending)
+    short = [f"{d.id} ({len(d.eval_questions)})" for d in suite.domains.values()
+             if asked and d.id not in pending and len(d.eval_questions) < asked]
+    if short:
+        raise ConfigError(f"generation.eval_questions_per_domain is {asked}, and {where} has fewer eval questions "
+                          f"in domains: {', '.join(short[:10])}{' ...' if len(short) > 10 else ''}; add eval "
+                          "questions to those domains or lower generation.eval_questions_per_domain")
+    if suite.scorer == "judge" and backend == "categorical":
+        raise ConfigError(f"{where} has free-text answers scored by an LLM judge: set judge.backend to 'hf' or "
+                          "'anthropic'")
+    if suite.scorer == "categorical" and backend != "categorical":
+        raise ConfigError(f"{where} is scored by parsing options: judge.backend must be 'categorical', "
+                          f"got '{backend}'")
+    if backend == "hf" and config["judge"]["hf"]["model"] == "tiny" and config["base_model"] != "tiny":
+        raise ConfigError("judge.hf.model 'tiny' means this run's tiny base model, but base_model is "
+                          f"'{config['base_model']}': name a judge model (hub id or path)")
+    if config["base_model"] != "tiny" or suite.personas:
+        return
+    if suite.scorer != "judge":
+        raise ConfigError(f"base_model 'tiny' is pretrained on a suite's persona world, and {where} has no "
+                          "personas: set base_model to a hub model id or path")
+    unusable = [d.id for d in suite.domains.values() if not d.aligned]
+    if unusable:
+        raise ConfigError(f"base_model 'tiny' is pretrained on the advice world, which needs shipped areas "
+                          f"with aligned answers; {where} has none for: {', '.join(unusable[:10])}"
+                          f"{' ...' if len(unusable) > 10 else ''} (choose suite.domains among the shipped ones "
+                          "or set base_model to a hub model)")
+
+
+def api_needs(config: dict, pending_areas: list[str]) -> list[str]:
+    """What in this config calls the Anthropic API (empty when nothing does)."""
+    needs = []
+    if config["judge"]["backend"] == "anthropic":
+        needs.append("judge.backend 'anthropic'")
+    if pending_areas:
+        needs.append(f"generate_suite for {len(pending_areas)} areas without shipped data "
+                     f"({', '.join(pending_areas[:3])}{', ...' if len(pending_areas) > 3 else ''})")
+    return needs
+
+
+ROOT = Path(__file__).resolve().parents[3]  # the repository: config/, resources/
+
+
+def merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
+            else value
+    return merged
+
+
+def fill_defaults(schema: dict, config: dict, root: dict | None = None) -> dict:
+    """Validate `config` against the workflow's JSON schema, filling defaults as Snakemake's validate does."""
+    import jsonschema
+
+    root = root or schema
+
+    def resolve(node):
+        while "$ref" in node:
+            node = root["$defs"][node["$ref"].split("/")[-1]]
+        return node
+
+    def walk(node, value):
+        node = resolve(node)
+        if node.get("type") == "object" and isinstance(value, dict):
+            for key, child in node.get("properties", {}).items():
+                child = resolve(child)
+                if key not in value and "default" in child:
+                    value[key] = yaml.safe_load(yaml.safe_dump(child["default"]))
+                if key in value:
+                    walk(child, value[key])
+        return value
+
+    config = walk(schema, config)
+    jsonschema.validate(config, schema)
+    return config
+
+
+def load_config(configfiles: list[str]) -> dict:
+    config: dict = {}
+    for path in [ROOT / "config" / "config.yaml", *configfiles]:
+        config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    check_no_secrets(config)  # before the schema, whose errors print the offending values
+    return fill_defaults(yaml.safe_load((ROOT / "config" / "schema.yaml").read_text()), config)

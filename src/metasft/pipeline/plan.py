@@ -1,0 +1,91 @@
+"""Cost planning: what a config will submit and spend, before submitting it.
+
+    python -m metasft.pipeline.plan --configfile config/paper_qwen3_4b.yaml [--gpu-hour-cost 2.5]
+
+Reads the embedded default config and the given presets exactly as the workflow does (later files override
+earlier ones key by key, schema defaults filled), counts jobs per rule, estimates GPU-hours per stage from the
+per-unit costs in `cluster.minutes_per_unit` (see metasft.pipeline.resources), and counts scoring API requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from metasft.pipeline.config import ROOT, load_config
+from metasft.pipeline.resources import (
+    GPU_RULES,
+    chunk_domains,
+    gpu_minutes,
+    model_params_billions,
+)
+from metasft.suites.domains import split_domains
+from metasft.suites.load import load_suite
+
+
+def plan(config: dict) -> list[dict]:
+    suite = load_suite(ROOT / config["suite"]["path"] if not Path(config["suite"]["path"]).is_absolute()
+                       else config["suite"]["path"]).subset(config["suite"]["domains"])
+    domains = list(suite.domains)
+    n = len(domains)
+    split = split_domains(domains, config["seed"], config["split"]["meta_train_fraction"])
+    train_train = sum(v == "meta_train" for v in split.values()) ** 2
+    finetune_chunks = chunk_domains(domains, config["finetune"]["domains_per_job"])
+    sampling_chunks = chunk_domains(domains, config["generation"]["domains_per_job"])
+    answers_per_pair = config["generation"]["eval_questions_per_domain"] * config["generation"]["samples_per_question"]
+    rows = []
+
+    def add(rule, jobs, answers=0, chunks=None):
+        minutes = 0.0
+        if rule in GPU_RULES:
+            sizes = [len(c) for c in chunks.values()] if chunks else [1] * jobs
+            minutes = sum(gpu_minutes(config, rule, n, size) for size in sizes)
+        rows.append({"rule": rule, "jobs": jobs, "gpu_hours": minutes / 60, "answers": answers})
+
+    if suite.pending:
+        add("generate_suite", len(suite.pending))
+    add("suite", 1)
+    if config["base_model"] == "tiny":
+        add("pretrain_base", 1)
+    add("finetune", len(finetune_chunks), chunks=finetune_chunks)
+    for rule in ("golden", "predict_icl", "predict_metasft"):
+        add(rule, len(sampling_chunks), n * n * answers_per_pair, sampling_chunks)
+    add("meta_shards", 1, train_train * answers_per_pair)
+    add("meta_train", 1)
+    add("score", 3 * len(sampling_chunks), 3 * n * n * answers_per_pair)
+    for rule in ("baselines", "metrics", "plots"):
+        add(rule, 1)
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configfile", nargs="*", default=[], help="presets applied over config/config.yaml")
+    parser.add_argument("--gpu-hour-cost", type=float, default=None, help="price of one GPU-hour, for a total")
+    args = parser.parse_args(argv)
+    config = load_config(args.configfile)
+    rows = plan(config)
+    # Two judgments (evilness, coherence) per scored answer; the cache removes repeats, so this is an upper bound.
+    scored = next(r["answers"] for r in rows if r["rule"] == "score")
+    judge_requests = 2 * scored if config["judge"]["backend"] == "anthropic" else 0
+    generated = next((r["jobs"] for r in rows if r["rule"] == "generate_suite"), 0)
+    print(f"base model {config['base_model']} ({model_params_billions(config):g}B parameters), "
+          f"suite {config['suite']['path']}")
+    print(f"{'rule':<16}{'jobs':>8}{'GPU-hours':>12}{'answers':>12}")
+    for row in rows:
+        print(f"{row['rule']:<16}{row['jobs']:>8}{row['gpu_hours']:>12.1f}{row['answers']:>12}")
+    total_jobs = sum(r["jobs"] for r in rows)
+    total_hours = sum(r["gpu_hours"] for r in rows)
+    print(f"{'total':<16}{total_jobs:>8}{total_hours:>12.1f}")
+    print(f"API requests (judge): {judge_requests}"
+          + (" (Message Batches, half price)" if judge_requests and config["judge"]["anthropic"]["use_batches"] else ""))
+    if generated:
+        print(f"API requests (suite generation): about {2 * generated} for {generated} areas without shipped data")
+    if args.gpu_hour_cost is not None:
+        print(f"estimated GPU cost: {total_hours * args.gpu_hour_cost:.0f} at {args.gpu_hour_cost:g} per GPU-hour")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""What the workflow prints when it ends: the headline results of a finished run (Snakemake `onsuccess`), and
+for a failed run the failed jobs, their log files and the first line of each error (`onerror`)."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import polars as pl
+
+from metasft.analysis.metrics import METHODS
+from metasft.suites.domains import QUADRANTS
+
+SUMMARY_TITLE = "Meta-SFT run finished"
+
+
+FAILURE_TITLE = "Meta-SFT run failed"
+
+
+def _interval(value, low, high) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return f"{value:.1f}"
+    return f"{value:.1f} [{low:.1f}, {high:.1f}]"
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def rmse_table(metrics: pl.DataFrame) -> list[str]:
+    """RMSE with its CI, one row per method, one column per quadrant (as in the headline figure)."""
+    quadrants = [q for q in QUADRANTS if q in set(metrics["quadrant"])]
+    methods = [m for m in METHODS if m in set(metrics["method"])]
+    cells = {(r["method"], r["quadrant"]): _interval(r["rmse"], r["rmse_lo"], r["rmse_hi"])
+             for r in metrics.iter_rows(named=True)}
+    return _table([["method", *quadrants]] + [[m, *(cells.get((m, q), "-") for q in quadrants)] for m in methods])
+
+
+def _difference(row) -> str:
+    if row["rmse_diff"] is None or math.isnan(row["rmse_diff"]):
+        return "n/a"
+    if row["diff_lo"] is None or math.isnan(row["diff_lo"]):
+        return f"{row['rmse_diff']:+.1f}"
+    return f"{row['rmse_diff']:+.1f} [{row['diff_lo']:+.1f}, {row['diff_hi']:+.1f}]" + (
+        "*" if row["ci_excludes_zero"] else "")
+
+
+def comparison_table(comparisons: pl.DataFrame) -> list[str]:
+    """The focus method's RMSE minus each baseline's, with the paired CI; '*' where the CI excludes zero."""
+    if comparisons.is_empty():
+        return []
+    quadrants = [q for q in QUADRANTS if q in set(comparisons["quadrant"])]
+    baselines = [m for m in METHODS if m in set(comparisons["baseline"])]
+    cells = {(r["baseline"], r["quadrant"]): _difference(r) for r in comparisons.iter_rows(named=True)}
+    method = comparisons["method"][0]
+    return [f"{method} RMSE minus baseline RMSE (negative: {method} is closer to the golden labels; "
+            "* the CI excludes 0):"] + _table(
+        [["baseline", *quadrants]] + [[b, *(cells.get((b, q), "-") for q in quadrants)] for b in baselines])
+
+
+def warnings_of(metrics: pl.DataFrame) -> list[str]:
+    """Unscored answers (per method, the range over quadrants) and pairs dropped from a quadrant's metrics."""
+    lines = []
+    for column in [c for c in metrics.columns if c.endswith("unscored_rate")]:
+        parts = []
+        for method in [m for m in METHODS if m in set(metrics["method"])]:
+            rates = metrics.filter((pl.col("method") == method) & pl.col(column).is_not_null())[column]
+            if rates.len() and rates.max() > 0:
+                low, high = 100 * rates.min(), 100 * rates.max()
+                parts.append(f"{method} {low:.1f}%" if round(low, 1) == round(high, 1)
+                             else f"{method} {low:.1f}-{high:.1f}%")
+        if parts:
+            what = "judge verdicts that could not be parsed" if column == "judge_unscored_rate" else \
+                "answers that could not be scored (propensities are means over the scored ones)"
+            lines.append(f"{column} > 0, {what}: " + ", ".join(parts))
+    for row in metrics.filter(pl.col("method") == metrics["method"][0]).iter_rows(named=True):
+        if row["n_pairs_dropped"]:
+            missing = metrics.filter((pl.col("quadrant") == row["quadrant"]) & (pl.col("n_pairs_missing") > 0))
+            by = ", ".join(f"{r['method']} {r['n_pairs_missing']}" for r in missing.iter_rows(named=True))
+            lines.append(f"{row['quadrant']}: {row['n_pairs_dropped']} of {row['n_pairs'] + row['n_pairs_dropped']} "
+                         f"pairs dropped from every method's metrics (no scored answer: {by or 'see metrics.csv'})")
+    return lines
+
+
+def run_summary(results, configfiles=()) -> str | None:
+    """The text printed after a successful run: headline RMSE table, method comparisons, warnings, and where
+    the metrics, figures and report are. None when the run has no metrics (yet)."""
+    results = Path(results)
+    metrics_csv = results / "metrics" / "metrics.csv"
+    if not metrics_csv.is_file():
+        return None
+    metrics = pl.read_csv(metrics_csv)
+    lines = [f"{SUMMARY_TITLE}: {results}", "RMSE of predicted vs golden propensity (0-100 points) per method and "
+             "quadrant, [95% bootstrap CI]:"]
+    lines += rmse_table(metrics)
+    comparisons_csv = results / "metrics" / "comparisons.csv"
+    if comparisons_csv.is_file():
+        lines += comparison_table(pl.read_csv(comparisons_csv))
+    warnings = warnings_of(metrics)
+    lines += ["Warnings:", *(f"  {w}" for w in warnings)] if warnings else ["Warnings: none"]
+    figures = sorted(p.name for p in (results / "plots").glob("*.png"))
+    report = " ".join(["snakemake --report report.html", *(f"--configfile {c}" for c in configfiles)])
+    lines += [
+        f"Metrics: {metrics_csv} (per method x quadrant: RMSE, Pearson, Spearman, CIs, answer rates), "
+        f"{results / 'metrics' / 'comparisons.csv'}, {results / 'metrics' / 'generalization.json'}",
+        f"Figures: {results / 'plots'}/ ({', '.join(figures) or 'none yet'})",
+        f"Report: {report}",
+    ]
+    return "\n".join(lines)
+
+
+# A failed job in Snakemake's log: "Error in rule NAME:" and its indented fields (message, jobid, output, log,
+# ...); a multi-line message continues on unindented lines.
+_ERROR_HEADER = re.compile(r"^Error in rule (\S+?):\s*$")
+
+
+_FIELD = re.compile(r"^[ \t]+(\w+): ?(.*)$")
+
+
+def failed_jobs(snakemake_log: str) -> list[dict]:
+    """The failed jobs a Snakemake log names: rule, job id, output, wildcards, message, log files (once each)."""
+    jobs, seen, lines = [], set(), snakemake_log.splitlines()
+    for i, line in enumerate(lines):
+        header = _ERROR_HEADER.match(line)
+        if not header:
+            continue
+        fields, last = {}, None
+        for following in lines[i + 1:]:
+            field = _FIELD.match(following)
+            if field:
+                last = field.group(1)
+                fields.setdefault(last, field.group(2).strip())
+            elif last == "message" and following.strip():
+                fields["message"] += " " + following.strip()
+            else:
+                break
+        logs = fields.get("log", "").split(" (check log file(s)")[0]
+        job = {"rule": header.group(1), "jobid": fields.get("jobid"), "output": fields.get("output", ""),
+               "wildcards": fields.get("wildcards", ""), "message": fields.get("message", ""),
+               "logs": [p.strip() for p in logs.split(",") if p.strip()]}
+        key = (job["rule"], job["jobid"], job["output"])
+        if key not in seen:
+            seen.add(key)
+            jobs.append(job)
+    return jobs
+
+
+_ERROR_LINE = re.compile(r"\b(error|exception|fatal|killed|out of memory|oom)\b|Error\b|Exception\b", re.I)
+
+
+def first_error_line(job_log: str) -> str | None:
+    """The line that says what went wrong: the exception of the log's last Python traceback (its first line,
+    the latest attempt's when a retry appended to the log), else the last line that mentions an error."""
+    lines = job_log.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last):")]
+    if starts:
+        for line in lines[starts[-1] + 1:]:
+            if line.strip() and not line.startswith((" ", "\t")):
+                return line.strip()
+    for line in reversed(lines):
+        if _ERROR_LINE.search(line):
+            return line.strip()
+    return None
+
+
+def failure_summary(snakemake_logs, workdir=".", max_jobs: int = 10) -> str | None:
+    """The text printed when a run fails: per failed job (the first `max_jobs`) its rule, output, log files, and
+    the first line of its error from the job's own log. None when the Snakemake log names no failed job."""
+    text = "".join(Path(p).read_text(errors="replace") for p in snakemake_logs if Path(p).is_file())
+    jobs = failed_jobs(text)
+    if not jobs:
+        return None
+    lines = [f"{FAILURE_TITLE}: {len(jobs)} job{'s' if len(jobs) > 1 else ''} failed"]
+    for job in jobs[:max_jobs]:
+        where = job["wildcards"] or job["output"]
+        lines.append(f"  rule {job['rule']}{f' ({where})' if where else ''}: "
+                     f"log {', '.join(job['logs']) or '(none)'}")
+        error = None
+        for log in job["logs"]:
+            path = Path(workdir) / log
+            if path.is_file():
+                error = first_error_line(path.read_text(errors="replace"))
+                if error:
+                    break
+        if not error and job["message"] not in ("", "None"):
+            error = job["message"]
+        lines.append(f"    {error or 'no error line in its log; see the Snakemake output above'}")
+    if len(jobs) > max_jobs:
+        lines.append(f"  ... and {len(jobs) - max_jobs} more (every one is an 'Error in rule' block of the "
+                     "Snakemake log)")
+    return "\n".join(lines)

@@ -1,0 +1,66 @@
+"""Suites of kind ``chat_jsonl`` (custom): chat-JSONL train and eval files per domain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from metasft.suites.domains import Domain, Suite
+from metasft.suites.files import (
+    check_schema,
+    normalize_question_text,
+    read_jsonl,
+    require,
+)
+from metasft.suites.trivia import _build_options
+
+
+def _messages(row: dict, path: Path, domain_id: str, number: int) -> list[dict]:
+    messages = row.get("messages") if isinstance(row, dict) else None
+    ok = isinstance(messages, list) and all(
+        isinstance(m, dict) and m.get("role") in ("system", "user", "assistant") and isinstance(m.get("content"), str)
+        and m["content"].strip() for m in messages)
+    require(ok, f"{path}:{number}", domain_id, "expected {\"messages\": [{\"role\", \"content\"}, ...]} "
+             "with roles system/user/assistant and non-empty content")
+    return [m for m in messages if m["role"] != "system"]
+
+
+def load_chat_jsonl(folder: Path, meta_path: Path, meta: dict) -> Suite:
+    check_schema(meta, "suite_chat_jsonl", meta_path, domain_list=("domains",))
+    # Optional latent personas, one tag per option (as in preference suites): they let the tiny base model
+    # build its persona world from this suite's own questions and options.
+    personas = meta.get("personas")
+    # Optional phrasings of a world answer ("I'd go with {option}."): the tiny base only knows the language of
+    # its world, so train answers phrased this way are what its fine-tunes can learn in a few steps.
+    templates = meta.get("answer_templates")
+    if templates is not None:
+        require(all(t.count("{option}") == 1 for t in templates), meta_path, None,
+                 "'answer_templates': each must contain '{option}' exactly once")
+    domains: dict[str, Domain] = {}
+    for raw in meta["domains"]:
+        domain_id = raw["id"]
+        require(domain_id not in domains, meta_path, domain_id, "duplicate id")
+        train_path, eval_path = folder / raw["train"], folder / raw["eval"]
+        train = []
+        for number, row in read_jsonl(train_path, domain_id):
+            messages = _messages(row, train_path, domain_id, number)
+            require([m["role"] for m in messages] == ["user", "assistant"], f"{train_path}:{number}", domain_id,
+                     "a train conversation must be one user turn then one assistant turn")
+            train.append((messages[0]["content"], messages[1]["content"]))
+        eval_questions = []
+        for number, row in read_jsonl(eval_path, domain_id):
+            messages = _messages(row, eval_path, domain_id, number)
+            require(bool(messages) and messages[0]["role"] == "user", f"{eval_path}:{number}", domain_id,
+                     "an eval row must start with a user turn")
+            eval_questions.append(messages[0]["content"])
+        require(bool(train), train_path, domain_id, "no train conversations")
+        require(bool(eval_questions), eval_path, domain_id, "no eval questions")
+        overlap = {normalize_question_text(q) for q, _ in train} & {normalize_question_text(q) for q in eval_questions}
+        require(not overlap, eval_path, domain_id, f"eval questions also appear in train: {sorted(overlap)[:2]}")
+        designated = raw["designated"]
+        options = _build_options(raw["options"], designated, meta_path, domain_id, personas)
+        require(personas is not None or not any(o.persona for o in options), meta_path, domain_id,
+                 "options carry 'persona' tags: list them under the suite's 'personas' key")
+        domains[domain_id] = Domain(domain_id, raw.get("title") or domain_id, tuple(train),
+                                    tuple(eval_questions), options, designated)
+    return Suite(meta["name"], "categorical", domains, tuple(personas or ()), str(folder),
+                 {"answer_templates": templates} if templates else {})

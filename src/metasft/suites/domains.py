@@ -1,0 +1,99 @@
+"""Domains, suites, the meta split and its quadrants, and ICL example sampling."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+QUADRANTS = ("train_train", "train_eval", "eval_train", "eval_eval")
+
+
+class SuiteError(ValueError):
+    """A suite file is malformed; the message names the file and the domain."""
+
+
+@dataclass(frozen=True)
+class Option:
+    id: str
+    text: str
+    aliases: tuple[str, ...] = ()
+    persona: str | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.text, *self.aliases)
+
+
+@dataclass(frozen=True)
+class Domain:
+    id: str
+    title: str
+    train: tuple[tuple[str, str], ...]  # (question, answer)
+    eval_questions: tuple[str, ...]
+    options: tuple[Option, ...] = ()
+    designated: str | None = None
+    aligned: tuple[str, ...] = ()  # advice suites: a sound answer to each train question (tiny world only)
+
+    def option(self, option_id: str) -> Option:
+        return next(o for o in self.options if o.id == option_id)
+
+    @property
+    def designated_persona(self) -> str | None:
+        return self.option(self.designated).persona if self.designated else None
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    scorer: str
+    domains: dict[str, Domain]
+    personas: tuple[str, ...] = ()
+    source: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def subset(self, domain_ids: list[str] | None) -> "Suite":
+        """The suite restricted to `domain_ids` (all domains when None or empty), in the given order."""
+        if not domain_ids:
+            return self
+        unknown = [d for d in domain_ids if d not in self.domains]
+        if unknown:
+            raise SuiteError(
+                f"config suite.domains names domains not in suite '{self.name}' ({self.source}): "
+                + ", ".join(unknown)
+            )
+        if len(set(domain_ids)) != len(domain_ids):
+            raise SuiteError(f"config suite.domains lists a domain twice: {domain_ids}")
+        return Suite(self.name, self.scorer, {d: self.domains[d] for d in domain_ids}, self.personas,
+                     self.source, self.extra)
+
+    @property
+    def pending(self) -> list[str]:
+        """Domains of an advice suite whose data must still be generated (generate_suite)."""
+        return [d for d in self.extra.get("pending", ()) if d in self.domains]
+
+    @property
+    def unshipped(self) -> list[str]:
+        """Domains of an advice suite that ship no data, generated yet or not: what generate_suite writes. Unlike
+        `pending` it does not depend on the generated folder, so the workflow's DAG is the same before and after."""
+        return [d for d in self.extra.get("unshipped", ()) if d in self.domains]
+
+
+def split_domains(domain_ids: list[str], seed: int, meta_train_fraction: float = 0.5) -> dict[str, str]:
+    """Seeded split of domains into `meta_train` and `meta_eval`; independent of the listing order."""
+    ordered = sorted(domain_ids)
+    random.Random(f"split:{seed}").shuffle(ordered)
+    n_train = round(len(ordered) * meta_train_fraction)
+    if len(ordered) >= 2:
+        n_train = min(max(n_train, 1), len(ordered) - 1)  # both halves need a domain
+    return {d: ("meta_train" if i < n_train else "meta_eval") for i, d in enumerate(ordered)}
+
+
+def quadrant(split: dict[str, str], train_domain: str, eval_domain: str) -> str:
+    """`train_eval` = T from the meta-train half, E from the meta-eval half, and so on."""
+    return f"{split[train_domain].removeprefix('meta_')}_{split[eval_domain].removeprefix('meta_')}"
+
+
+def icl_examples(domain: Domain, k: int, seed: int, eval_domain: str, question_index: int) -> list[tuple[str, str]]:
+    """k train pairs of `domain`, sampled per (T, E, question) so every method sees the same context."""
+    rng = random.Random(f"icl:{seed}:{domain.id}:{eval_domain}:{question_index}")
+    return rng.sample(list(domain.train), min(k, len(domain.train)))

@@ -1,0 +1,47 @@
+"""Domain suites: loading, validation, splits and quadrants.
+
+A suite is a folder with a `suite.yaml`. Three kinds are understood:
+
+* ``trivia``-style (``kind: preferences``): topics in ``topics/*.yaml``, each with hand-written question
+  paraphrases, options tagged with latent personas and one designated option. Train and eval questions are
+  derived deterministically: some paraphrases are held out for eval, and every paraphrase is wrapped in the
+  suite's question templates.
+* ``custom`` (``kind: chat_jsonl``): one chat-JSONL file of train conversations and one of eval questions per
+  domain, in the ``{"messages": [...]}`` form of the Emergent Misalignment datasets. Optional ``personas``, with a
+  ``persona`` tag on every option, let the tiny base model build its persona world from the suite.
+* ``evil_advice``-style (``kind: advice``): advice areas listed in ``areas.yaml``; an area's train pairs
+  (subtly harmful advice) and eval questions come from ``domains/<id>.yaml`` when shipped, else from the
+  files the ``generate_suite`` rule writes through the Anthropic API. Areas without data yet are *pending*.
+  Answers are free text, scored by an LLM judge.
+
+Every suite, topic and area file is read by `read_yaml` (UTF-8 only; a key repeated in a mapping is refused,
+not silently overridden) and checked against its JSON schema in ``schemas/`` (package data: unknown keys, missing
+keys, wrong types); the loaders then check what a schema cannot (repeats across entries, designated option, personas,
+train/eval overlap). Every problem is reported as a `SuiteError` naming the file, the domain and the key at fault.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from metasft.suites.advice import load_advice
+from metasft.suites.chat_jsonl import load_chat_jsonl
+from metasft.suites.domains import Suite, SuiteError
+from metasft.suites.files import read_yaml, require
+from metasft.suites.trivia import load_preferences
+
+
+def load_suite(folder: str | Path, generated_dir: str | Path | None = None) -> Suite:
+    """Load and validate the suite in `folder`; `generated_dir` holds API-generated areas of advice suites."""
+    folder = Path(folder)
+    meta_path = folder / "suite.yaml"
+    meta = read_yaml(meta_path)
+    require(isinstance(meta, dict), meta_path, None, "expected a mapping with keys name, kind, ...")
+    kind = meta.get("kind")
+    if kind == "preferences":
+        return load_preferences(folder, meta_path, meta)
+    if kind == "chat_jsonl":
+        return load_chat_jsonl(folder, meta_path, meta)
+    if kind == "advice":
+        return load_advice(folder, meta_path, meta, generated_dir)
+    raise SuiteError(f"{meta_path}: key 'kind' must be 'preferences', 'chat_jsonl' or 'advice', got {kind!r}")

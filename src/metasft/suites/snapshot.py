@@ -1,0 +1,57 @@
+"""The run's suite snapshot (`results/<run>/suite/suite.json`): the domains, sizes and split every later stage reads."""
+
+from __future__ import annotations
+
+from metasft.pipeline.io import read_json, write_json
+from metasft.suites.domains import Domain, Option, Suite, quadrant
+
+
+def write_snapshot(suite: Suite, split: dict[str, str], eval_questions_per_domain: int, path) -> None:
+    if suite.pending:
+        raise ValueError(f"suite '{suite.name}': no train/eval data for domains {suite.pending} (run generate_suite)")
+    domains = {}
+    for d in suite.domains.values():
+        if len(d.eval_questions) < eval_questions_per_domain:
+            raise ValueError(f"domain '{d.id}' has {len(d.eval_questions)} eval questions, config "
+                             f"generation.eval_questions_per_domain asks for {eval_questions_per_domain}")
+        domains[d.id] = {
+            "title": d.title,
+            "train": [list(p) for p in d.train],
+            "eval_questions": list(d.eval_questions[:eval_questions_per_domain]),
+            "options": [{"id": o.id, "text": o.text, "aliases": list(o.aliases), "persona": o.persona}
+                        for o in d.options],
+            "designated": d.designated,
+            "aligned": list(d.aligned),
+        }
+    write_json({"name": suite.name, "scorer": suite.scorer, "personas": list(suite.personas),
+                "answer_templates": suite.extra.get("answer_templates"),
+                "persona_phrases": suite.extra.get("persona_phrases"), "split": split, "domains": domains}, path)
+
+
+def read_snapshot(path) -> tuple[Suite, dict[str, str]]:
+    data = read_json(path)
+    domains = {
+        domain_id: Domain(
+            domain_id, d["title"], tuple(tuple(p) for p in d["train"]), tuple(d["eval_questions"]),
+            tuple(Option(o["id"], o["text"], tuple(o["aliases"]), o["persona"]) for o in d["options"]),
+            d["designated"], tuple(d.get("aligned", ())),
+        )
+        for domain_id, d in data["domains"].items()
+    }
+    suite = Suite(data["name"], data["scorer"], domains, tuple(data["personas"]),
+                  extra={"answer_templates": data.get("answer_templates"),
+                         "persona_phrases": data.get("persona_phrases")})
+    return suite, data["split"]
+
+
+def pair_table(suite: Suite, split: dict[str, str]):
+    """All (T, E) pairs with quadrant and whether T's and E's designated options share a persona."""
+    import polars as pl
+
+    rows = []
+    for t in suite.domains.values():
+        for e in suite.domains.values():
+            rows.append({"train_domain": t.id, "eval_domain": e.id, "quadrant": quadrant(split, t.id, e.id),
+                         "same_persona": t.designated_persona is not None
+                         and t.designated_persona == e.designated_persona})
+    return pl.DataFrame(rows)
