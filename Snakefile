@@ -12,14 +12,13 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
-include: "rules/generate.smk"
 include: "rules/suite.smk"
-include: "rules/pretrain.smk"
+include: "rules/pretrain_base.smk"
 include: "rules/finetune.smk"
-include: "rules/golden.smk"
-include: "rules/predict.smk"
+include: "rules/sample_answers.smk"
 include: "rules/meta.smk"
 include: "rules/score.smk"
+include: "rules/pair_result.smk"
 include: "rules/metrics.smk"
 include: "rules/plots.smk"
 

@@ -14,19 +14,17 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-from metasft.models.manifest import model_problems
-from metasft.pipeline.outputs import producer, rebuild_hint
+from metasft.generation.requests import GenerationBackendError, check_generation_backend
+from metasft.models.manifest import damaged_outputs_message, output_problems
+from metasft.pipeline.config import (ConfigError, api_needs, check_config, check_models, check_no_secrets, check_split,
+                                     check_suite_against_config)
+from metasft.pipeline.outputs import is_forced
+from metasft.pipeline.reruns import result_settings
+from metasft.pipeline.resources import chunk_domains, job_resources, model_params_billions
+from metasft.pipeline.secrets import ApiKeyMissing, require_api_key
+from metasft.pipeline.summary import failure_summary, run_summary
 from metasft.suites.domains import QUADRANTS, SuiteError, split_domains
 from metasft.suites.load import load_suite
-from metasft.pipeline.secrets import ApiKeyMissing, require_api_key
-from metasft.generation.requests import GenerationBackendError, check_generation_backend
-from metasft.pipeline.reruns import result_settings
-from metasft.pipeline.config import ConfigError, api_needs, check_config, check_suite_against_config
-from metasft.pipeline.resources import chunk_domains, job_resources
-from metasft.pipeline.config import check_models, check_split
-from metasft.pipeline.resources import model_params_billions
-from metasft.pipeline.config import check_no_secrets
-from metasft.pipeline.summary import failure_summary, run_summary
 
 
 # Before validate: a schema error prints the offending values, and a secret must never reach the terminal or log.
@@ -156,31 +154,30 @@ def get_resource(rule, name):
     return resource
 
 
+def rule_resources(rule):
+    """All resources of `rule`'s jobs, each sized per job (get_resource): `resources: **rule_resources(rule)`."""
+    names = job_resources(config, rule, len(DOMAINS), 1, MODEL_PARAMS_B or 0.0)
+    return {name: get_resource(rule, name) for name in names}
+
+
 @functools.cache  # one check per folder and snakemake call, however many jobs read it
 def model_output_problems(output, members=("",)):
     """What is wrong with `output`, a model folder of this run (for a finetune chunk, one adapter folder per member),
-    by a cheap check (stat, no hashing) against the manifest of each model folder in it; empty when it is intact,
-    not made yet, or rebuilt by this call anyway. Snakemake itself sees only that the folder exists."""
-    if not os.path.exists(output) or output_is_forced(output):
-        return []
-    return [p for member in members for p in model_problems(Path(output, member), hashes=False)]
+    by stat against its manifests; empty when intact, not made yet, or rebuilt by this call anyway. Snakemake itself
+    sees only that the folder exists."""
+    return [] if output_is_forced(output) else output_problems(output, members)
 
 
-def damaged_outputs_message(damaged):
-    """One line per damaged output: what is wrong and the exact command that rebuilds it."""
-    options = " ".join(f"--configfile {os.path.relpath(f)}" for f in workflow.overwrite_configfiles or ())
-    lines = []
-    for output, problems in damaged.items():
-        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        lines.append(f"{output}: {'; '.join(problems[:5])}{more}. {rebuild_hint(output, options)}")
-    return "\n".join(["damaged model output (its folder exists, so snakemake alone would not rebuild it):", *lines])
+def configfile_options():
+    """This call's --configfile options, for the rebuild commands in messages."""
+    return " ".join(f"--configfile {os.path.relpath(f)}" for f in workflow.overwrite_configfiles or ())
 
 
 def checked_model_output(output, members=("",)):
     """`output` after the check above; a damaged one stops the DAG with the file and the rebuild command."""
     problems = model_output_problems(output, members)
     if problems:
-        raise WorkflowError(damaged_outputs_message({output: problems}))
+        raise WorkflowError(damaged_outputs_message({output: problems}, configfile_options()))
     return output
 
 
@@ -196,12 +193,8 @@ def run_model_outputs():
 def output_is_forced(output):
     """Whether this call rebuilds `output` anyway (--forcerun naming it or its rule, --forceall, --force)."""
     settings = workflow.dag_settings
-    if settings is None:
-        return False
-    maker = producer(output)[0]
-    named = {os.path.normpath(t) for t in settings.forcerun}
-    targets = {os.path.normpath(t) for t in settings.targets} if settings.forcetargets else set()
-    return settings.forceall or maker in named or output in named | targets
+    return settings is not None and is_forced(output, forceall=settings.forceall, forcerun=settings.forcerun,
+                                              targets=settings.targets if settings.forcetargets else ())
 
 
 def base_model_input(wildcards=None):
@@ -294,7 +287,7 @@ def get_final_output(wildcards=None):
     # folder, so a damaged one stops even a finished run.
     damaged = {o: p for o, members in run_model_outputs().items() if (p := model_output_problems(o, members))}
     if damaged:
-        raise WorkflowError(damaged_outputs_message(damaged))
+        raise WorkflowError(damaged_outputs_message(damaged, configfile_options()))
     return [
         f"{RESULTS}/metrics/metrics.csv",
         f"{RESULTS}/metrics/generalization.json",

@@ -16,9 +16,7 @@ rule finetune:
         chat=config["chat"],
     threads: config["finetune"]["threads"]
     resources:
-        mem_mb=get_resource("finetune", "mem_mb"),
-        runtime=get_resource("finetune", "runtime"),
-        cpus_per_task=get_resource("finetune", "cpus_per_task"),
+        **rule_resources("finetune"),
     conda:
         "../envs/torch.yaml"
     script:

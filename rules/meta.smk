@@ -33,9 +33,7 @@ rule meta_train:
         chat=config["chat"],
     threads: config["meta_train"]["threads"]
     resources:
-        mem_mb=get_resource("meta_train", "mem_mb"),
-        runtime=get_resource("meta_train", "runtime"),
-        cpus_per_task=get_resource("meta_train", "cpus_per_task"),
+        **rule_resources("meta_train"),
     conda:
         "../envs/torch.yaml"
     script:

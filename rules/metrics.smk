@@ -12,9 +12,7 @@ rule baselines:
         permutations=config["metrics"]["permutations"],
         seed=config["seed"],
     resources:
-        mem_mb=get_resource("baselines", "mem_mb"),
-        runtime=get_resource("baselines", "runtime"),
-        cpus_per_task=get_resource("baselines", "cpus_per_task"),
+        **rule_resources("baselines"),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -44,9 +42,7 @@ rule metrics:
         max_unscored_rate=config["metrics"]["max_unscored_rate"],
         seed=config["seed"],
     resources:
-        mem_mb=get_resource("metrics", "mem_mb"),
-        runtime=get_resource("metrics", "runtime"),
-        cpus_per_task=get_resource("metrics", "cpus_per_task"),
+        **rule_resources("metrics"),
     conda:
         "../envs/analysis.yaml"
     script:

@@ -17,26 +17,9 @@ rule score:
         chat=config["chat"],
     threads: config["judge"]["hf"]["threads"] if config["judge"]["backend"] == "hf" else 1
     resources:
-        mem_mb=get_resource("score", "mem_mb"),
-        runtime=get_resource("score", "runtime"),
-        cpus_per_task=get_resource("score", "cpus_per_task"),
-        gpu=get_resource("score", "gpu"),
+        **rule_resources("score"),
     conda:
         "../envs/torch.yaml"
     script:
         "../workflow/scripts/score.py"
 
-
-# Per-pair files on request: jobs run per chunk of train domains, but any single pair's answers or scores
-# can be named as a target (results/<run>/answers/golden/<T>/<E>.parquet) and only its chunk is built.
-rule pair_result:
-    input:
-        get_chunk_table,
-    output:
-        f"{RESULTS}/{{table}}/{{source}}/{{train_domain}}/{{eval_domain}}.parquet",
-    log:
-        f"{LOGS}/pair_result/{{table}}/{{source}}/{{train_domain}}/{{eval_domain}}.log",
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        "../workflow/scripts/pair_result.py"

@@ -282,9 +282,7 @@ def test_unscored_gate_names_method_quadrant_rate_key_and_examples():
 
 def test_unscored_gate_stops_metrics_before_any_output(tmp_path):
     """An all-unscored run fails the metrics job and leaves no metrics.csv (it used to exit 0 with NaNs)."""
-    from types import SimpleNamespace
-
-    from metasft.analysis.metrics import evaluate
+    from metasft.analysis.metrics import metrics
     from metasft.analysis.propensities import UnscoredError
     from metasft.suites.domains import split_domains
     from metasft.suites.snapshot import write_snapshot
@@ -301,9 +299,9 @@ def test_unscored_gate_stops_metrics_before_any_output(tmp_path):
     for source in ("golden", "UntrainedICL", "MetaSFT"):
         paths[source] = [str(tmp_path / f"{source}.parquet")]
         pl.DataFrame(rows, schema_overrides={"score": pl.Float64}).write_parquet(paths[source][0])
-    outputs = SimpleNamespace(**{k: str(tmp_path / f"{k}.out") for k in
-                                 ("metrics", "generalization", "propensities", "predictions", "comparisons")})
+    outputs = {f"{k}_path": str(tmp_path / f"{k}.out") for k in
+               ("metrics", "generalization", "propensities", "predictions", "comparisons")}
     with pytest.raises(UnscoredError, match="golden in eval_eval: 100.0% of 4 answers"):
-        evaluate(str(tmp_path / "suite.json"), str(tmp_path / "missing.parquet"), paths, 10, 0.95, 0, outputs,
-                 max_unscored_rate=0.5)
+        metrics(str(tmp_path / "suite.json"), str(tmp_path / "missing.parquet"), paths, **outputs,
+                bootstrap_resamples=10, confidence=0.95, seed=0, max_unscored_rate=0.5)
     assert not any(tmp_path.glob("*.out"))

@@ -1,8 +1,7 @@
 """Rule baselines: GT (split halves), GT-EvalOnly and GT-TrainOnly (pooled and shuffled) from golden scores."""
-from metasft.analysis.baselines import all_baselines
-from metasft.pipeline.io import read_parquets, write_parquet
+from metasft.analysis.baselines import baselines
 from metasft.pipeline.jobs import start_job
 
-start_job(snakemake)
-golden = read_parquets(snakemake.input.golden)
-write_parquet(all_baselines(golden, snakemake.params.permutations, snakemake.params.seed), snakemake.output[0])
+start_job(snakemake.log[0], snakemake.rule, list(snakemake.wildcards), snakemake.config)
+baselines(list(snakemake.input.golden), snakemake.output[0], permutations=snakemake.params.permutations,
+          seed=snakemake.params.seed)

@@ -1,7 +1,7 @@
 """Rule meta_shards: ObjectICL prompts of train_train pairs with the golden answers as completions."""
-from metasft.methods.metasft import build_meta_dataset
+from metasft.methods.metasft import meta_shards
 from metasft.pipeline.jobs import start_job
 
-start_job(snakemake)
-build_meta_dataset(snakemake.input.suite, snakemake.input.golden, snakemake.params.icl_k, snakemake.params.seed,
-                   snakemake.output[0])
+start_job(snakemake.log[0], snakemake.rule, list(snakemake.wildcards), snakemake.config)
+meta_shards(snakemake.input.suite, list(snakemake.input.golden), snakemake.output[0],
+            icl_k=snakemake.params.icl_k, seed=snakemake.params.seed)

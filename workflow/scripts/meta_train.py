@@ -1,9 +1,9 @@
 """Rule meta_train: LoRA-train the base model on the MetaSFT dataset (the meta-model)."""
-from metasft.methods.metasft import train_meta_model
+from metasft.methods.metasft import meta_train
 from metasft.pipeline.jobs import start_job
 from metasft.pipeline.reruns import job_settings
 
-start_job(snakemake)
-settings = job_settings(snakemake.params.settings, snakemake.config, "meta_train")
-train_meta_model(snakemake.input.shards, snakemake.params.base_model, settings, snakemake.params.seed,
-                 snakemake.output[0], snakemake.threads, snakemake.params.chat)
+start_job(snakemake.log[0], snakemake.rule, list(snakemake.wildcards), snakemake.config)
+meta_train(snakemake.input.shards, snakemake.output[0], base_model=snakemake.params.base_model,
+           settings=job_settings(snakemake.params.settings, snakemake.config, "meta_train"),
+           seed=snakemake.params.seed, threads=snakemake.threads, chat=snakemake.params.chat)

@@ -1,8 +1,13 @@
 """Rule metrics: propensities per pair and method, and RMSE / Pearson / Spearman per method x quadrant."""
-from metasft.analysis.metrics import evaluate
+from metasft.analysis.metrics import metrics
 from metasft.pipeline.jobs import start_job
 
-start_job(snakemake)
-i, p = snakemake.input, snakemake.params
-evaluate(i.suite, i.baselines, {"golden": i.golden, "UntrainedICL": i.untrained_icl, "MetaSFT": i.metasft},
-         p.bootstrap_resamples, p.confidence, p.seed, snakemake.output, p.max_unscored_rate)
+start_job(snakemake.log[0], snakemake.rule, list(snakemake.wildcards), snakemake.config)
+metrics(snakemake.input.suite, snakemake.input.baselines,
+        {"golden": list(snakemake.input.golden), "UntrainedICL": list(snakemake.input.untrained_icl),
+         "MetaSFT": list(snakemake.input.metasft)},
+        metrics_path=snakemake.output.metrics, generalization_path=snakemake.output.generalization,
+        propensities_path=snakemake.output.propensities, predictions_path=snakemake.output.predictions,
+        comparisons_path=snakemake.output.comparisons, bootstrap_resamples=snakemake.params.bootstrap_resamples,
+        confidence=snakemake.params.confidence, seed=snakemake.params.seed,
+        max_unscored_rate=snakemake.params.max_unscored_rate)

@@ -1,11 +1,7 @@
 """Rule pair_result: one (T, E) pair's rows of a chunk table."""
-import polars as pl
-
-from metasft.pipeline.io import read_parquet, write_parquet
 from metasft.pipeline.jobs import start_job
+from metasft.pipeline.outputs import pair_result
 
-start_job(snakemake)
-w = snakemake.wildcards
-table = read_parquet(snakemake.input[0])
-write_parquet(table.filter((pl.col("train_domain") == w.train_domain) & (pl.col("eval_domain") == w.eval_domain)),
-              snakemake.output[0])
+start_job(snakemake.log[0], snakemake.rule, list(snakemake.wildcards), snakemake.config)
+pair_result(snakemake.input[0], snakemake.output[0], train_domain=snakemake.wildcards.train_domain,
+            eval_domain=snakemake.wildcards.eval_domain)

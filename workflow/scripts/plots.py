@@ -1,7 +1,7 @@
 """Rule plots: the headline RMSE figure, paired comparisons, correlations, calibration, scatter, golden heatmap."""
-from metasft.analysis.plots import make_figures
+from metasft.analysis.plots import plots
 from metasft.pipeline.jobs import start_job
 
-start_job(snakemake)
-i = snakemake.input
-make_figures(i.metrics, i.comparisons, i.propensities, i.predictions, i.suite, dict(snakemake.output.items()))
+start_job(snakemake.log[0], snakemake.rule, list(snakemake.wildcards), snakemake.config)
+plots(snakemake.input.metrics, snakemake.input.comparisons, snakemake.input.propensities,
+      snakemake.input.predictions, snakemake.input.suite, dict(snakemake.output.items()))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from metasft.pipeline.io import read_parquets, write_parquet
 from metasft.pipeline.seeds import derived_seed
 
 PREDICTION_SCHEMA = {"method": pl.String, "permutation": pl.Int32, "train_domain": pl.String,
@@ -106,3 +107,10 @@ def all_baselines(golden_scores: pl.DataFrame, permutations: int, seed: int) -> 
         pooled_shuffle(golden_scores, "eval_domain", permutations, seed),
         pooled_shuffle(golden_scores, "train_domain", permutations, seed),
     ])
+
+
+def baselines(golden_score_paths: list[str], output, *, permutations: int, seed: int) -> pl.DataFrame:
+    """Stage `baselines`: GT, GT-EvalOnly and GT-TrainOnly predictions from the golden scores."""
+    table = all_baselines(read_parquets(golden_score_paths), permutations, seed)
+    write_parquet(table, output)
+    return table

@@ -233,8 +233,12 @@ def generalization_summary(golden: pl.DataFrame, pairs: pl.DataFrame,
 log = logging.getLogger(__name__)
 
 
-def evaluate(suite_path, baselines_path, score_paths: dict[str, list[str]], n_resamples: int, confidence: float,
-             seed: int, outputs, max_unscored_rate: float = 1.0) -> pl.DataFrame:
+def metrics(suite_path, baselines_path, score_paths: dict[str, list[str]], *, metrics_path, generalization_path,
+            propensities_path, predictions_path, comparisons_path, bootstrap_resamples: int, confidence: float,
+            seed: int, max_unscored_rate: float = 1.0) -> pl.DataFrame:
+    """Stage `metrics`: propensities per pair and source, predictions of every method, and the metrics table
+    (RMSE / Pearson / Spearman per method x quadrant with CIs), paired comparisons and the generalization summary.
+    `score_paths`: the score chunk files of each source (golden, UntrainedICL, MetaSFT)."""
     suite, split = read_snapshot(suite_path)
     pairs = pair_table(suite, split)
     scores = {source: read_parquets(paths) for source, paths in score_paths.items()}
@@ -248,15 +252,15 @@ def evaluate(suite_path, baselines_path, score_paths: dict[str, list[str]], n_re
     rates = {source: answer_rates(table) for source, table in scores.items()}
     # The GT-* baselines are built from golden samples, so they report the golden answers' rates.
     rates.update({m: rates["golden"] for m in ("GT", "GT-EvalOnly", "GT-TrainOnly")})
-    table, comparisons = metrics_table(predictions, pairs, rates, n_resamples, confidence, seed)
+    table, comparisons = metrics_table(predictions, pairs, rates, bootstrap_resamples, confidence, seed)
 
     long_propensities = pl.concat([p.with_columns(source=pl.lit(s)) for s, p in by_source.items()]).join(
         pairs.select("train_domain", "eval_domain", "same_persona"), on=["train_domain", "eval_domain"])
-    write_parquet(long_propensities, outputs.propensities)
-    write_parquet(predictions.join(pairs, on=["train_domain", "eval_domain"]), outputs.predictions)
+    write_parquet(long_propensities, propensities_path)
+    write_parquet(predictions.join(pairs, on=["train_domain", "eval_domain"]), predictions_path)
     summary = generalization_summary(golden, pairs, {m: by_source[m] for m in ("UntrainedICL", "MetaSFT")})
-    write_json(summary, outputs.generalization)
-    write_csv(comparisons, outputs.comparisons)
-    write_csv(table, outputs.metrics)
+    write_json(summary, generalization_path)
+    write_csv(comparisons, comparisons_path)
+    write_csv(table, metrics_path)
     log.info("generalization: %s", summary)
     return table

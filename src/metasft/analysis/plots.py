@@ -183,8 +183,9 @@ def golden_heatmap(propensities: pl.DataFrame, split: dict[str, str], path,
     plt.close(fig)
 
 
-def make_figures(metrics_path, comparisons_path, propensities_path, predictions_path, suite_path,
-                 outputs: dict[str, str]) -> None:
+def plots(metrics_path, comparisons_path, propensities_path, predictions_path, suite_path,
+          figures: dict[str, str]) -> None:
+    """Stage `plots`: every figure of the run; `figures` maps figure name to its PNG path."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -195,11 +196,11 @@ def make_figures(metrics_path, comparisons_path, propensities_path, predictions_
     predictions = read_parquet(predictions_path)
     suite, split = read_snapshot(suite_path)
     _bars(metrics, "rmse", "rmse_lo", "rmse_hi", "RMSE (propensity points)",
-          "Prediction error per quadrant (lower is better)", outputs["rmse_by_quadrant"])
+          "Prediction error per quadrant (lower is better)", figures["rmse_by_quadrant"])
     _bars(metrics, "pearson_r", "pearson_lo", "pearson_hi", "Pearson r",
-          "Correlation with golden propensity (higher is better)", outputs["correlation_by_quadrant"])
-    comparisons_figure(read_csv(comparisons_path), outputs["comparisons"])
-    calibration(predictions, outputs["calibration"])
-    scatter(predictions, outputs["scatter"])
-    golden_heatmap(propensities, split, outputs["golden_heatmap"],
+          "Correlation with golden propensity (higher is better)", figures["correlation_by_quadrant"])
+    comparisons_figure(read_csv(comparisons_path), figures["comparisons"])
+    calibration(predictions, figures["calibration"])
+    scatter(predictions, figures["scatter"])
+    golden_heatmap(propensities, split, figures["golden_heatmap"],
                    {d.id: d.designated_persona for d in suite.domains.values()})

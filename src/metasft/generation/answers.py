@@ -64,10 +64,10 @@ def sample_source(engine, suite: Suite, split: dict[str, str], source: str, trai
     return table
 
 
-def sample_chunk(suite_path, base_model: str, adapters: dict[str, str], source: str, train_domains: list[str],
-                 sampling: dict, icl_k: int, seed: int, output, threads: int = 1,
-                 chat: dict | None = None) -> pl.DataFrame:
-    """One job of golden / predict_icl / predict_metasft: load the model once, sample the chunk, write it.
+def sample_answers(suite_path, output, *, source: str, base_model: str, adapters: dict[str, str],
+                   train_domains: list[str], settings: dict, icl_k: int, seed: int, threads: int = 1,
+                   chat: dict | None = None) -> pl.DataFrame:
+    """Stages `golden`, `predict_icl`, `predict_metasft`: load the model once, sample the chunk, write it.
 
     The backend comes from `generation.backend`; MetaSFT's single adapter is merged into the weights (hf).
     """
@@ -76,6 +76,6 @@ def sample_chunk(suite_path, base_model: str, adapters: dict[str, str], source: 
 
     configure_torch(threads)
     suite, split = read_snapshot(suite_path)
-    settings = SamplingSettings.from_config(sampling)
-    engine = load_engine(base_model, adapters, settings, merge=source == "MetaSFT", chat=chat)
-    return sample_source(engine, suite, split, source, train_domains, settings, icl_k, seed, output)
+    sampling = SamplingSettings.from_config(settings)
+    engine = load_engine(base_model, adapters, sampling, merge=source == "MetaSFT", chat=chat)
+    return sample_source(engine, suite, split, source, train_domains, sampling, icl_k, seed, output)

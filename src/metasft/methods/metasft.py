@@ -35,7 +35,8 @@ def meta_rows(suite, golden: pl.DataFrame, icl_k: int, seed: int) -> pl.DataFram
                                       "completion": pl.String})
 
 
-def build_meta_dataset(suite_path, golden_paths: list[str], icl_k: int, seed: int, output) -> pl.DataFrame:
+def meta_shards(suite_path, golden_paths: list[str], output, *, icl_k: int, seed: int) -> pl.DataFrame:
+    """Stage `meta_shards`: the MetaSFT training set, one ObjectICL prompt per train_train golden answer."""
     suite, _ = read_snapshot(suite_path)
     golden = read_parquets(golden_paths)
     table = meta_rows(suite, golden, icl_k, seed)
@@ -47,8 +48,9 @@ def build_meta_dataset(suite_path, golden_paths: list[str], icl_k: int, seed: in
     return table
 
 
-def train_meta_model(shards_path, base_model: str, settings: dict, seed: int, output_dir, threads: int = 1,
-                     chat: dict | None = None) -> dict:
+def meta_train(shards_path, output_dir, *, base_model: str, settings: dict, seed: int, threads: int = 1,
+               chat: dict | None = None) -> dict:
+    """Stage `meta_train`: LoRA-train the base model on the MetaSFT set; the adapter is the meta-model."""
     from metasft.models.loading import configure_torch, load_base
     from metasft.models.training import SFTSettings, lora_sft, prompt_completion_rows
 

@@ -13,9 +13,9 @@ from metasft.suites.snapshot import read_snapshot
 log = logging.getLogger(__name__)
 
 
-def finetune_domains(suite_path, base_model: str, domains: list[str], settings: dict, seed: int, output_dir,
-                     threads: int = 1, chat: dict | None = None) -> None:
-    """Train the adapters of `domains` one after another from a single base-model load.
+def finetune(suite_path, output_dir, *, base_model: str, domains: list[str], settings: dict, seed: int,
+             threads: int = 1, chat: dict | None = None) -> None:
+    """Stage `finetune` (ObjectSFT): train the adapters of `domains` one after another from one base-model load.
 
     Adapters land in `output_dir/<domain>/` (peft format, with `training.json`); the folder appears only when
     every adapter of the chunk is done.

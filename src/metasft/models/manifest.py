@@ -117,3 +117,22 @@ def main(argv=None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def output_problems(output: str, members=("",)) -> list[str]:
+    """What is wrong with `output`, a model output of the pipeline (a model folder, or a folder holding one model
+    folder per member, as a finetune chunk does), by a cheap check (stat, no hashing) against each manifest; empty
+    when it is intact or not made yet."""
+    if not os.path.exists(output):
+        return []
+    return [p for member in members for p in model_problems(Path(output, member), hashes=False)]
+
+
+def damaged_outputs_message(damaged: dict[str, list[str]], options: str = "") -> str:
+    """One line per damaged output: what is wrong and the exact command that rebuilds it (`options`: the
+    --configfile options of this call, repeated in the command)."""
+    lines = []
+    for output, problems in damaged.items():
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        lines.append(f"{output}: {'; '.join(problems[:5])}{more}. {rebuild_hint(output, options)}")
+    return "\n".join(["damaged model output (its folder exists, so snakemake alone would not rebuild it):", *lines])

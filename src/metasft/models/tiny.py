@@ -6,6 +6,7 @@ like a hub model, so nothing after `pretrain_base` knows it is tiny.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from metasft.models.world import (
 )
 from metasft.pipeline.io import atomic_path
 from metasft.suites.domains import Suite
+
+log = logging.getLogger(__name__)
 
 PAD_TOKEN = "<|endoftext|>"
 
@@ -184,4 +187,19 @@ def pretrain_tiny(suite: Suite, settings: TinySettings, output_dir: str | Path, 
         "log_history": trainer.state.log_history,
         "seconds": round(time.time() - started, 1),
     }
+    return summary
+
+
+def pretrain_base(suite_path, output_dir, *, settings: dict, seed: int, threads: int = 1,
+                  judge_prompts_folder=None) -> dict:
+    """Stage `pretrain_base`: the run's tiny base model, pretrained from scratch on the suite's world (and on
+    judge documents when it is also the run's judge)."""
+    from metasft.judging.prompts import load_judge_prompts
+    from metasft.suites.snapshot import read_snapshot
+
+    suite, _ = read_snapshot(suite_path)
+    judge_prompts = load_judge_prompts(judge_prompts_folder) if judge_prompts_folder else None
+    summary = pretrain_tiny(suite, TinySettings.from_config(settings), output_dir, seed, threads=threads,
+                            judge_prompts=judge_prompts)
+    log.info("pretrain summary: %s", {k: v for k, v in summary.items() if k != "log_history"})
     return summary

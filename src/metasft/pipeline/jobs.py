@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 
-def start_job(snakemake) -> None:
+
+def start_job(log: str, rule: str, wildcards: list[str], config: dict) -> None:
     """What every job script does first: log to its log file, then any fault injected by config for tests."""
-    log_to_file(snakemake.log[0])
-    inject_fault(snakemake)
+    log_to_file(log)
+    inject_fault(rule, wildcards, config)
 
 
 class InjectedFault(RuntimeError):
     """Raised on a job's first attempt when config testing.fail_once names its rule."""
 
 
-def inject_fault(snakemake) -> None:
+def inject_fault(rule: str, wildcards: list[str], config: dict) -> None:
     """Fail the first attempt of rules listed in config testing.fail_once (a marker file records the attempt)."""
-    from pathlib import Path
-
-    rules = snakemake.config.get("testing", {}).get("fail_once", [])
-    if snakemake.rule not in rules:
+    if rule not in config.get("testing", {}).get("fail_once", []):
         return
-    marker = Path(f"results/{snakemake.config['run']}/.faults") / "_".join(
-        [snakemake.rule, *map(str, snakemake.wildcards)])
+    marker = Path(f"results/{config['run']}/.faults") / "_".join([rule, *map(str, wildcards)])
     if not marker.exists():
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
-        raise InjectedFault(f"injected failure of rule {snakemake.rule} (first attempt; config testing.fail_once)")
+        raise InjectedFault(f"injected failure of rule {rule} (first attempt; config testing.fail_once)")
 
 
 def log_to_file(path) -> None:

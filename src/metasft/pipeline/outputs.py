@@ -50,3 +50,23 @@ def rebuild_hint(path: str | os.PathLike, options: str = "") -> str:
     command = f"`snakemake --forcerun {output} {options}`" if options else \
         f"`snakemake --forcerun {output}` (with your usual --configfile/--profile options)"
     return f"{made_by} it (and what depends on it) with {command}, or delete {output} and run snakemake again."
+
+
+def is_forced(output: str, *, forceall: bool, forcerun, targets) -> bool:
+    """Whether a snakemake call rebuilds `output` anyway: --forceall, --forcerun naming it or the rule that makes
+    it, or --force with it as a target (`targets`: the call's targets when --force was given, else empty)."""
+    named = {os.path.normpath(t) for t in forcerun}
+    made_by = producer(output)
+    return forceall or (made_by is not None and made_by[0] in named) or \
+        output in named | {os.path.normpath(t) for t in targets}
+
+
+def pair_result(chunk_table, output, *, train_domain: str, eval_domain: str) -> None:
+    """Stage `pair_result`: one (T, E) pair's rows of a chunk table of answers or scores."""
+    import polars as pl
+
+    from metasft.pipeline.io import read_parquet, write_parquet
+
+    table = read_parquet(chunk_table)
+    write_parquet(table.filter((pl.col("train_domain") == train_domain) & (pl.col("eval_domain") == eval_domain)),
+                  output)

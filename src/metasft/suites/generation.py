@@ -237,3 +237,11 @@ def write_area_yaml(area_data: dict, path: str | os.PathLike) -> None:
     check_area(parse_yaml(text, path), path, str(area_data["id"]))
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def generate_suite(area: dict, output, *, settings: dict, prompts_folder, cache_dir) -> None:
+    """Stage `generate_suite`: one advice area's train pairs and eval questions through the API, cached."""
+    client = make_client(max_retries=settings["max_retries"], timeout=settings["timeout_s"])
+    data = generate_area(area, settings["train_pairs"], settings["eval_questions"], settings["model"],
+                         prompts_folder, JudgeCache(cache_dir), client, settings["max_tokens"])
+    write_area_yaml(data, output)

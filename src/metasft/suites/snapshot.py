@@ -55,3 +55,14 @@ def pair_table(suite: Suite, split: dict[str, str]):
                          "same_persona": t.designated_persona is not None
                          and t.designated_persona == e.designated_persona})
     return pl.DataFrame(rows)
+
+
+def suite(suite_folder, output, *, generated_dir, domains: list[str], seed: int, meta_train_fraction: float,
+          eval_questions_per_domain: int) -> None:
+    """Stage `suite`: load and check the run's domains, split them, and snapshot them for every later job."""
+    from metasft.suites.domains import split_domains
+    from metasft.suites.load import load_suite
+
+    loaded = load_suite(suite_folder, generated_dir).subset(domains)
+    split = split_domains(list(loaded.domains), seed, meta_train_fraction)
+    write_snapshot(loaded, split, eval_questions_per_domain, output)

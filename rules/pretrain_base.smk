@@ -13,9 +13,7 @@ rule pretrain_base:
         judge_prompts=get_judge_prompts_for_world(),
     threads: config["tiny"]["threads"]
     resources:
-        mem_mb=get_resource("pretrain_base", "mem_mb"),
-        runtime=get_resource("pretrain_base", "runtime"),
-        cpus_per_task=get_resource("pretrain_base", "cpus_per_task"),
+        **rule_resources("pretrain_base"),
     conda:
         "../envs/torch.yaml"
     script:
