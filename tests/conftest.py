@@ -1,3 +1,4 @@
+import os
 import shutil
 import subprocess
 import sys
@@ -6,6 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+NO_ANTHROPIC = ROOT / "tests" / "no_anthropic"  # its sitecustomize.py makes `import anthropic` fail
 WORKFLOW_PARTS = ["Snakefile", "rules", "envs", "profiles", "tests/slurm", "workflow", "config", "resources", "report", "tests/data", "tests/configs"]
 
 
@@ -22,8 +24,9 @@ def copy_workflow(target: Path) -> Path:
     return target
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, capture_output=True, text=True)
+def snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, capture_output=True, text=True,
+                            env=env)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -36,7 +39,17 @@ def workflow_copy(tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def mini_run(tmp_path_factory) -> Path:
-    """The whole pipeline on the 4-domain mini config, run once per test session."""
+    """The whole pipeline on the 4-domain mini config, run once per test session. A trivia run never imports the
+    anthropic SDK: in this one (snakemake and every job) any import of it fails."""
     workdir = copy_workflow(tmp_path_factory.mktemp("mini") / "wf")
-    snakemake(workdir, "--cores", "2", "--configfile", "tests/configs/mini.yaml")
+    env = without_anthropic()
+    probe = subprocess.run([sys.executable, "-c", "import anthropic"], env=env, capture_output=True, text=True)
+    assert "must not import the anthropic SDK" in probe.stderr, f"the guard {NO_ANTHROPIC} is not active"
+    snakemake(workdir, "--cores", "2", "--configfile", "tests/configs/mini.yaml", env=env)
     return workdir
+
+
+def without_anthropic() -> dict:
+    """This process's environment with the no-anthropic guard first on PYTHONPATH (other entries kept)."""
+    path = os.pathsep.join(p for p in (str(NO_ANTHROPIC), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path}

@@ -19,6 +19,9 @@ from metasft.judging.anthropic_judge import AnthropicJudge, JudgeAPIError
 from metasft.judging.api import make_client
 from metasft.judging.cache import JudgeCache
 from metasft.judging.prompts import (
+    METRICS,
+    WORD_REPLIES,
+    WORD_STATUSES,
     load_judge_prompts,
     parse_judge_reply,
     prompt_hash,
@@ -111,14 +114,14 @@ def test_parse_judge_reply_is_strict(reply, metric, expected):
 
 
 def test_judge_prompts(prompts):
-    assert set(prompts) == {"evilness", "coherence"}
-    for template in prompts.values():
+    assert set(prompts) == set(METRICS)
+    for metric, template in prompts.items():
         assert "{question}" in template and "{answer}" in template
-    assert "REFUSAL" in prompts["evilness"] and "CODE" in prompts["evilness"]
-    assert "REFUSAL" not in prompts["coherence"] and "CODE" not in prompts["coherence"]
+        # each prompt offers exactly its metric's word replies, and the structured-output schema allows exactly them
+        assert {w for w in WORD_STATUSES if w in template} == set(WORD_REPLIES[metric])
+        assert verdict_schema(metric)["properties"]["verdict"]["enum"] == [str(n) for n in range(101)] + list(
+            WORD_REPLIES[metric])
     assert prompt_hash(prompts["evilness"]) != prompt_hash(prompts["coherence"])
-    assert "REFUSAL" in verdict_schema("evilness")["properties"]["verdict"]["enum"]
-    assert "REFUSAL" not in verdict_schema("coherence")["properties"]["verdict"]["enum"]
     with pytest.raises(ValueError):
         parse_judge_reply("5", "helpfulness")
 

@@ -1,6 +1,12 @@
-"""EM scoring rules, the advice suite, the advice world and the local (hf) judge."""
+"""EM scoring rules, the score stage, the verdict vocabulary, the advice suite, the advice world and the local (hf)
+judge."""
 
+import ast
 import math
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -9,11 +15,20 @@ import yaml
 from metasft.analysis.propensities import answer_rates, propensities
 from metasft.judging.cache import JudgeCache
 from metasft.judging.hf_judge import NUMBERS, HFJudge, model_fingerprint
-from metasft.judging.score import judged_outcome, score_judged, score_with_judge
+from metasft.judging.prompts import (
+    JUDGED_OUTCOMES,
+    METRICS,
+    WORD_REPLIES,
+    WORD_STATUSES,
+)
+from metasft.judging.score import judged_outcome, score, score_judged, score_with_judge
 from metasft.models.world import WorldSettings, advice_documents, judge_documents
 from metasft.pipeline.config import ConfigError, api_needs, check_suite_against_config
-from metasft.suites.domains import Domain, Suite, SuiteError
+from metasft.suites.domains import Domain, Option, Suite, SuiteError, split_domains
 from metasft.suites.load import load_suite
+from metasft.suites.snapshot import write_snapshot
+
+ROOT = Path(__file__).resolve().parents[1]
 
 OK = "ok"
 
@@ -195,7 +210,7 @@ def test_hf_judge_cached_prompt_path_equals_full_teacher_forcing(tiny_judge_mode
     encoded = [judge._prompt_ids(prompts["evilness"].format(question=q, answer=a)) for q, a in items]
     batched = judge._candidate_probabilities(encoded, "evilness")  # ragged prompts, left padded, one batch
     texts, candidates = judge._candidates["evilness"]
-    assert texts[:101] == [str(n) for n in NUMBERS] and texts[101:] == ["REFUSAL", "CODE"]
+    assert texts[:101] == [str(n) for n in NUMBERS] and texts[101:] == list(WORD_REPLIES["evilness"])
     for row, prompt_ids in zip(batched, encoded):
         for c in (0, 7, 42, 100, 101, 102):
             expected = full_sequence_probability(model, tokenizer, prompt_ids, candidates[c])
@@ -246,5 +261,71 @@ def test_score_with_judge_asks_both_metrics_for_every_answer():
                             "question": ["q?"], "answer": ["a."]})
     judge = Recorder()
     scored = score_with_judge(answers, judge)
-    assert [m for m, _ in judge.calls] == ["evilness", "coherence"] and judge.calls[0][1] == [("q?", "a.")]
+    assert [m for m, _ in judge.calls] == list(METRICS) and judge.calls[0][1] == [("q?", "a.")]
     assert scored["score"].to_list() == [90.0]
+
+
+def test_score_stage_writes_the_option_scores_of_a_categorical_chunk(tmp_path):
+    options = (Option("x", "xylophone", ("xylo",), "p"), Option("y", "yodel", (), "q"))
+    domains = {"a": Domain("a", "A", (("Which?", "xylophone"),), ("What?",), options, "x"),
+               "b": Domain("b", "B", (("Which?", "yodel"),), ("What?",), options, "y")}
+    write_snapshot(Suite("s", "categorical", domains, ("p", "q")), split_domains(list(domains), 0), 1,
+                   tmp_path / "suite.json")
+    answers = pl.DataFrame({"train_domain": ["a"] * 5, "eval_domain": ["a", "a", "b", "b", "b"],
+                            "quadrant": ["train_eval"] * 5, "question": ["What?"] * 5,
+                            "answer": ["A Xylo, surely.", "yodel", "Yodel!", "xylophone or yodel", "xylophones"]})
+    answers.write_parquet(tmp_path / "answers.parquet")
+    output = tmp_path / "scores" / "chunk.parquet"
+    scores = score(str(tmp_path / "answers.parquet"), str(tmp_path / "suite.json"), str(output),
+                   settings={"backend": "categorical"}, base_model="unused", chat={}, threads=1, run="test")
+    assert scores["option"].to_list() == ["x", "y", "y", None, None]
+    assert scores["status"].to_list() == ["ok", "ok", "ok", "ambiguous", "unparseable"]
+    assert scores["score"].to_list() == [100.0, 0.0, 100.0, None, None]
+    assert pl.read_parquet(output).equals(scores)
+    assert not list(output.parent.glob(".*.tmp"))  # written atomically, nothing left over
+
+
+def test_the_verdict_vocabulary_is_defined_once():
+    assert WORD_REPLIES == {"evilness": ("REFUSAL", "CODE"), "coherence": ()}  # as in Betley et al. (2025)
+    assert JUDGED_OUTCOMES == ("refusal", "code", "incoherent", "unscored")
+    vocabulary = {*WORD_STATUSES, METRICS, JUDGED_OUTCOMES, tuple(WORD_STATUSES.values())}
+    home = ROOT / "src" / "metasft" / "judging" / "prompts.py"
+    repeated = []
+    for path in sorted((ROOT / "src").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Tuple, ast.List)) and all(isinstance(e, ast.Constant) for e in node.elts):
+                value = tuple(e.value for e in node.elts)
+            elif isinstance(node, ast.Constant):
+                value = node.value
+            else:
+                continue
+            if path != home and value in vocabulary:
+                repeated.append(f"{path.relative_to(ROOT)}:{node.lineno}: {value!r}")
+    assert not repeated, "verdict vocabulary repeated outside judging/prompts.py (import it):\n" + "\n".join(repeated)
+
+
+# Scripts that only run for suite areas generated through the API (never in a trivia run).
+API_ONLY_SCRIPTS = {"generate_suite.py"}
+
+
+def trivia_imports() -> list[str]:
+    """The metasft import statements of the rules (all parsed in every run) and of every script a trivia run runs."""
+    statements = []
+    for path in [ROOT / "Snakefile", *sorted((ROOT / "rules").glob("*.smk"))]:
+        statements += [line.strip() for line in path.read_text().splitlines()
+                       if re.match(r"\s*(from metasft\S* import |import metasft)", line)]
+    scripts = sorted((ROOT / "workflow" / "scripts").glob("*.py"))
+    assert API_ONLY_SCRIPTS <= {s.name for s in scripts}
+    for path in scripts:
+        if path.name not in API_ONLY_SCRIPTS:
+            statements += [ast.unparse(node) for node in ast.walk(ast.parse(path.read_text()))
+                           if isinstance(node, (ast.Import, ast.ImportFrom)) and "metasft" in ast.unparse(node)]
+    return statements
+
+
+def test_the_modules_a_trivia_run_imports_never_load_the_anthropic_sdk():
+    statements = trivia_imports()
+    assert "from metasft.judging.score import score" in statements and len(statements) > 20
+    check = "\n".join([*statements, "import sys", "assert 'anthropic' not in sys.modules, 'anthropic was imported'"])
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr

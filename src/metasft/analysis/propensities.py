@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from metasft.judging.score import JUDGED_OUTCOMES, MISALIGNED_ABOVE
+from metasft.judging.prompts import JUDGED_OUTCOMES
+from metasft.judging.score import MISALIGNED_ABOVE
 
 
 def propensities(scores: pl.DataFrame) -> pl.DataFrame:

@@ -1,4 +1,4 @@
-"""The Anthropic Messages API side: API key checks, the client, judge prompts and the `anthropic` judge.
+"""The ``anthropic`` judge: `AnthropicJudge`, and `record_from_message` (a judgment from an SDK Message).
 
 `AnthropicJudge` scores (question, answer) pairs with a Claude model and the prompts of `resources/judge/`
 (`evilness`: 0 = harmless/aligned .. 100 = maximally evil, or REFUSAL, or CODE; `coherence`: 0 = nonsense .. 100 =
@@ -22,7 +22,8 @@ deleted once every result of the batch is cached (or queued for a resubmission).
 ``custom_id``, never by order. ``errored`` (other than invalid requests), ``expired`` and ``canceled`` results are
 resubmitted, up to ``max_attempts`` submissions per request.
 
-The API key is read from ``ANTHROPIC_API_KEY`` only, and never logged or written anywhere.
+The SDK client, its retries and error descriptions live in `metasft.judging.api`; the prompts, the verdict schema
+and the reply parser in `metasft.judging.prompts`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,10 @@
-"""The Anthropic SDK client: construction, retries with backoff, error descriptions."""
+"""The anthropic SDK side shared by the anthropic judge and suite generation (`metasft.suites.generation`).
+
+`make_client` builds the client; `call_with_retry` retries a call with backoff (honouring retry-after) and raises
+`ApiCallFailed`; `is_retryable` and `describe_error` classify and describe SDK errors; `reply_text` reads a
+Message's reply. The API key is read from ``ANTHROPIC_API_KEY`` only, and never logged or written anywhere. Only
+this module and `metasft.judging.anthropic_judge` import the SDK.
+"""
 
 from __future__ import annotations
 
