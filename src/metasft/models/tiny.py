@@ -27,25 +27,21 @@ PAD_TOKEN = "<|endoftext|>"
 
 @dataclass(frozen=True)
 class TinySettings:
-    vocab_size: int = 1024
-    hidden_size: int = 64
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    num_key_value_heads: int = 2
-    intermediate_size: int = 192
-    max_position_embeddings: int = 512
-    max_steps: int = 600
-    batch_size: int = 16
-    block_size: int = 256
-    learning_rate: float = 5e-3
-    warmup_steps: int = 30
-    world: WorldSettings = WorldSettings()
+    """Config `tiny`, built by `metasft.pipeline.config.settings_from` (the schema holds the defaults)."""
 
-    @classmethod
-    def from_config(cls, config: dict) -> "TinySettings":
-        config = {k: v for k, v in config.items() if k in cls.__dataclass_fields__}  # e.g. `threads` is the rule's
-        world = WorldSettings(**config.pop("world", {}))
-        return cls(world=world, **config)
+    vocab_size: int
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    intermediate_size: int
+    max_position_embeddings: int
+    max_steps: int
+    batch_size: int
+    block_size: int
+    learning_rate: float
+    warmup_steps: int
+    world: WorldSettings
 
 
 def train_tokenizer(texts: list[str], vocab_size: int):
