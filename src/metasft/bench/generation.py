@@ -332,10 +332,6 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def sample_answers(model, tokenizer, prompts: list[list[dict]], settings: SamplingSettings, seed: int) -> list[list[dict]]:
     """The plain `transformers.generate` path (one adapter, the active one; `num_return_sequences`): the
     reference that the engine is tested and benchmarked against. Seeded once per call."""
@@ -375,3 +371,7 @@ def sample_answers(model, tokenizer, prompts: list[list[dict]], settings: Sampli
                 "new_tokens": len(kept),
             })
     return results
+
+
+if __name__ == "__main__":
+    sys.exit(main())
