@@ -8,6 +8,7 @@ call site can render a prompt differently from another.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 CHATML_TEMPLATE = (
@@ -52,13 +53,20 @@ class ChatSettings:
         return asdict(self)
 
 
+@functools.cache
+def _default_chat_settings() -> ChatSettings:
+    from metasft.pipeline.config import schema_defaults, settings_from
+
+    return settings_from(ChatSettings, schema_defaults()["chat"], "chat")
+
+
 def to_chat_settings(chat: dict | ChatSettings | None) -> ChatSettings:
     """Config `chat` as settings; None (a caller outside a run, e.g. a test) means the schema's defaults."""
-    from metasft.pipeline.config import schema_defaults, settings_from
+    from metasft.pipeline.config import settings_from
 
     if isinstance(chat, ChatSettings):
         return chat
-    return settings_from(ChatSettings, schema_defaults()["chat"] if chat is None else chat, "chat")
+    return _default_chat_settings() if chat is None else settings_from(ChatSettings, chat, "chat")
 
 
 def set_chat_settings(tokenizer, settings: dict | ChatSettings | None) -> None:
