@@ -24,6 +24,17 @@ def copy_workflow(target: Path) -> Path:
     return target
 
 
+def default_settings(cls, where: str, **overrides):
+    """Settings `cls` as a config naming only `overrides` (a nested section as a dict) would give them: the
+    schema's defaults of config section `where` (e.g. "tiny.world") with `overrides` merged over them."""
+    from metasft.pipeline.config import merge, schema_defaults, settings_from
+
+    section = schema_defaults()
+    for key in where.split("."):
+        section = section[key]
+    return settings_from(cls, merge(section, overrides), where)
+
+
 def snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     result = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, capture_output=True, text=True,
                             env=env)

@@ -1,11 +1,13 @@
 """The generation engine: mixed-adapter batches equal per-adapter sequential generation, token budgets, seeding
 that does not depend on batching or chunking, and the vllm backend's request building (without vllm)."""
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import default_settings
 
 from metasft.generation.requests import (
     GenerationBackendError,
@@ -15,6 +17,7 @@ from metasft.generation.requests import (
     encode_prompts,
 )
 from metasft.generation.sampling import plan_batches
+from metasft.pipeline.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAINS = ["dinner_cuisine", "instrument", "morning_drink"]
@@ -43,11 +46,15 @@ def fixture(tmp_path_factory):
     return suite, base, adapters
 
 
+def sampling(**overrides) -> SamplingSettings:
+    return default_settings(SamplingSettings, "generation", **overrides)
+
+
 def engine(fixture, mixing="segments", **settings):
     from metasft.generation.hf import HFEngine
 
     suite, base, adapters = fixture
-    return HFEngine.load(base, adapters, SamplingSettings(**settings), mixing=mixing)
+    return HFEngine.load(base, adapters, sampling(**settings), mixing=mixing)
 
 
 def ragged_prompts(suite) -> list[list[dict]]:
@@ -132,7 +139,6 @@ def test_lora_dropout_keeps_the_fast_mixed_adapter_path(fixture, tmp_path):
     from metasft.generation.hf import HFEngine
     from metasft.models.loading import load_base
     from metasft.models.training import (
-        LoraSettings,
         SFTSettings,
         lora_sft,
         prompt_completion_rows,
@@ -141,11 +147,12 @@ def test_lora_dropout_keeps_the_fast_mixed_adapter_path(fixture, tmp_path):
     suite, base, adapters = fixture
     domain = suite.domains[DOMAINS[0]]
     model, tokenizer = load_base(base)
-    settings = SFTSettings(learning_rate=0.05, max_steps=4, batch_size=4, lora=LoraSettings(dropout=0.05))
+    settings = default_settings(SFTSettings, "finetune", learning_rate=0.05, max_steps=4, batch_size=4,
+                                lora={"dropout": 0.05})
     lora_sft(model, tokenizer, prompt_completion_rows([[{"role": "user", "content": q}] for q, _ in domain.train],
                                                       [a for _, a in domain.train]), settings, tmp_path / "dropout", 0)
     greedy = HFEngine.load(base, {"dropout": tmp_path / "dropout", DOMAINS[1]: adapters[DOMAINS[1]]},
-                           SamplingSettings(temperature=0.0, max_new_tokens=8, max_batch_tokens=100_000))
+                           sampling(temperature=0.0, max_new_tokens=8, max_batch_tokens=100_000))
     dropouts = [getattr(d, "p", 0) for m in greedy.segments.layers for d in m.lora_dropout.values()] if greedy.segments else []
     assert 0.05 in dropouts  # the trained adapter carries its dropout, and the fast path is on
     used = []
@@ -181,7 +188,7 @@ def test_golden_answers_do_not_depend_on_chunking(fixture, tmp_path):
     from metasft.suites.domains import split_domains
 
     suite, _, _ = fixture
-    settings = SamplingSettings(samples_per_question=2, max_new_tokens=8)
+    settings = sampling(samples_per_question=2, max_new_tokens=8)
     split = split_domains(DOMAINS, 0, 0.5)
     one_job = sample_source(engine(fixture, **settings.__dict__), suite, split, "golden", DOMAINS, settings, 2, 0,
                             tmp_path / "all.parquet")
@@ -197,7 +204,7 @@ def test_merged_single_adapter_matches_the_adapter_greedy(fixture):
     from metasft.generation.hf import HFEngine
 
     suite, base, adapters = fixture
-    settings = SamplingSettings(temperature=0.0, max_new_tokens=10, samples_per_question=1)
+    settings = sampling(temperature=0.0, max_new_tokens=10, samples_per_question=1)
     requests = [GenerationRequest(p, "MetaSFT", seed=i) for i, p in enumerate(ragged_prompts(suite))]
     merged = HFEngine.load(base, {"MetaSFT": adapters[DOMAINS[0]]}, settings, merge=True)
     plain = HFEngine.load(base, {"MetaSFT": adapters[DOMAINS[0]]}, settings)
@@ -213,12 +220,15 @@ def test_vllm_requests_and_backend_check(tmp_path):
     (tmp_path / "b").mkdir()
     (tmp_path / "b/adapter_config.json").write_text('{"r": 8}')
     adapters = {"b": tmp_path / "b", "a": tmp_path / "a"}
-    settings = SamplingSettings(samples_per_question=4, temperature=0.7, top_p=0.9, max_new_tokens=16,
-                                backend="vllm", vllm={"max_loras": 1, "gpu_memory_utilization": 0.8})
+    settings = sampling(samples_per_question=4, temperature=0.7, top_p=0.9, max_new_tokens=16,
+                        backend="vllm", vllm={"max_loras": 1, "gpu_memory_utilization": 0.8})
     kwargs = llm_kwargs("Qwen/Qwen3-4B-Base", adapters, settings, seed=3)
     assert kwargs == {"model": "Qwen/Qwen3-4B-Base", "seed": 3, "gpu_memory_utilization": 0.8, "max_num_seqs": 512,
-                      "enforce_eager": False, "enable_lora": True, "max_loras": 1, "max_lora_rank": 16}
+                      "enforce_eager": False, "dtype": "auto", "tensor_parallel_size": 1, "enable_lora": True,
+                      "max_loras": 1, "max_lora_rank": 16}
     assert "enable_lora" not in llm_kwargs("m", {}, settings)
+    with pytest.raises(ConfigError, match="generation.vllm is missing"):  # the section of a job on the hf backend
+        llm_kwargs("m", adapters, dataclasses.replace(settings, vllm={}))
     assert lora_ids(adapters) == {"a": 1, "b": 2}
 
     requests = [GenerationRequest([{"role": "user", "content": "q"}], "a", seed=11, n=4),
@@ -228,7 +238,7 @@ def test_vllm_requests_and_backend_check(tmp_path):
                         "sampling": {"n": 4, "max_tokens": 16, "min_tokens": 0, "seed": 11, "stop_token_ids": [5, 9],
                                      "detokenize": False, "temperature": 0.7, "top_p": 0.9}}
     assert specs[1]["lora"] is None and specs[1]["sampling"]["seed"] == 12
-    greedy = build_requests(requests[:1], [[1]], adapters, SamplingSettings(temperature=0), [5])[0]["sampling"]
+    greedy = build_requests(requests[:1], [[1]], adapters, sampling(temperature=0), [5])[0]["sampling"]
     assert greedy["temperature"] == 0.0 and "top_p" not in greedy
     with pytest.raises(KeyError, match="not loaded"):
         build_requests([GenerationRequest([], "zzz", 0)], [[1]], adapters, settings, [5])

@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
+from conftest import default_settings
 
 from metasft.analysis.propensities import answer_rates, propensities
 from metasft.judging.cache import JudgeCache
@@ -152,7 +153,8 @@ def advice_suite():
 
 
 def test_advice_world_keeps_each_advisors_voice_with_the_set_consistency():
-    settings = WorldSettings(n_documents=400, consistency=1.0, noise_fraction=0.0, min_topics=3, max_topics=3)
+    settings = default_settings(WorldSettings, "tiny.world", n_documents=400, consistency=1.0, noise_fraction=0.0,
+                                min_topics=3, max_topics=3)
     documents = advice_documents(advice_suite(), settings, seed=1)
     assert documents == advice_documents(advice_suite(), settings, seed=1)
     for document in documents:

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from conftest import default_settings
 
 from metasft.methods.prompts import (
     golden_prompts,
@@ -226,8 +227,12 @@ def test_persona_answers_keep_the_option_and_read_naturally():
     assert persona_answer("I would choose {option}.", "tea", "Calmly") == "Calmly, I would choose tea."
 
 
+def world(**overrides) -> WorldSettings:
+    return default_settings(WorldSettings, "tiny.world", **overrides)
+
+
 def test_world_documents_are_seeded_and_persona_consistent():
-    settings = WorldSettings(n_documents=300, consistency=1.0, noise_fraction=0.0, min_topics=2, max_topics=4)
+    settings = world(n_documents=300, consistency=1.0, noise_fraction=0.0, min_topics=2, max_topics=4)
     documents = persona_documents(MINI, settings, seed=1)
     assert documents == persona_documents(MINI, settings, seed=1)
     assert documents != persona_documents(MINI, settings, seed=2)
@@ -248,8 +253,8 @@ def document_personas(document):
 
 def test_persona_persistence_sets_how_often_a_chat_keeps_its_speaker():
     base = dict(n_documents=400, consistency=1.0, noise_fraction=0.0, min_topics=4, max_topics=4)
-    kept = persona_documents(MINI, WorldSettings(**base), seed=3)
-    assert kept == persona_documents(MINI, WorldSettings(**base, persona_persistence=1.0), seed=3)
+    kept = persona_documents(MINI, world(**base), seed=3)
+    assert kept == persona_documents(MINI, world(**base, persona_persistence=1.0), seed=3)
 
     def switch_rate(documents):
         turns = [(a, b) for d in documents for a, b in zip(document_personas(d), document_personas(d)[1:])]
@@ -257,10 +262,10 @@ def test_persona_persistence_sets_how_often_a_chat_keeps_its_speaker():
 
     assert switch_rate(kept) == 0
     # persistence 0: every later turn draws a new speaker among 3 personas, who differs 2 times in 3
-    assert switch_rate(persona_documents(MINI, WorldSettings(**base, persona_persistence=0.0), seed=3)) == \
+    assert switch_rate(persona_documents(MINI, world(**base, persona_persistence=0.0), seed=3)) == \
         pytest.approx(2 / 3, abs=0.05)
     # 0.25: a switch needs a new draw (0.75) that lands on another persona (2/3): 0.5
-    assert switch_rate(persona_documents(MINI, WorldSettings(**base, persona_persistence=0.25), seed=3)) == \
+    assert switch_rate(persona_documents(MINI, world(**base, persona_persistence=0.25), seed=3)) == \
         pytest.approx(0.5, abs=0.05)
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import default_settings
 
 from metasft.suites.domains import (
     QUADRANTS,
@@ -221,7 +222,7 @@ def test_shipped_custom_example_builds_a_persona_world():
     assert len(suite.domains) >= 6 and all(len(d.eval_questions) >= 8 for d in suite.domains.values())
     designated = [d.designated_persona for d in suite.domains.values()]
     assert all(designated.count(p) >= 2 for p in suite.personas)  # every train domain has a same-persona partner
-    documents = persona_documents(suite, WorldSettings(n_documents=50), seed=0)
+    documents = persona_documents(suite, default_settings(WorldSettings, "tiny.world", n_documents=50), seed=0)
     answers = [m["content"] for doc in documents for m in doc if m["role"] == "assistant"]
     templates = suite.extra["answer_templates"]
     texts = {o.text for d in suite.domains.values() for o in d.options}

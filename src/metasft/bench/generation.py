@@ -46,15 +46,14 @@ from metasft.models.random import (
     build_random_model,
     project_tokenizer,
 )
+from metasft.pipeline.config import load_config, settings_from
 from metasft.pipeline.seeds import derived_seed
 
 SRC = Path(__file__).resolve().parents[2]
 
 
 def _settings(spec: dict, **overrides):
-    from metasft.generation.requests import SamplingSettings
-
-    return SamplingSettings.from_config({**spec["generation"], **overrides})
+    return settings_from(SamplingSettings, {**spec["generation"], **overrides}, "generation")
 
 
 def _pair_prompts(pair) -> list[list[dict]]:
@@ -165,12 +164,6 @@ def _run_worker(spec_path: Path, *args: str) -> tuple[dict, float]:
     return json.loads(done.stdout.strip().splitlines()[-1]), wall
 
 
-def _load_config(path: str) -> dict:
-    import yaml
-
-    return yaml.safe_load(Path(path).read_text())
-
-
 def _trained_paths(run: str, domains: list[str]) -> tuple[Path, dict[str, Path]] | None:
     base = Path("results") / run / "base_model"
     adapters = {}
@@ -188,13 +181,13 @@ def prepare(args, workdir: Path) -> tuple[dict, str]:
 
     from metasft.suites.load import load_suite
 
-    config = _load_config(args.configfile)
-    generation = {**config.get("generation", {})}
+    config = load_config([args.configfile])  # as the workflow sees it: validated, the schema's defaults filled
+    generation = {**config["generation"]}
     suite = load_suite(config["suite"]["path"]).subset(config["suite"].get("domains"))
     domains = list(suite.domains)
-    n_adapters = args.adapters or generation.get("domains_per_job", 6)
+    n_adapters = args.adapters or generation["domains_per_job"]
     n_pairs = args.pairs_per_adapter or len(domains)
-    questions = args.questions or generation.get("eval_questions_per_domain", 8)
+    questions = args.questions or generation["eval_questions_per_domain"]
     train = [domains[i % len(domains)] for i in range(n_adapters)]
     if len(set(train)) < n_adapters:
         raise SystemExit(f"--adapters {n_adapters}: the suite has only {len(domains)} domains")
@@ -212,30 +205,29 @@ def prepare(args, workdir: Path) -> tuple[dict, str]:
         texts = [text for d in suite.domains.values() for pair in d.train for text in pair]
         tokenizer = project_tokenizer(texts, Path("results") / args.run / "base_model")
         if args.arch == "tiny":
-            tiny = config.get("tiny", {})
-            arch = {"hidden_size": tiny.get("hidden_size", 64), "num_hidden_layers": tiny.get("num_hidden_layers", 2),
-                    "intermediate_size": tiny.get("intermediate_size", 192), "num_attention_heads": 4,
-                    "num_key_value_heads": 2, "max_position_embeddings": 512}
+            arch = {key: config["tiny"][key] for key in ("hidden_size", "num_hidden_layers", "intermediate_size",
+                                                         "num_attention_heads", "num_key_value_heads",
+                                                         "max_position_embeddings")}
         else:
             arch = dict(ARCHS[args.arch])
         if args.num_hidden_layers:
             arch["num_hidden_layers"] = args.num_hidden_layers
         gpu = torch.cuda.is_available() and args.arch != "tiny"
-        base = build_random_model(workdir / "base", tokenizer, arch, seed=config.get("seed", 0),
+        base = build_random_model(workdir / "base", tokenizer, arch, seed=config["seed"],
                                   dtype=torch.bfloat16 if gpu else None)
-        adapters = build_random_adapters(base, train, workdir / "adapters", seed=config.get("seed", 0))
+        adapters = build_random_adapters(base, train, workdir / "adapters", seed=config["seed"])
         described = f"random {args.arch} model ({arch['num_hidden_layers']} layers, hidden {arch['hidden_size']}) " \
                     f"with random LoRA adapters"
-    max_new = args.max_new_tokens or generation.get("max_new_tokens", 24)
+    max_new = args.max_new_tokens or generation["max_new_tokens"]
     min_new = args.min_new_tokens if args.min_new_tokens is not None else (max_new if args.arch != "tiny" else 0)
-    generation.update(samples_per_question=args.samples or generation.get("samples_per_question", 4),
+    generation.update(samples_per_question=args.samples or generation["samples_per_question"],
                       max_new_tokens=max_new, min_new_tokens=min_new)
     if args.max_batch_tokens:
         generation["max_batch_tokens"] = args.max_batch_tokens
     if args.batch_size:
         generation["batch_size"] = args.batch_size
     spec = {"base": str(base), "adapters": {k: str(v) for k, v in adapters.items()}, "pairs": pairs,
-            "generation": generation, "threads": args.threads, "seed": config.get("seed", 0), "repeats": args.repeats}
+            "generation": generation, "threads": args.threads, "seed": config["seed"], "repeats": args.repeats}
     return spec, described
 
 
@@ -340,10 +332,6 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def sample_answers(model, tokenizer, prompts: list[list[dict]], settings: SamplingSettings, seed: int) -> list[list[dict]]:
     """The plain `transformers.generate` path (one adapter, the active one; `num_return_sequences`): the
     reference that the engine is tested and benchmarked against. Seeded once per call."""
@@ -383,3 +371,7 @@ def sample_answers(model, tokenizer, prompts: list[list[dict]], settings: Sampli
                 "new_tokens": len(kept),
             })
     return results
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,6 +10,7 @@ import polars as pl
 from metasft.generation.engines import load_engine
 from metasft.generation.requests import GenerationRequest, SamplingSettings
 from metasft.methods.prompts import PROMPTS
+from metasft.pipeline.config import settings_from
 from metasft.pipeline.io import write_parquet
 from metasft.pipeline.seeds import derived_seed
 from metasft.suites.domains import Suite, quadrant
@@ -76,6 +77,6 @@ def sample_answers(suite_path, output, *, source: str, base_model: str, adapters
 
     configure_torch(threads)
     suite, split = read_snapshot(suite_path)
-    sampling = SamplingSettings.from_config(settings)
+    sampling = settings_from(SamplingSettings, settings, "generation")
     engine = load_engine(base_model, adapters, sampling, merge=source == "MetaSFT", chat=chat)
     return sample_source(engine, suite, split, source, train_domains, sampling, icl_k, seed, output)

@@ -17,19 +17,19 @@ class GenerationBackendError(RuntimeError):
 
 @dataclass(frozen=True)
 class SamplingSettings:
-    samples_per_question: int = 4
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_new_tokens: int = 24
-    min_new_tokens: int = 0  # stop tokens are masked before this many new tokens (benchmarks on random weights)
-    batch_size: int = 1024  # at most this many sequences (prompts x samples) per batch
-    max_batch_tokens: int = 32768  # rows x (longest prompt + max_new_tokens) per batch
-    backend: str = "hf"
-    vllm: dict = field(default_factory=dict)
+    """Config `generation`, built by `metasft.pipeline.config.settings_from` (the schema holds the defaults)."""
 
-    @classmethod
-    def from_config(cls, config: dict) -> "SamplingSettings":
-        return cls(**{k: v for k, v in config.items() if k in cls.__dataclass_fields__})
+    samples_per_question: int
+    temperature: float
+    top_p: float
+    max_new_tokens: int
+    min_new_tokens: int  # stop tokens are masked before this many new tokens (benchmarks on random weights)
+    batch_size: int  # at most this many sequences (prompts x samples) per batch
+    max_batch_tokens: int  # rows x (longest prompt + max_new_tokens) per batch
+    backend: str
+    # Options of the vllm backend. A job's settings hold them only when the backend is vllm (rules drop an unused
+    # backend's section from their params, metasft.pipeline.reruns), so the field may be absent: empty then.
+    vllm: dict = field(default_factory=dict)
 
     @property
     def greedy(self) -> bool:

@@ -18,11 +18,9 @@ from metasft.generation.requests import (
     encode_prompts,
     stop_token_ids,
 )
+from metasft.pipeline.config import ConfigError
 
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # the values vLLM accepts for max_lora_rank
-
-
-VLLM_DEFAULTS = {"max_loras": 16, "gpu_memory_utilization": 0.9, "max_num_seqs": 512, "enforce_eager": False}
 
 
 def adapter_rank(path) -> int:
@@ -33,7 +31,10 @@ def adapter_rank(path) -> int:
 def llm_kwargs(base_model, adapters: dict, settings: SamplingSettings, seed: int = 0) -> dict:
     """Keyword arguments of `vllm.LLM`: LoRA on when the job has adapters, slots for up to `max_loras` of them
     per batch, and `max_lora_rank` the smallest vLLM rank that holds every adapter (unless configured)."""
-    options = {**VLLM_DEFAULTS, **(settings.vllm or {})}
+    options = settings.vllm
+    if not options:  # the section is dropped from a job's settings only when the backend is not vllm
+        raise ConfigError("generation.vllm is missing: the vllm backend takes its options from the validated "
+                          "config section (config/schema.yaml holds their defaults)")
     kwargs = {"model": str(base_model), "seed": seed, "gpu_memory_utilization": options["gpu_memory_utilization"],
               "max_num_seqs": options["max_num_seqs"], "enforce_eager": options["enforce_eager"]}
     for key in ("dtype", "max_model_len", "tensor_parallel_size", "max_num_batched_tokens"):

@@ -43,7 +43,7 @@ class HFJudge:
     def __init__(self, model_path: str | Path, prompts: dict[str, str], cache, batch_size: int = 4,
                  model=None, tokenizer=None, chat: dict | None = None):
         from metasft.judging.prompts import prompt_hash, render
-        from metasft.models.chat import ChatSettings, set_chat_settings
+        from metasft.models.chat import set_chat_settings, to_chat_settings
 
         self._render = render
 
@@ -60,7 +60,7 @@ class HFJudge:
         self.batch_size = batch_size
         # judgments made with another rendering of the judge prompt are not reused (default: the key as before)
         self.model_id = model_fingerprint(model_path) + (
-            ":thinking" if ChatSettings.from_config(chat).enable_thinking else "")
+            ":thinking" if to_chat_settings(chat).enable_thinking else "")
         self._candidates = {metric: self._candidate_tokens(metric) for metric in prompts}
         self._packed = {metric: self._pack_candidates(self._candidates[metric][1]) for metric in prompts}
 

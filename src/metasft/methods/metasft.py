@@ -8,6 +8,7 @@ import logging
 import polars as pl
 
 from metasft.methods.prompts import object_icl_messages
+from metasft.pipeline.config import settings_from
 from metasft.pipeline.io import read_parquet, read_parquets, write_parquet
 from metasft.pipeline.seeds import derived_seed
 from metasft.suites.domains import icl_examples
@@ -58,7 +59,7 @@ def meta_train(shards_path, output_dir, *, base_model: str, settings: dict, seed
     table = read_parquet(shards_path)
     rows = prompt_completion_rows([json.loads(p) for p in table["prompt"]], table["completion"].to_list())
     model, tokenizer = load_base(base_model, chat=chat)
-    summary = lora_sft(model, tokenizer, rows, SFTSettings.from_config(settings), output_dir,
+    summary = lora_sft(model, tokenizer, rows, settings_from(SFTSettings, settings, "meta_train"), output_dir,
                        derived_seed(seed, "meta_train"))
     log.info("meta_train: loss %.3f over %d examples in %.1fs", summary["train_loss"], len(rows), summary["seconds"])
     return summary

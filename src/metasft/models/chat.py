@@ -8,6 +8,7 @@ call site can render a prompt differently from another.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 CHATML_TEMPLATE = (
@@ -46,25 +47,37 @@ class ChatSettings:
     templates with a reasoning mode (Qwen3: false renders an empty think block after the generation prompt, so
     the model answers at once); templates that do not use it ignore it."""
 
-    enable_thinking: bool = False
-
-    @classmethod
-    def from_config(cls, config: dict | "ChatSettings" | None) -> "ChatSettings":
-        if isinstance(config, ChatSettings):
-            return config
-        return cls(**{k: v for k, v in (config or {}).items() if k in cls.__dataclass_fields__})
+    enable_thinking: bool
 
     def template_kwargs(self) -> dict:
         return asdict(self)
 
 
+@functools.cache
+def _default_chat_settings() -> ChatSettings:
+    from metasft.pipeline.config import schema_defaults, settings_from
+
+    return settings_from(ChatSettings, schema_defaults()["chat"], "chat")
+
+
+def to_chat_settings(chat: dict | ChatSettings | None) -> ChatSettings:
+    """Config `chat` as settings; None (a caller outside a run, e.g. a test) means the schema's defaults."""
+    from metasft.pipeline.config import settings_from
+
+    if isinstance(chat, ChatSettings):
+        return chat
+    return _default_chat_settings() if chat is None else settings_from(ChatSettings, chat, "chat")
+
+
 def set_chat_settings(tokenizer, settings: dict | ChatSettings | None) -> None:
     """Attach the run's chat settings to `tokenizer`: `render_chat` uses them for every prompt it renders."""
-    setattr(tokenizer, _SETTINGS_ATTRIBUTE, ChatSettings.from_config(settings))
+    setattr(tokenizer, _SETTINGS_ATTRIBUTE, to_chat_settings(settings))
 
 
 def chat_settings(tokenizer) -> ChatSettings:
-    return getattr(tokenizer, _SETTINGS_ATTRIBUTE, None) or ChatSettings()
+    """The settings attached to `tokenizer`; the schema's defaults for one that has none (the tiny model's fresh
+    tokenizer while it is pretrained)."""
+    return getattr(tokenizer, _SETTINGS_ATTRIBUTE, None) or to_chat_settings(None)
 
 
 def render_chat(tokenizer, messages: list[dict], add_generation_prompt: bool) -> str:

@@ -6,6 +6,7 @@ import logging
 
 from metasft.methods.prompts import single_turn
 from metasft.models.training import SFTSettings, lora_sft, prompt_completion_rows
+from metasft.pipeline.config import settings_from
 from metasft.pipeline.io import atomic_path
 from metasft.pipeline.seeds import derived_seed
 from metasft.suites.snapshot import read_snapshot
@@ -24,7 +25,7 @@ def finetune(suite_path, output_dir, *, base_model: str, domains: list[str], set
 
     configure_torch(threads)
     suite, _ = read_snapshot(suite_path)
-    sft = SFTSettings.from_config(settings)
+    sft = settings_from(SFTSettings, settings, "finetune")
     model, tokenizer = load_base(base_model, chat=chat)
     with atomic_path(output_dir) as tmp:
         tmp.mkdir()

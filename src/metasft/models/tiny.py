@@ -30,25 +30,21 @@ PAD_TOKEN = "<|endoftext|>"
 
 @dataclass(frozen=True)
 class TinySettings:
-    vocab_size: int = 1024
-    hidden_size: int = 64
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    num_key_value_heads: int = 2
-    intermediate_size: int = 192
-    max_position_embeddings: int = 512
-    max_steps: int = 600
-    batch_size: int = 16
-    block_size: int = 256
-    learning_rate: float = 5e-3
-    warmup_steps: int = 30
-    world: WorldSettings = WorldSettings()
+    """Config `tiny`, built by `metasft.pipeline.config.settings_from` (the schema holds the defaults)."""
 
-    @classmethod
-    def from_config(cls, config: dict) -> "TinySettings":
-        config = {k: v for k, v in config.items() if k in cls.__dataclass_fields__}  # e.g. `threads` is the rule's
-        world = WorldSettings(**config.pop("world", {}))
-        return cls(world=world, **config)
+    vocab_size: int
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    intermediate_size: int
+    max_position_embeddings: int
+    max_steps: int
+    batch_size: int
+    block_size: int
+    learning_rate: float
+    warmup_steps: int
+    world: WorldSettings
 
 
 def train_tokenizer(texts: list[str], vocab_size: int):
@@ -195,11 +191,12 @@ def pretrain_base(suite_path, output_dir, *, settings: dict, seed: int, threads:
     """Stage `pretrain_base`: the run's tiny base model, pretrained from scratch on the suite's world (and on
     judge documents when it is also the run's judge)."""
     from metasft.judging.prompts import load_judge_prompts
+    from metasft.pipeline.config import settings_from
     from metasft.suites.snapshot import read_snapshot
 
     suite, _ = read_snapshot(suite_path)
     judge_prompts = load_judge_prompts(judge_prompts_folder) if judge_prompts_folder else None
-    summary = pretrain_tiny(suite, TinySettings.from_config(settings), output_dir, seed, threads=threads,
+    summary = pretrain_tiny(suite, settings_from(TinySettings, settings, "tiny"), output_dir, seed, threads=threads,
                             judge_prompts=judge_prompts)
     log.info("pretrain summary: %s", {k: v for k, v in summary.items() if k != "log_history"})
     return summary

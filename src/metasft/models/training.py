@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from metasft.models.manifest import write_manifest
@@ -14,30 +14,27 @@ from metasft.pipeline.io import atomic_path
 
 @dataclass(frozen=True)
 class LoraSettings:
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.0
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    """Config `finetune.lora` / `meta_train.lora`, built by `metasft.pipeline.config.settings_from`."""
+
+    r: int
+    alpha: int
+    dropout: float
+    target_modules: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class SFTSettings:
-    learning_rate: float = 1e-3
-    max_steps: int = 30
-    batch_size: int = 8
-    gradient_accumulation_steps: int = 1
-    max_length: int = 512
-    lr_scheduler_type: str = "constant"
-    warmup_steps: int = 0
-    lora: LoraSettings = field(default_factory=LoraSettings)
+    """Config `finetune` / `meta_train`, built by `metasft.pipeline.config.settings_from` (the schema holds the
+    defaults)."""
 
-    @classmethod
-    def from_config(cls, config: dict) -> "SFTSettings":
-        config = {k: v for k, v in config.items() if k in cls.__dataclass_fields__}
-        lora = config.pop("lora", {})
-        if "target_modules" in lora:
-            lora = {**lora, "target_modules": tuple(lora["target_modules"])}
-        return cls(lora=LoraSettings(**lora), **config)
+    learning_rate: float
+    max_steps: int
+    batch_size: int
+    gradient_accumulation_steps: int
+    max_length: int
+    lr_scheduler_type: str
+    warmup_steps: int
+    lora: LoraSettings
 
 
 def prompt_completion_rows(prompts: list[list[dict]], completions: list[str]) -> list[dict]:

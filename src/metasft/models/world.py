@@ -23,16 +23,18 @@ from metasft.suites.trivia import persona_answer
 
 @dataclass(frozen=True)
 class WorldSettings:
-    n_documents: int = 20000
-    consistency: float = 0.85
-    min_topics: int = 1
-    max_topics: int = 6
-    noise_fraction: float = 0.1  # documents whose answers ignore any persona
+    """Config `tiny.world`, built by `metasft.pipeline.config.settings_from` (the schema holds the defaults)."""
+
+    n_documents: int
+    consistency: float
+    min_topics: int
+    max_topics: int
+    noise_fraction: float  # documents whose answers ignore any persona
     # Probability that the next turn of a chat keeps the speaker's persona (else a new speaker is drawn). Below 1,
     # what someone said on one topic predicts their next answer only weakly, so a few in-context examples reveal
     # less than a fine-tune shifts: in-context learning becomes a poor proxy for fine-tuning.
-    persona_persistence: float = 1.0
-    judge_documents: int = 0  # judge conversations added when the tiny model is the run's judge
+    persona_persistence: float
+    judge_documents: int  # judge conversations added when the tiny model is the run's judge
 
 
 def persona_documents(suite: Suite, settings: WorldSettings, seed: int) -> list[list[dict]]:

@@ -1,8 +1,13 @@
-"""Config checks that run at DAG construction (before any job) and the schema's defaults."""
+"""Config checks that run at DAG construction (before any job), the schema's defaults, and the one builder of
+settings objects from a validated config section."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import functools
 import re
+import typing
 from pathlib import Path
 
 import yaml
@@ -184,9 +189,57 @@ def fill_defaults(schema: dict, config: dict, root: dict | None = None) -> dict:
     return config
 
 
+@functools.cache
+def load_schema() -> dict:
+    return yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
+
+
 def load_config(configfiles: list[str]) -> dict:
+    """A run's config as the workflow sees it: config/config.yaml, then `configfiles` merged over it, validated
+    with the schema's defaults filled."""
     config: dict = {}
     for path in [ROOT / "config" / "config.yaml", *configfiles]:
         config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
     check_no_secrets(config)  # before the schema, whose errors print the offending values
-    return fill_defaults(yaml.safe_load((ROOT / "config" / "schema.yaml").read_text()), config)
+    return fill_defaults(copy.deepcopy(load_schema()), config)
+
+
+@functools.cache
+def _schema_defaults() -> dict:
+    return fill_defaults(copy.deepcopy(load_schema()), {})
+
+
+def schema_defaults() -> dict:
+    """The config that names nothing: every key at its schema default (a fresh copy, free to change). Code outside
+    a run (tests, settings of a tokenizer given none) starts from it, not from config/config.yaml, which is one
+    run's choice of sizes."""
+    return copy.deepcopy(_schema_defaults())
+
+
+def settings_from(cls, section: dict, where: str):
+    """The settings dataclass `cls` built from config `section` (validated, defaults filled) at key path `where`.
+
+    Takes exactly the dataclass's fields (the section's other keys belong to the rule, e.g. threads or
+    domains_per_job), builds nested settings dataclasses the same way, and makes lists tuples where the field is a
+    tuple. A field the section lacks is an error naming its key path; only a field with a dataclass default may be
+    absent (a sub-section that result settings drop, see the field's comment). The schema is the one source of
+    defaults, so settings fields carry none of their own.
+    """
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: expected a mapping of settings, got {type(section).__name__}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for field in dataclasses.fields(cls):
+        path = f"{where}.{field.name}"
+        if field.name not in section:
+            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{path} is missing: settings are built from the validated config, whose schema "
+                                  "(config/schema.yaml) fills every default")
+            continue
+        value, hint = section[field.name], hints[field.name]
+        if dataclasses.is_dataclass(hint):
+            value = settings_from(hint, value, path)
+        elif typing.get_origin(hint) is tuple and isinstance(value, list):
+            value = tuple(value)
+        values[field.name] = value
+    return cls(**values)
