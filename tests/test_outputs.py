@@ -149,7 +149,7 @@ def test_the_producer_table_matches_the_workflow(workflow_copy):
         "finetune", "results/mini/finetune/part000")
 
 
-# ---- the workflow: a finished mini run (copied: the session's mini_run stays intact for other tests) ---------
+# The workflow on a finished mini run (copied: the session's mini_run stays intact for other tests).
 
 MINI = ("--configfile", "tests/configs/mini.yaml")
 

@@ -1,16 +1,12 @@
-"""Per method x quadrant: RMSE, Pearson r, Spearman rho with seeded 95% bootstrap CIs over pairs, and paired
-method comparisons on the same bootstrap resamples.
+"""The metrics stage: propensities of every method, the metrics table, paired comparisons, the generalization summary.
 
-Memory is bounded whatever the sizes: a bootstrap resample is a vector of pair counts (how often each pair was
-drawn), resamples are processed `batch` at a time, and every statistic of a batch is computed from weighted
-sums over pairs (matrix products for RMSE and Pearson, cumulative counts along each permutation's sort order
-for Spearman), so no array ever holds permutations x resamples x pairs.
-
-Resampling scheme (tests recompute it by hand): resample b draws `n_pairs` pair indices uniformly with
-replacement; the draws come from `numpy.random.default_rng(seed).integers(0, n_pairs, size=(batch, n_pairs))`,
-batch after batch. The CI is the percentile interval of the resampled statistics (linear interpolation).
+`evaluate` reads the run's suite snapshot, the GT-* baselines and the scores of every source, checks how many
+answers went unscored, and writes the propensities, the predictions, `metrics.csv` (per method x quadrant: RMSE,
+Pearson r, Spearman rho with seeded bootstrap CIs over pairs), `comparisons.csv` (FOCUS_METHOD's RMSE minus each
+other method's on the same resamples) and the generalization summary (spread of golden propensity and the
+same-persona effect). The statistics and the resampling scheme are in `metasft.analysis.statistics`; a method
+compared here is listed in METHODS.
 """
-
 from __future__ import annotations
 
 import logging

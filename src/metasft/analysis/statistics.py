@@ -1,5 +1,15 @@
-"""Statistics of predicted against golden propensities: RMSE, Pearson, Spearman (weighted for bootstrap counts), Spearman-Brown, and batched bootstrap resampling."""
+"""Statistics of predicted against golden propensities: RMSE, Pearson r, Spearman rho (weighted for bootstrap
+counts), Spearman-Brown, and batched bootstrap resampling with percentile CIs.
 
+Memory is bounded whatever the sizes: a bootstrap resample is a vector of pair counts (how often each pair was
+drawn), resamples are processed `batch` at a time, and every statistic of a batch is computed from weighted
+sums over pairs (matrix products for RMSE and Pearson, cumulative counts along each permutation's sort order
+for Spearman), so no array ever holds permutations x resamples x pairs.
+
+Resampling scheme (tests recompute it by hand): resample b draws `n_pairs` pair indices uniformly with
+replacement; the draws come from `numpy.random.default_rng(seed).integers(0, n_pairs, size=(batch, n_pairs))`,
+batch after batch. The CI is the percentile interval of the resampled statistics (linear interpolation).
+"""
 from __future__ import annotations
 
 import math

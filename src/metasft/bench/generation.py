@@ -83,6 +83,48 @@ def _tokens(answers) -> int:
     return sum(a["new_tokens"] for samples in answers for a in samples)
 
 
+def reference_answers(model, tokenizer, prompts: list[list[dict]], settings: SamplingSettings,
+                      seed: int) -> list[list[dict]]:
+    """The plain `transformers.generate` path (one adapter, the active one; `num_return_sequences`): the
+    reference that the engine is benchmarked against (paths a and b). Seeded once per call."""
+    import torch
+
+    from metasft.models.chat import encode_chat
+
+    encoded = [encode_chat(tokenizer, p, add_generation_prompt=True) for p in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: (len(encoded[i]), i))
+    n = settings.samples_per_question
+    per_batch = max(settings.batch_size // n, 1)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    stops = stop_token_ids(tokenizer, base.config, getattr(base, "generation_config", None))
+    results: list[list[dict]] = [[] for _ in prompts]
+    torch.manual_seed(seed)
+    device = model.device
+    tokenizer.padding_side = "left"
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
+    for start in range(0, len(order), per_batch):
+        batch = order[start:start + per_batch]
+        padded = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
+        with torch.inference_mode():
+            output = model.generate(
+                input_ids=padded["input_ids"].to(device), attention_mask=padded["attention_mask"].to(device),
+                do_sample=not settings.greedy, temperature=None if settings.greedy else settings.temperature,
+                top_p=None if settings.greedy else settings.top_p, max_new_tokens=settings.max_new_tokens,
+                min_new_tokens=settings.min_new_tokens or None, num_return_sequences=n, pad_token_id=pad,
+                eos_token_id=stops, top_k=None,
+            )
+        new_tokens = output[:, padded["input_ids"].shape[1]:].tolist()
+        for row, tokens in enumerate(new_tokens):
+            ended = next((j for j, t in enumerate(tokens) if t in stops), None)
+            kept = tokens[:ended] if ended is not None else [t for t in tokens if t != pad]
+            results[batch[row // n]].append({
+                "answer": tokenizer.decode(kept, skip_special_tokens=True).strip(),
+                "finished": ended is not None,
+                "new_tokens": len(kept),
+            })
+    return results
+
+
 def worker_per_pair(spec: dict, index: int) -> dict:
     """(a): what a one-job-per-pair rule does: import, load base + one adapter, one `generate` call."""
     from metasft.models.loading import configure_torch, load_with_adapters
@@ -90,7 +132,7 @@ def worker_per_pair(spec: dict, index: int) -> dict:
     configure_torch(spec["threads"])
     train_domain, eval_domain, _ = pair = spec["pairs"][index]
     model, tokenizer = load_with_adapters(spec["base"], {train_domain: spec["adapters"][train_domain]})
-    answers = sample_answers(model, tokenizer, _pair_prompts(pair), _settings(spec, batch_size=10**6),
+    answers = reference_answers(model, tokenizer, _pair_prompts(pair), _settings(spec, batch_size=10**6),
                              derived_seed(spec["seed"], train_domain, eval_domain))
     _sync()
     return {"tokens": _tokens(answers), **_peak_memory()}
@@ -121,8 +163,8 @@ def worker_loop(spec: dict) -> dict:
         tokens = 0
         for train_domain, eval_domain, questions in pairs:
             model.set_adapter(train_domain)
-            tokens += _tokens(sample_answers(model, tokenizer, _pair_prompts((train_domain, eval_domain, questions)),
-                                             settings, derived_seed(spec["seed"], train_domain, eval_domain)))
+            tokens += _tokens(reference_answers(model, tokenizer, _pair_prompts((train_domain, eval_domain, questions)),
+                                                settings, derived_seed(spec["seed"], train_domain, eval_domain)))
         return tokens
 
     run(spec["pairs"][:1])  # warm-up
@@ -266,7 +308,7 @@ def main(argv=None) -> int:
         print(json.dumps(result))
         return 0
 
-    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="genbench-"))
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench-generation-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         spec, described = prepare(args, workdir)
@@ -330,47 +372,6 @@ def main(argv=None) -> int:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
     return 0
-
-
-def sample_answers(model, tokenizer, prompts: list[list[dict]], settings: SamplingSettings, seed: int) -> list[list[dict]]:
-    """The plain `transformers.generate` path (one adapter, the active one; `num_return_sequences`): the
-    reference that the engine is tested and benchmarked against. Seeded once per call."""
-    import torch
-
-    from metasft.models.chat import encode_chat
-
-    encoded = [encode_chat(tokenizer, p, add_generation_prompt=True) for p in prompts]
-    order = sorted(range(len(prompts)), key=lambda i: (len(encoded[i]), i))
-    n = settings.samples_per_question
-    per_batch = max(settings.batch_size // n, 1)
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    stops = stop_token_ids(tokenizer, base.config, getattr(base, "generation_config", None))
-    results: list[list[dict]] = [[] for _ in prompts]
-    torch.manual_seed(seed)
-    device = model.device
-    tokenizer.padding_side = "left"
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
-    for start in range(0, len(order), per_batch):
-        batch = order[start:start + per_batch]
-        padded = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
-        with torch.inference_mode():
-            output = model.generate(
-                input_ids=padded["input_ids"].to(device), attention_mask=padded["attention_mask"].to(device),
-                do_sample=not settings.greedy, temperature=None if settings.greedy else settings.temperature,
-                top_p=None if settings.greedy else settings.top_p, max_new_tokens=settings.max_new_tokens,
-                min_new_tokens=settings.min_new_tokens or None, num_return_sequences=n, pad_token_id=pad,
-                eos_token_id=stops, top_k=None,
-            )
-        new_tokens = output[:, padded["input_ids"].shape[1]:].tolist()
-        for row, tokens in enumerate(new_tokens):
-            ended = next((j for j, t in enumerate(tokens) if t in stops), None)
-            kept = tokens[:ended] if ended is not None else [t for t in tokens if t != pad]
-            results[batch[row // n]].append({
-                "answer": tokenizer.decode(kept, skip_special_tokens=True).strip(),
-                "finished": ended is not None,
-                "new_tokens": len(kept),
-            })
-    return results
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""The engine a config names (hf or vllm), loaded with a set of adapters."""
+"""The engine a config names (hf or vllm), loaded with a set of adapters.
+
+`load_engine` is the one place the backend is chosen; the engines themselves are `metasft.generation.hf`
+(`HFEngine`, with the overview of both backends) and `metasft.generation.vllm` (`VLLMEngine`, imported only when
+the config asks for it).
+"""
 
 from __future__ import annotations
 

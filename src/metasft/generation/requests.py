@@ -1,4 +1,9 @@
-"""What an engine is asked: sampling settings, generation requests, backend checks and prompt encoding."""
+"""What an engine is asked: sampling settings, generation requests, backend checks and prompt encoding.
+
+Both backends take the same `GenerationRequest`s with the same `SamplingSettings` and encode prompts and stop
+tokens the same way (`encode_prompts`, `stop_token_ids`), so they write the same answer schema. Importing this
+module is cheap: `check_generation_backend` runs at DAG construction (rules/common.smk).
+"""
 
 from __future__ import annotations
 

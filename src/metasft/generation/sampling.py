@@ -1,4 +1,6 @@
-"""Batch planning and per-row seeded token sampling (temperature, top-p), shared by the engines."""
+"""The hf engine's batch planning (`plan_batches`: token-budget batches of length-sorted prompts) and per-row
+seeded token sampling (temperature, top-p): each sample row draws from its own uniforms (`row_seed`,
+`row_uniforms`), so an answer depends on its request alone. The vllm backend samples with vLLM's own generator."""
 
 from __future__ import annotations
 

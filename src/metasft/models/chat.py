@@ -1,5 +1,6 @@
 """Chat formatting: the chat-template rendering every stage shares, the templates for base models that ship
-none, and the ObjectICL prompt layout.
+none, and SFT examples (prompt + completion) in that template. The ObjectICL prompt layout is
+`metasft.methods.prompts`.
 
 Every chat prompt of the pipeline (SFT data, sampling prompts, MetaSFT prompts, judge prompts) is rendered by
 `render_chat`, with the run's `chat` settings (config `chat`) attached to the tokenizer when it is loaded, so no

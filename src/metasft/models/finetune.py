@@ -1,4 +1,9 @@
-"""ObjectSFT: LoRA fine-tunes of the base model, one adapter per train domain."""
+"""ObjectSFT: LoRA fine-tunes of the base model, one adapter per train domain (the `finetune` stage).
+
+A job trains the adapters of its chunk of train domains one after another from a single base-model load, each on
+T's train pairs as single-turn prompts (`metasft.methods.prompts.single_turn`) with the shared LoRA recipe of
+`metasft.models.training`; the chunk's folder appears only when all of its adapters are done.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Atomic writes: a reader (or a resumed run) never sees a half-written result. Checked reads: a missing,
 truncated or damaged output stops the job with an error naming the file, the rule that makes it and how to
-rebuild it. Model folders (the tiny base, adapters) carry a manifest of their files, written last."""
+rebuild it (`metasft.pipeline.outputs`). Model folders carry manifests of their own (`metasft.models.manifest`)."""
 
 from __future__ import annotations
 

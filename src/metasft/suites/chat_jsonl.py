@@ -1,4 +1,9 @@
-"""Suites of kind ``chat_jsonl`` (custom): chat-JSONL train and eval files per domain."""
+"""Suites of kind ``chat_jsonl`` (custom): chat-JSONL train and eval files per domain.
+
+`load_chat_jsonl` reads the domains listed in `suite.yaml`: a train file of one-user-turn, one-assistant-turn
+conversations and an eval file of user questions, each in the ``{"messages": [...]}`` form; options, the designated
+one and optional persona tags are checked as in preference suites (`metasft.suites.trivia`).
+"""
 
 from __future__ import annotations
 

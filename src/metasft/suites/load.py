@@ -1,6 +1,7 @@
-"""Domain suites: loading, validation, splits and quadrants.
+"""Loading a suite folder: `load_suite` reads its `suite.yaml` and hands it to the loader of its `kind`.
 
-A suite is a folder with a `suite.yaml`. Three kinds are understood:
+A suite is a folder with a `suite.yaml`. Three kinds are understood, each loaded by a module of its own
+(`metasft.suites.trivia`, `metasft.suites.chat_jsonl`, `metasft.suites.advice`), registered in `load_suite`:
 
 * ``trivia``-style (``kind: preferences``): topics in ``topics/*.yaml``, each with hand-written question
   paraphrases, options tagged with latent personas and one designated option. Train and eval questions are

@@ -1,4 +1,12 @@
-"""Suites of kind ``preferences`` (trivia): topics with options tagged by latent personas."""
+"""Suites of kind ``preferences`` (trivia): topics with options tagged by latent personas.
+
+`load_preferences` builds one domain per topic of ``topics/*.yaml``: eval questions are paraphrases held out by a
+shuffle seeded with the topic id, train questions the others, each wrapped in the suite's question templates; every
+train answer names the designated option in one of the answer templates, in the voice of its persona when the suite
+has ``persona_phrases`` (`persona_answer`, which the persona world of `metasft.models.world` also speaks).
+`_build_options` checks the options of any categorically scored domain (chat_jsonl suites use it too) so that an
+answer parses to exactly one.
+"""
 
 from __future__ import annotations
 
