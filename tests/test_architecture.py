@@ -25,9 +25,6 @@ LONG_REASON = re.compile(r"^Long because\b", re.M)
 BANNER = re.compile(r"^\s*#.*(-{4}|={4})")
 # Calls a job script may make before its one library call: they only read settings out of the Snakemake object.
 SETTINGS_HELPERS = {"job_settings", "dict", "list", "tuple", "str", "int", "float", "bool"}
-# Scripts the lead engineer is still rewriting to the target shape; each one XPASSes once it is done (then drop it).
-SCRIPTS_PENDING = {"baselines", "finetune", "generate_suite", "meta_shards", "meta_train", "metrics",
-                   "pair_result", "plots", "pretrain_base", "sample_answers", "score", "suite"}
 
 
 def module_name(path: Path, package: Path = PACKAGE) -> str:
@@ -131,11 +128,7 @@ def snakemake_uses(path: Path) -> list[str]:
     return uses
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param(path, id=module_name(path), marks=[pytest.mark.xfail(
-        strict=False, reason="start_job still takes the Snakemake object; it changes with the job scripts")]
-        if path == PACKAGE / "pipeline" / "jobs.py" else [])
-    for path in sorted(PACKAGE.rglob("*.py"))])
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=module_name)
 def test_library_takes_no_snakemake_object(path):
     """Library functions take plain paths and settings, so they can be called and tested without Snakemake."""
     assert not snakemake_uses(path), "\n".join(snakemake_uses(path))
@@ -210,21 +203,13 @@ def test_script_shape_check_names_what_is_wrong(tmp_path):
         "line 7: argument table.head() does more than unpack snakemake"]
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param(path, id=path.stem, marks=[pytest.mark.xfail(
-        strict=False, reason="the lead engineer is rewriting this script to one library call")]
-        if path.stem in SCRIPTS_PENDING else [])
-    for path in sorted(SCRIPTS.glob("*.py"))])
+@pytest.mark.parametrize("path", sorted(SCRIPTS.glob("*.py")), ids=lambda path: path.stem)
 def test_job_scripts_make_one_library_call(path):
     """rule -> script -> function in one hop each: a script translates `snakemake` into plain arguments only."""
     assert not script_shape_problems(path), f"{path.relative_to(ROOT)}: " + "; ".join(script_shape_problems(path))
 
 
-@pytest.mark.parametrize("init", [
-    pytest.param(init, id=init.parent.name, marks=[pytest.mark.xfail(
-        strict=False, reason="judging's docstring is written on the judging branch")]
-        if init.parent.name == "judging" else [])
-    for init in sorted(PACKAGE.glob("*/__init__.py"))])
+@pytest.mark.parametrize("init", sorted(PACKAGE.glob("*/__init__.py")), ids=lambda init: init.parent.name)
 def test_subpackages_state_their_purpose(init):
     """A newcomer finds a concern's room from the first line of each subpackage's docstring."""
     docstring = ast.get_docstring(ast.parse(init.read_text())) or ""

@@ -115,10 +115,6 @@ def main(argv=None) -> None:
     sys.exit(1 if failed else 0)
 
 
-if __name__ == "__main__":
-    main()
-
-
 def output_problems(output: str, members=("",)) -> list[str]:
     """What is wrong with `output`, a model output of the pipeline (a model folder, or a folder holding one model
     folder per member, as a finetune chunk does), by a cheap check (stat, no hashing) against each manifest; empty
@@ -136,3 +132,7 @@ def damaged_outputs_message(damaged: dict[str, list[str]], options: str = "") ->
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         lines.append(f"{output}: {'; '.join(problems[:5])}{more}. {rebuild_hint(output, options)}")
     return "\n".join(["damaged model output (its folder exists, so snakemake alone would not rebuild it):", *lines])
+
+
+if __name__ == "__main__":
+    main()

@@ -86,3 +86,10 @@ def read_json(path: str | os.PathLike):
     except (OSError, ValueError) as error:  # ValueError: JSONDecodeError, UnicodeDecodeError
         raise OutputError(f"{path}: cannot read this JSON file ({first_line(error)}). "
                           f"{rebuild_hint(path)}") from error
+
+
+def pair_result(chunk_table, output, *, train_domain: str, eval_domain: str) -> None:
+    """Stage `pair_result`: one (T, E) pair's rows of a chunk table of answers or scores."""
+    table = read_parquet(chunk_table)
+    write_parquet(table.filter((pl.col("train_domain") == train_domain) & (pl.col("eval_domain") == eval_domain)),
+                  output)

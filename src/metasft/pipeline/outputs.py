@@ -60,13 +60,3 @@ def is_forced(output: str, *, forceall: bool, forcerun, targets) -> bool:
     return forceall or (made_by is not None and made_by[0] in named) or \
         output in named | {os.path.normpath(t) for t in targets}
 
-
-def pair_result(chunk_table, output, *, train_domain: str, eval_domain: str) -> None:
-    """Stage `pair_result`: one (T, E) pair's rows of a chunk table of answers or scores."""
-    import polars as pl
-
-    from metasft.pipeline.io import read_parquet, write_parquet
-
-    table = read_parquet(chunk_table)
-    write_parquet(table.filter((pl.col("train_domain") == train_domain) & (pl.col("eval_domain") == eval_domain)),
-                  output)
