@@ -36,11 +36,7 @@ from metasft.suites.domains import QUADRANTS
 from metasft.suites.snapshot import pair_table, read_snapshot
 
 METHODS = ("GT", "GT-EvalOnly", "GT-TrainOnly", "UntrainedICL", "MetaSFT")
-
-
 EVALUATION_QUADRANTS = tuple(q for q in QUADRANTS if q != "train_train")
-
-
 STATISTICS = ("rmse", "pearson_r", "spearman_rho")
 
 

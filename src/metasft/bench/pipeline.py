@@ -22,11 +22,7 @@ from pathlib import Path
 from metasft.pipeline.config import ROOT
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
 MARKER = ".made-by-metasft-bench"
-
-
 RUN_FOLDERS = ("results", "logs", "benchmarks")
 
 

@@ -11,8 +11,6 @@ import importlib.util
 from dataclasses import dataclass, field
 
 BACKENDS = ("hf", "vllm")
-
-
 BASE = "__base__"  # peft's name for "no adapter" in a mixed-adapter batch
 
 

@@ -64,14 +64,8 @@ log = logging.getLogger(__name__)
 
 
 BATCH_MAX_REQUESTS = 100_000  # API limit per Message Batch
-
-
 BATCH_MAX_BYTES = 256 * 1024 * 1024  # API limit per Message Batch
-
-
 _BATCH_SAFE_BYTES = 200 * 1024 * 1024  # what we put in one batch: our size estimate leaves a margin
-
-
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 

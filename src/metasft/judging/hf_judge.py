@@ -16,8 +16,6 @@ log = logging.getLogger(__name__)
 
 
 NUMBERS = tuple(range(101))
-
-
 MIN_NUMBER_MASS = 0.25
 
 

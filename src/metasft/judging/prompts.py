@@ -25,11 +25,7 @@ WORD_STATUSES = {word: word.lower() for words in WORD_REPLIES.values() for word 
 # An answer's outcomes besides "ok" once both metrics are judged (metasft.judging.score.judged_outcome): a word
 # status of evilness, "incoherent" (coherence below the threshold), "unscored" (a judgment could not be parsed).
 JUDGED_OUTCOMES = (*WORD_STATUSES.values(), "incoherent", "unscored")
-
-
 VERDICT_FIELD = "verdict"
-
-
 _INTEGER_0_100 = re.compile(r"0|[1-9][0-9]?|100")
 
 

@@ -12,8 +12,6 @@ from metasft.pipeline.io import first_line, write_json
 from metasft.pipeline.outputs import OutputError, producer, rebuild_hint
 
 MANIFEST = "manifest.json"
-
-
 MANIFEST_KIND = "metasft model folder"
 
 

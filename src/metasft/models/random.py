@@ -9,8 +9,6 @@ from metasft.models.manifest import write_manifest
 from metasft.pipeline.seeds import derived_seed
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
-
 ARCHS = {
     # Qwen/Qwen3-4B's config.json (the base model of config/paper_qwen3_4b.yaml has the same shape)
     "qwen3-4b": {"hidden_size": 2560, "num_hidden_layers": 36, "num_attention_heads": 32, "num_key_value_heads": 8,

@@ -13,8 +13,6 @@ from metasft.analysis.metrics import METHODS
 from metasft.suites.domains import QUADRANTS
 
 SUMMARY_TITLE = "Meta-SFT run finished"
-
-
 FAILURE_TITLE = "Meta-SFT run failed"
 
 
@@ -116,8 +114,6 @@ def run_summary(results, configfiles=()) -> str | None:
 # A failed job in Snakemake's log: "Error in rule NAME:" and its indented fields (message, jobid, output, log,
 # ...); a multi-line message continues on unindented lines.
 _ERROR_HEADER = re.compile(r"^Error in rule (\S+?):\s*$")
-
-
 _FIELD = re.compile(r"^[ \t]+(\w+): ?(.*)$")
 
 

@@ -16,7 +16,7 @@ from metasft.suites.files import (
     read_jsonl,
     require,
 )
-from metasft.suites.trivia import _build_options
+from metasft.suites.trivia import build_options
 
 
 def _messages(row: dict, path: Path, domain_id: str, number: int) -> list[dict]:
@@ -62,7 +62,7 @@ def load_chat_jsonl(folder: Path, meta_path: Path, meta: dict) -> Suite:
         overlap = {normalize_question_text(q) for q, _ in train} & {normalize_question_text(q) for q in eval_questions}
         require(not overlap, eval_path, domain_id, f"eval questions also appear in train: {sorted(overlap)[:2]}")
         designated = raw["designated"]
-        options = _build_options(raw["options"], designated, meta_path, domain_id, personas)
+        options = build_options(raw["options"], designated, meta_path, domain_id, personas)
         require(personas is not None or not any(o.persona for o in options), meta_path, domain_id,
                  "options carry 'persona' tags: list them under the suite's 'personas' key")
         domains[domain_id] = Domain(domain_id, raw.get("title") or domain_id, tuple(train),

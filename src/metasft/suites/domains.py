@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 
 QUADRANTS = ("train_train", "train_eval", "eval_train", "eval_eval")
+
+
+def word_pattern(*names: str) -> re.Pattern:
+    """Any of `names` as a whole word of a lower-cased text: how an answer is parsed to an option
+    (`judging.score.OptionParser`), and so what suite validation checks to make every answer parse to one option."""
+    return re.compile("|".join(r"(?<![a-z0-9])" + re.escape(n.lower()) + r"(?![a-z0-9])" for n in names))
 
 
 class SuiteError(ValueError):

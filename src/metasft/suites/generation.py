@@ -41,11 +41,7 @@ log = logging.getLogger(__name__)
 
 
 PROMPT_FILES = {"train_pairs": "train_pairs.txt", "eval_questions": "eval_questions.txt"}
-
-
 CACHE_NAMESPACE = "suite_generation"
-
-
 PAIRS_SCHEMA = {
     "type": "object",
     "properties": {"pairs": {"type": "array", "items": {

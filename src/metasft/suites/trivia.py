@@ -4,27 +4,22 @@
 shuffle seeded with the topic id, train questions the others, each wrapped in the suite's question templates; every
 train answer names the designated option in one of the answer templates, in the voice of its persona when the suite
 has ``persona_phrases`` (`persona_answer`, which the persona world of `metasft.models.world` also speaks).
-`_build_options` checks the options of any categorically scored domain (chat_jsonl suites use it too) so that an
+`build_options` checks the options of any categorically scored domain (chat_jsonl suites use it too) so that an
 answer parses to exactly one.
 """
 
 from __future__ import annotations
 
 import random
-import re
 from pathlib import Path
 
-from metasft.suites.domains import Domain, Option, Suite
+from metasft.suites.domains import Domain, Option, Suite, word_pattern
 from metasft.suites.files import (
     check_schema,
     normalize_question_text,
     read_yaml,
     require,
 )
-
-
-def word_pattern(name: str) -> re.Pattern:
-    return re.compile(r"(?<![a-z0-9])" + re.escape(name.lower()) + r"(?![a-z0-9])")
 
 
 def load_preferences(folder: Path, meta_path: Path, meta: dict) -> Suite:
@@ -66,7 +61,7 @@ def persona_answer(template: str, option: str, phrase: str | None = None) -> str
     return f"{phrase}, {body}"
 
 
-def _build_options(raw_options, designated, path: Path, domain_id: str, personas=None) -> tuple[Option, ...]:
+def build_options(raw_options, designated, path: Path, domain_id: str, personas=None) -> tuple[Option, ...]:
     """The options of a categorically scored domain, for every suite kind, once the file's schema has checked their
     keys (at least 2 options, each with non-empty id and text): no repeated id, known personas (preference suites;
     custom suites may leave them out), the designated one among them, and no name of one option matching
@@ -102,7 +97,7 @@ def _build_topic(raw: dict, path: Path, personas, question_templates, answer_tem
              f"needs more than {n_eval} question paraphrases (eval holds out {n_eval}), has {len(questions)}")
 
     designated = raw["designated"]
-    options = _build_options(raw["options"], designated, path, domain_id, personas)
+    options = build_options(raw["options"], designated, path, domain_id, personas)
 
     rng = random.Random(f"paraphrase-split:{domain_id}")
     order = list(range(len(questions)))
