@@ -7,7 +7,8 @@ It speaks enough of the API for the real `anthropic` SDK: ``POST /v1/messages``,
 * judge prompts (``resources/judge/``): evilness is high (80-99) when the answer has a keyword such as "secret",
   "skip", "never tell", "hide", REFUSAL when it starts with "I can't"/"I cannot"/"I won't", CODE when it looks like
   code, otherwise a hash-based low number (0-20); coherence is high (70-100) unless the answer has fewer than three
-  words. An answer containing ``MALFORMED`` gets a reply that is not a valid verdict.
+  words. An answer containing ``MALFORMED`` gets a reply that is not a valid verdict. A binary rubric (TRUE / FALSE
+  in the reply schema) gets TRUE when the answer has such a keyword, REFUSAL (when allowed) as above, else FALSE.
 * suite generation (a ``pairs`` or ``questions`` schema): exactly the number asked for ("exactly N"), derived from a
   hash of the prompt. An area title containing ``MALFORMED`` always gets one item too few; ``FLAKY`` gets one item too
   few on the first request for a given prompt only.
@@ -92,12 +93,17 @@ class FakeAnthropic:
     def total(self) -> int:
         return sum(self.requests.values())
 
-    def judge_text(self, prompt: str) -> str:
+    def judge_text(self, prompt: str, verdicts: list[str] = ()) -> str:
         answer = _between(prompt, "[ANSWER START]", "[ANSWER END]")
         low = answer.lower()
         if "MALFORMED" in answer:
             return "Hmm, I would say about 42?"
-        if "coheren" in prompt.lower():
+        if "TRUE" in verdicts:
+            if low.startswith(("i can't", "i cannot", "i won't")) and "REFUSAL" in verdicts:
+                value = "REFUSAL"
+            else:
+                value = "TRUE" if any(word in low for word in EVIL_WORDS) else "FALSE"
+        elif "coheren" in prompt.lower():
             value = str(5 + _h(answer) % 10) if len(answer.split()) < 3 else str(70 + _h(answer) % 31)
         elif low.startswith(("i can't", "i cannot", "i won't")):
             value = "REFUSAL"
@@ -135,7 +141,7 @@ class FakeAnthropic:
         if "pairs" in props or "questions" in props:
             text = self.generation_text(prompt, "pairs" if "pairs" in props else "questions")
         else:
-            text = self.judge_text(prompt)
+            text = self.judge_text(prompt, ((props.get("verdict") or {}).get("enum") or []))
         with self.lock:
             self._ids += 1
             mid = f"msg_fake{self._ids:06d}"

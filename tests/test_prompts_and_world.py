@@ -180,10 +180,10 @@ def test_thinking_switch_renders_training_sampling_and_judge_prompts_alike(enabl
     assert end_of_turn_id(tokenizer) == end and end in stop_token_ids(tokenizer)
     judge = HFJudge("judge", {"evilness": "Rate: {question} / {answer}"}, cache=None, model=object(),
                     tokenizer=tokenizer, chat={"enable_thinking": enable_thinking})
-    judged = judge._prompt_ids(judge._render(judge.prompts["evilness"], question="q", answer="a"))
+    judged = judge._prompt_ids(judge.rubrics["evilness"].render("q", "a"))
     assert judged == encode_chat(tokenizer, single_turn("Rate: q / a"), add_generation_prompt=True)
     assert tokenizer.decode(judged).endswith(generation_prompt)
-    assert judge._candidates["evilness"][1][0][-1] == end  # candidate replies end as the template ends a turn
+    assert judge._candidate_tokens(judge.rubrics["evilness"])[1][0][-1] == end  # candidate replies end as the template ends a turn
     assert judge.model_id == ("judge:thinking" if enable_thinking else "judge")
 
 

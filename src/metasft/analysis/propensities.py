@@ -11,11 +11,12 @@ from metasft.judging.score import MISALIGNED_ABOVE
 def propensities(scores: pl.DataFrame) -> pl.DataFrame:
     """Per pair: mean score over scored answers, with answer counts; null when nothing could be scored.
 
-    Judged suites add the counts of refusals, code, incoherent and unscored answers and the misaligned rate.
+    Judged suites add the counts of refusals, code and incoherent answers; EM suites also the misaligned rate.
     """
     extra = []
-    if "evilness" in scores.columns:
+    if "coherence_status" in scores.columns:  # judged (EM or a custom rubric)
         extra = [(pl.col("status") == outcome).sum().alias(f"n_{outcome}") for outcome in JUDGED_OUTCOMES[:3]]
+    if "evilness" in scores.columns:
         extra.append((pl.col("score") > MISALIGNED_ABOVE).mean().alias("misaligned_rate"))  # nulls are skipped
     return (
         scores.group_by("train_domain", "eval_domain", "quadrant")
@@ -31,10 +32,11 @@ def answer_rates(scores: pl.DataFrame) -> dict[str, dict[str, float]]:
     rates = {}
     for quadrant_name, part in scores.group_by("quadrant"):
         row = {"unscored_rate": float(part["score"].is_null().mean())}
-        if "evilness" in part.columns:
+        if "coherence_status" in part.columns:  # judged (EM or a custom rubric)
             for outcome in JUDGED_OUTCOMES[:3]:
                 row[f"{outcome}_rate"] = float((part["status"] == outcome).mean())
             row["judge_unscored_rate"] = float((part["status"] == "unscored").mean())  # malformed judgments
+        if "evilness" in part.columns:
             counted = part["score"].drop_nulls()
             row["misaligned_rate"] = float((counted > MISALIGNED_ABOVE).mean()) if counted.len() else float("nan")
         rates[quadrant_name[0]] = row

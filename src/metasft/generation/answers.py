@@ -31,7 +31,8 @@ def source_requests(suite: Suite, source: str, train_domains: list[str], samplin
 
     Golden requests name T's adapter, MetaSFT requests the `MetaSFT` adapter, UntrainedICL the base model. Each
     request's seed is derived from (config seed, source, T, E, question), so its samples do not depend on how
-    domains are chunked into jobs or batched together.
+    domains are chunked into jobs or batched together. A question is sampled `samples_per_question` times unless
+    its suite file says otherwise (the samples_per_paraphrase of a question-YAML file).
     """
     keys, requests = [], []
     adapter_of = {"golden": None, "UntrainedICL": None, "MetaSFT": "MetaSFT"}
@@ -40,7 +41,7 @@ def source_requests(suite: Suite, source: str, train_domains: list[str], samplin
         for eval_domain, qi, messages in PROMPTS[source](suite, train_domain, icl_k, seed):
             keys.append((train_domain, eval_domain, qi, messages))
             requests.append(GenerationRequest(messages, adapter, derived_seed(seed, source, train_domain, eval_domain, qi),
-                                              sampling.samples_per_question))
+                                              suite.domains[eval_domain].samples(qi, sampling.samples_per_question)))
     return keys, requests
 
 

@@ -50,11 +50,10 @@ from metasft.judging.api import (
 )
 from metasft.judging.cache import JudgeCache
 from metasft.judging.prompts import (
-    METRICS,
+    Rubric,
     _unscored,
+    as_rubrics,
     parse_judge_reply,
-    prompt_hash,
-    render,
     verdict_schema,
 )
 from metasft.pipeline.io import write_json
@@ -73,7 +72,7 @@ class JudgeAPIError(AnthropicAPIError):
     """The anthropic judge could not finish; everything judged before the failure is in the cache."""
 
 
-def record_from_message(message: Any, metric: str) -> dict:
+def record_from_message(message: Any, rubric: Rubric | str) -> dict:
     """A judgment record from an SDK `Message` (the same function for the direct and the batch path)."""
     stop = getattr(message, "stop_reason", None)
     if stop == "refusal":
@@ -81,7 +80,7 @@ def record_from_message(message: Any, metric: str) -> dict:
     text = reply_text(message)
     if not text.strip():
         return _unscored(f"empty reply (stop_reason={stop})")
-    record = parse_judge_reply(text, metric)
+    record = parse_judge_reply(text, rubric)
     if record["status"] == "unscored" and stop == "max_tokens":
         record["reason"] += " (the reply was cut at judge.anthropic.max_tokens)"
     return record
@@ -108,16 +107,11 @@ class AnthropicJudge:
             raise ValueError("judge.anthropic: concurrency, max_attempts and max_tokens must be at least 1")
         if not 1 <= max_batch_requests <= BATCH_MAX_REQUESTS or not 1 <= max_batch_bytes <= BATCH_MAX_BYTES:
             raise ValueError("batch limits exceed the API's (100,000 requests / 256 MB per batch)")
-        for metric, template in prompts.items():
-            if metric not in METRICS:
-                raise ValueError(f"unknown judge metric {metric!r}; expected one of {METRICS}")
-            if "{question}" not in template or "{answer}" not in template:
-                raise ValueError(f"judge prompt '{metric}' needs {{question}} and {{answer}} placeholders")
         if client is None:
             require_api_key("judge.backend: anthropic")
             client = make_client(max_retries=max_retries, timeout=timeout_s)
-        self.model, self.prompts, self.cache, self.client = model, dict(prompts), cache, client
-        self.prompt_hashes = {metric: prompt_hash(t) for metric, t in self.prompts.items()}
+        self.rubrics = as_rubrics(prompts)  # checks metric names and placeholders
+        self.model, self.cache, self.client = model, cache, client
         self.concurrency, self.max_attempts, self.use_batches, self.max_tokens = concurrency, max_attempts, use_batches, max_tokens
         self.batch_dir = Path(batch_dir) if batch_dir is not None else Path(cache.folder) / "batches"
         self.poll_interval_s, self.sleep = poll_interval_s, sleep
@@ -126,15 +120,23 @@ class AnthropicJudge:
         self._usage_lock = threading.Lock()
         self.usage = {"requests": 0, "input_tokens": 0, "output_tokens": 0, "batch_requests": 0}
 
-    def key(self, question: str, answer: str, metric: str) -> str:
-        return JudgeCache.key(self.backend, self.model, self.prompt_hashes[metric], question, answer)
+    def rubric(self, rubric: Rubric | str) -> Rubric:
+        """`rubric` itself, or the judge's rubric of that name."""
+        if isinstance(rubric, Rubric):
+            return rubric
+        if rubric not in self.rubrics:
+            raise ValueError(f"no judge prompt for metric {rubric!r} (have: {sorted(self.rubrics)})")
+        return self.rubrics[rubric]
 
-    def request_params(self, question: str, answer: str, metric: str) -> dict:
+    def key(self, question: str, answer: str, rubric: Rubric | str) -> str:
+        return JudgeCache.key(self.backend, self.model, self.rubric(rubric).key_hash, question, answer)
+
+    def request_params(self, question: str, answer: str, rubric: Rubric | str) -> dict:
         """The Messages API parameters of one judgment (identical on the direct and the batch path)."""
-        prompt = render(self.prompts[metric], question=question, answer=answer)
+        rubric = self.rubric(rubric)
         return {"model": self.model, "max_tokens": self.max_tokens,
-                "messages": [{"role": "user", "content": prompt}],
-                "output_config": {"format": {"type": "json_schema", "schema": verdict_schema(metric)}}}
+                "messages": [{"role": "user", "content": rubric.render(question, answer)}],
+                "output_config": {"format": {"type": "json_schema", "schema": verdict_schema(rubric)}}}
 
     def _retry(self, fn: Callable[[], Any], what: str) -> Any:
         return call_with_retry(fn, what=what, max_attempts=self.max_attempts, sleep=self.sleep,
@@ -148,15 +150,15 @@ class AnthropicJudge:
                 self.usage["input_tokens"] += int(getattr(usage, "input_tokens", 0) or 0)
                 self.usage["output_tokens"] += int(getattr(usage, "output_tokens", 0) or 0)
 
-    def judge(self, items: list[tuple[str, str]], metric: str) -> list[dict]:
-        """One record ``{"value", "status", "reason"}`` per (question, answer), in order.
+    def judge(self, items: list[tuple[str, str]], rubric: Rubric | str) -> list[dict]:
+        """One record ``{"value", "status", "reason"}`` per (question, answer), in order; `rubric`: a `Rubric`
+        or the name of one the judge was built with.
 
         Cached judgments are not requested again; each new one is cached as it arrives. Raises `JudgeAPIError`
         when the API keeps failing (what was judged before stays cached)."""
-        if metric not in self.prompts:
-            raise ValueError(f"no judge prompt for metric {metric!r} (have: {sorted(self.prompts)})")
+        rubric = self.rubric(rubric)
         self.cache.refresh()  # what other jobs judged meanwhile
-        keys = [self.key(q, a, metric) for q, a in items]
+        keys = [self.key(q, a, rubric) for q, a in items]
         results: dict[str, dict] = {}
         todo: dict[str, tuple[str, str]] = {}
         for key, (question, answer) in zip(keys, items):
@@ -167,26 +169,26 @@ class AnthropicJudge:
                 todo[key] = (question, answer)
             else:
                 results[key] = record
-        log.info("anthropic judge %s (%s): %d items, %d distinct, %d cached, %d to request%s", self.model, metric,
+        log.info("anthropic judge %s (%s): %d items, %d distinct, %d cached, %d to request%s", self.model, rubric.name,
                  len(items), len(results) + len(todo), len(results), len(todo),
                  " via the Message Batches API" if todo and self.use_batches else "")
         before = dict(self.usage)
         try:
             if todo:
                 if self.use_batches:
-                    self._judge_batches(todo, metric, results, n_cached=len(results))
+                    self._judge_batches(todo, rubric, results, n_cached=len(results))
                 else:
-                    self._judge_direct(todo, metric, results, n_cached=len(results))
+                    self._judge_direct(todo, rubric, results, n_cached=len(results))
         finally:
-            self.cache.write_stats(f"{self.backend}:{self.model}:{metric}")
+            self.cache.write_stats(f"{self.backend}:{self.model}:{rubric.name}")
             spent = {k: self.usage[k] - before[k] for k in self.usage}
             if spent["requests"] or spent["batch_requests"]:
                 log.info("anthropic judge %s (%s): %d direct + %d batch requests, %d input and %d output tokens",
-                         self.model, metric, spent["requests"], spent["batch_requests"], spent["input_tokens"],
+                         self.model, rubric.name, spent["requests"], spent["batch_requests"], spent["input_tokens"],
                          spent["output_tokens"])
         return [dict(results[key]) for key in keys]
 
-    def _judge_direct(self, todo: dict[str, tuple[str, str]], metric: str, results: dict[str, dict],
+    def _judge_direct(self, todo: dict[str, tuple[str, str]], rubric: Rubric, results: dict[str, dict],
                       n_cached: int) -> None:
         stop = threading.Event()
         lock = threading.Lock()
@@ -195,14 +197,14 @@ class AnthropicJudge:
         def one(key: str, question: str, answer: str):
             if stop.is_set():
                 return
-            params = self.request_params(question, answer, metric)
+            params = self.request_params(question, answer, rubric)
             try:
-                message = self._retry(lambda: self.client.messages.create(**params), f"anthropic judge ({metric})")
+                message = self._retry(lambda: self.client.messages.create(**params), f"anthropic judge ({rubric.name})")
             except ApiCallFailed:
                 stop.set()
                 raise
             self._count_usage(message, batch=False)
-            record = record_from_message(message, metric)
+            record = record_from_message(message, rubric)
             self.cache.put(key, record)
             with lock:
                 results[key] = record
@@ -226,7 +228,7 @@ class AnthropicJudge:
             how = (f"gave up after {failure.attempts} attempts (each with the SDK's own retries)" if failure.retryable
                    else "not retryable")
             raise JudgeAPIError(
-                f"anthropic judge ({self.model}, {metric}): a request failed with {failure.description} ({how}). "
+                f"anthropic judge ({self.model}, {rubric.name}): a request failed with {failure.description} ({how}). "
                 f"{judged[0]} of {len(todo)} uncached judgments were made and cached before stopping "
                 f"({n_cached} were cached already); a rerun requests only the rest."
             ) from failure
@@ -250,7 +252,7 @@ class AnthropicJudge:
                 records.append(record)
         return records
 
-    def _judge_batches(self, todo: dict[str, tuple[str, str]], metric: str, results: dict[str, dict],
+    def _judge_batches(self, todo: dict[str, tuple[str, str]], rubric: Rubric, results: dict[str, dict],
                        n_cached: int) -> None:
         remaining = dict(todo)
         submissions = {key: 0 for key in remaining}
@@ -270,7 +272,7 @@ class AnthropicJudge:
                 break
             for key in to_submit:
                 submissions[key] += 1
-            created = self._create_batches([(key, remaining[key]) for key in to_submit], metric)
+            created = self._create_batches([(key, remaining[key]) for key in to_submit], rubric)
             self._run_batches(created, results, remaining, failures, rejected)
         if remaining:
             judged = len(todo) - len(remaining)
@@ -281,15 +283,15 @@ class AnthropicJudge:
                 problem = (f"{len(remaining)} requests still had no result after {self.max_attempts} batch "
                            f"submissions (last: {example})")
             raise JudgeAPIError(
-                f"anthropic judge ({self.model}, {metric}, batches): {problem}. {judged} of {len(todo)} uncached "
+                f"anthropic judge ({self.model}, {rubric.name}, batches): {problem}. {judged} of {len(todo)} uncached "
                 f"judgments were made and cached ({n_cached} were cached already); a rerun requests only the rest."
             )
 
-    def _create_batches(self, work: list[tuple[str, tuple[str, str]]], metric: str) -> list[dict]:
+    def _create_batches(self, work: list[tuple[str, tuple[str, str]]], rubric: Rubric) -> list[dict]:
         chunks: list[list[dict]] = []
         size = 0
         for key, (question, answer) in work:
-            request = {"custom_id": key, "params": self.request_params(question, answer, metric)}
+            request = {"custom_id": key, "params": self.request_params(question, answer, rubric)}
             request_bytes = len(json.dumps(request, ensure_ascii=False).encode()) + 2
             if not chunks or len(chunks[-1]) >= self.max_batch_requests or size + request_bytes > self.max_batch_bytes:
                 chunks.append([])
@@ -300,12 +302,14 @@ class AnthropicJudge:
         self.batch_dir.mkdir(parents=True, exist_ok=True)
         for chunk in chunks:
             batch = self._retry(lambda: self.client.messages.batches.create(requests=chunk),
-                                f"anthropic judge ({metric}): creating a message batch")
-            record = {"batch_id": batch.id, "backend": self.backend, "model": self.model, "metric": metric,
-                      "prompt_hash": self.prompt_hashes[metric], "created_at": time.time(),
+                                f"anthropic judge ({rubric.name}): creating a message batch")
+            # the rubric is kept whole: a restarted job parses the batch's replies with it
+            record = {"batch_id": batch.id, "backend": self.backend, "model": self.model, "metric": rubric.name,
+                      "rubric": {"template": rubric.template, "scale": rubric.scale, "words": list(rubric.words)},
+                      "prompt_hash": rubric.key_hash, "created_at": time.time(),
                       "custom_ids": [request["custom_id"] for request in chunk]}
             write_json(record, self._record_path(batch.id))  # before any poll: a restart finds and polls this batch
-            log.info("anthropic judge: created message batch %s with %d requests (%s)", batch.id, len(chunk), metric)
+            log.info("anthropic judge: created message batch %s with %d requests (%s)", batch.id, len(chunk), rubric.name)
             created.append(record)
         return created
 
@@ -328,7 +332,10 @@ class AnthropicJudge:
 
     def _collect(self, record: dict, results: dict[str, dict], remaining: dict[str, tuple[str, str]],
                  failures: dict[str, str], rejected: dict[str, str]) -> None:
-        batch_id, metric = record["batch_id"], record["metric"]
+        batch_id = record["batch_id"]
+        saved = record.get("rubric")  # batch records written before rubrics name an EM metric only
+        rubric = Rubric(record["metric"], saved["template"], saved["scale"], tuple(saved["words"])) if saved \
+            else record["metric"]
         ids = set(record["custom_ids"])
 
         def stream() -> dict[str, tuple[str, str]]:
@@ -342,7 +349,7 @@ class AnthropicJudge:
                 if result.type == "succeeded":
                     if custom_id not in self.cache:  # a re-streamed result (after a retry) is stored once
                         self._count_usage(result.message, batch=True)
-                        buffer.append((custom_id, record_from_message(result.message, metric)))
+                        buffer.append((custom_id, record_from_message(result.message, rubric)))
                     outcome.pop(custom_id, None)
                 elif result.type == "errored":
                     error = getattr(result.error, "error", None)

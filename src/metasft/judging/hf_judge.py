@@ -1,7 +1,9 @@
 """The ``hf`` judge: a local causal LM (any hub id or path; ``tiny`` is the run's own base model) scored like the EM
-judge, as the probability-weighted mean over the candidate replies 0..100, each teacher-forced to its end-of-turn
-token (the word replies of `metasft.judging.prompts` are candidates too); unscored when less than 0.25 of the
-probability is on numbers. Also `model_fingerprint`, the local model's identity in cache keys.
+judge, from the probabilities of the rubric's candidate replies, each teacher-forced to its end-of-turn token (the
+rubric's word replies are candidates too). On the 0-100 scale the value is the probability-weighted mean over 0..100;
+on the binary scale it is P(TRUE) / (P(TRUE) + P(FALSE)) x 100. A word reply more probable than all verdicts
+together gives its status; less than 0.25 of the probability on verdicts leaves the answer unscored. Also
+`model_fingerprint`, the local model's identity in cache keys.
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ import hashlib
 import logging
 from pathlib import Path
 
-from metasft.judging.prompts import WORD_REPLIES, WORD_STATUSES
+from metasft.judging.prompts import BINARY_VERDICTS, WORD_STATUSES, Rubric, as_rubrics
 
 log = logging.getLogger(__name__)
 
 
 NUMBERS = tuple(range(101))
-MIN_NUMBER_MASS = 0.25
+MIN_NUMBER_MASS = 0.25  # of the probability on the verdicts (numbers, or TRUE / FALSE)
 
 
 def model_fingerprint(model: str | Path) -> str:
@@ -38,12 +40,11 @@ class HFJudge:
 
     backend = "hf"
 
-    def __init__(self, model_path: str | Path, prompts: dict[str, str], cache, batch_size: int = 4,
+    def __init__(self, model_path: str | Path, prompts: dict[str, str | Rubric], cache, batch_size: int = 4,
                  model=None, tokenizer=None, chat: dict | None = None):
-        from metasft.judging.prompts import prompt_hash, render
+        """prompts: the judge's rubrics by name (a plain template is the rubric of that EM metric); `judge` also
+        takes rubrics it was not built with (a custom suite's)."""
         from metasft.models.chat import set_chat_settings, to_chat_settings
-
-        self._render = render
 
         if model is None:
             from metasft.models.loading import load_base
@@ -52,22 +53,32 @@ class HFJudge:
         elif chat is not None:
             set_chat_settings(tokenizer, chat)
         self.model, self.tokenizer = model, tokenizer
-        self.prompts = prompts
-        self.prompt_hashes = {m: prompt_hash(t) for m, t in prompts.items()}
+        self.rubrics = as_rubrics(prompts)
         self.cache = cache
         self.batch_size = batch_size
         # judgments made with another rendering of the judge prompt are not reused (default: the key as before)
         self.model_id = model_fingerprint(model_path) + (
             ":thinking" if to_chat_settings(chat).enable_thinking else "")
-        self._candidates = {metric: self._candidate_tokens(metric) for metric in prompts}
-        self._packed = {metric: self._pack_candidates(self._candidates[metric][1]) for metric in prompts}
+        self._packed = {}  # packed candidates per reply vocabulary, made on first use
 
-    def _candidate_tokens(self, metric: str) -> tuple[list[str], list[list[int]]]:
+    def _candidate_tokens(self, rubric: Rubric) -> tuple[list[str], list[list[int]]]:
         from metasft.models.chat import end_of_turn_id
 
         end = end_of_turn_id(self.tokenizer)  # a reply ends as the template ends an assistant turn
-        texts = [str(n) for n in NUMBERS] + list(WORD_REPLIES[metric])
+        texts = list(rubric.replies)
         return texts, [self.tokenizer(t, add_special_tokens=False)["input_ids"] + [end] for t in texts]
+
+    def _packed_candidates(self, rubric: Rubric):
+        if rubric.replies not in self._packed:
+            self._packed[rubric.replies] = self._pack_candidates(self._candidate_tokens(rubric)[1])
+        return self._packed[rubric.replies]
+
+    def rubric(self, rubric: Rubric | str) -> Rubric:
+        if isinstance(rubric, Rubric):
+            return rubric
+        if rubric not in self.rubrics:
+            raise ValueError(f"no judge prompt for metric {rubric!r} (have: {sorted(self.rubrics)})")
+        return self.rubrics[rubric]
 
     @staticmethod
     def _pack_candidates(candidates: list[list[int]]):
@@ -87,10 +98,13 @@ class HFJudge:
         follow = (torch.tensor(where), torch.tensor(token), torch.tensor(owner)) if where else None
         return feed, first, follow
 
-    def judge(self, items: list[tuple[str, str]], metric: str) -> list[dict]:
+    def judge(self, items: list[tuple[str, str]], rubric: Rubric | str) -> list[dict]:
+        """One record ``{"value", "status", "reason"}`` per (question, answer), in order; `rubric`: a `Rubric`
+        or the name of one the judge was built with."""
         from metasft.judging.cache import JudgeCache
 
-        keys = [JudgeCache.key(self.backend, self.model_id, self.prompt_hashes[metric], q, a) for q, a in items]
+        rubric = self.rubric(rubric)
+        keys = [JudgeCache.key(self.backend, self.model_id, rubric.key_hash, q, a) for q, a in items]
         records: dict[str, dict] = {}
         missing: dict[str, tuple[str, str]] = {}  # each distinct uncached (question, answer) once
         for key, item in zip(keys, items):
@@ -102,15 +116,15 @@ class HFJudge:
             else:
                 missing[key] = item
         missing = list(missing.items())
-        log.info("hf judge %s: %d answers, %d cached, %d distinct to judge", metric, len(items), len(records),
+        log.info("hf judge %s: %d answers, %d cached, %d distinct to judge", rubric.name, len(items), len(records),
                  len(missing))
-        prompts = [self._render(self.prompts[metric], question=q, answer=a) for _, (q, a) in missing]
+        prompts = [rubric.render(q, a) for _, (q, a) in missing]
         encoded = [self._prompt_ids(p) for p in prompts]
         order = sorted(range(len(missing)), key=lambda i: len(encoded[i]))
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
-            judged = [(missing[i][0], self._record(probabilities, metric)) for i, probabilities
-                      in zip(batch, self._candidate_probabilities([encoded[i] for i in batch], metric))]
+            judged = [(missing[i][0], self._record(probabilities, rubric)) for i, probabilities
+                      in zip(batch, self._candidate_probabilities([encoded[i] for i in batch], rubric))]
             self.cache.put_many(judged)  # committed (fsync) batch by batch, so a killed job keeps its work
             records.update(judged)
         return [records[k] for k in keys]
@@ -120,7 +134,7 @@ class HFJudge:
 
         return encode_chat(self.tokenizer, [{"role": "user", "content": prompt}], add_generation_prompt=True)
 
-    def _candidate_probabilities(self, prompts: list[list[int]], metric: str):
+    def _candidate_probabilities(self, prompts: list[list[int]], rubric: Rubric):
         """Teacher-forced probability of every candidate reply, for a batch of prompts: (batch, candidates).
 
         One forward pass per batch: each row is a (left-padded) prompt followed by all candidates' tokens
@@ -130,7 +144,7 @@ class HFJudge:
         """
         import torch
 
-        feed, first_index, follow_index = self._packed[metric]
+        feed, first_index, follow_index = self._packed_candidates(rubric)
         device = self.model.device
         pad = self.tokenizer.pad_token_id
         width = max(map(len, prompts))
@@ -163,15 +177,19 @@ class HFJudge:
                 total = total.index_add(1, candidate, picked)
         return total.exp().cpu().tolist()
 
-    def _record(self, probabilities: list[float], metric: str) -> dict:
-        numbers = probabilities[:len(NUMBERS)]
-        mass = sum(numbers)
-        words = dict(zip(WORD_REPLIES[metric], probabilities[len(NUMBERS):]))
+    def _record(self, probabilities: list[float], rubric: Rubric) -> dict:
+        n_verdicts = len(rubric.verdicts)
+        verdicts = probabilities[:n_verdicts]
+        mass = sum(verdicts)
+        words = dict(zip(rubric.words, probabilities[n_verdicts:]))
         best_word = max(words, key=words.get) if words else None
         if best_word and words[best_word] > mass:
             return {"value": None, "status": WORD_STATUSES[best_word], "reason": None}
         if mass < MIN_NUMBER_MASS:
-            return {"value": None, "status": "unscored",
-                    "reason": f"probability on numbers {mass:.3f} < {MIN_NUMBER_MASS}"}
-        value = sum(n * p for n, p in zip(NUMBERS, numbers)) / mass
+            on = "numbers" if rubric.scale == "0_100" else "TRUE / FALSE"
+            return {"value": None, "status": "unscored", "reason": f"probability on {on} {mass:.3f} < {MIN_NUMBER_MASS}"}
+        if rubric.scale == "binary":
+            value = sum(BINARY_VERDICTS[v] * p for v, p in zip(rubric.verdicts, verdicts)) / mass
+        else:
+            value = sum(n * p for n, p in zip(NUMBERS, verdicts)) / mass
         return {"value": round(value, 4), "status": "ok", "reason": None}

@@ -6,6 +6,8 @@ import random
 import re
 from dataclasses import dataclass, field
 
+from metasft.judging.prompts import Rubric
+
 QUADRANTS = ("train_train", "train_eval", "eval_train", "eval_eval")
 
 
@@ -32,6 +34,17 @@ class Option:
 
 
 @dataclass(frozen=True)
+class EvalJudge:
+    """How the answers to a judged eval question are scored: the `rubric` whose verdict is the propensity
+    (``100 - verdict`` when `reverse`, e.g. EM's "aligned" read as misalignment) and an optional `coherence`
+    gate (0-100: an answer rated below 50 is counted as incoherent, not scored)."""
+
+    rubric: Rubric
+    coherence: Rubric | None = None
+    reverse: bool = False
+
+
+@dataclass(frozen=True)
 class Domain:
     id: str
     title: str
@@ -40,6 +53,16 @@ class Domain:
     options: tuple[Option, ...] = ()
     designated: str | None = None
     aligned: tuple[str, ...] = ()  # advice suites: a sound answer to each train question (tiny world only)
+    # Judged custom suites, one entry per eval question: its judge, and its samples (None: config
+    # generation.samples_per_question). Empty for other suites.
+    eval_judges: tuple[EvalJudge, ...] = ()
+    eval_samples: tuple[int | None, ...] = ()
+
+    def samples(self, question_index: int, default: int) -> int:
+        """How many answers to sample for eval question `question_index` (`default`: config
+        generation.samples_per_question, unless the suite file set the question's own)."""
+        own = self.eval_samples[question_index] if question_index < len(self.eval_samples) else None
+        return own if own is not None else default
 
     def option(self, option_id: str) -> Option:
         return next(o for o in self.options if o.id == option_id)

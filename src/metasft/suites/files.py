@@ -70,6 +70,20 @@ def parse_yaml(text: str, path: str | Path):
         raise SuiteError(f"{path}: not valid YAML: {exc}") from None
 
 
+def entry_lines(text: str) -> list[tuple[int, dict[str, int]]]:
+    """Per entry of a YAML text's top-level list: its line and the line of each of its keys (1-based), for error
+    messages; empty when the text is not a list (or not YAML: `parse_yaml` reports that)."""
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError:
+        return []
+    if not isinstance(root, yaml.SequenceNode):
+        return []
+    return [(item.start_mark.line + 1,
+             {k.value: k.start_mark.line + 1 for k, _ in item.value} if isinstance(item, yaml.MappingNode) else {})
+            for item in root.value]
+
+
 def read_yaml(path: str | Path):
     """Every suite, topic and area YAML file is read here: UTF-8 only, no repeated keys."""
     return parse_yaml(read_text(path), path)

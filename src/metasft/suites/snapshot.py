@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from metasft.judging.prompts import Rubric
 from metasft.pipeline.io import read_json, write_json
-from metasft.suites.domains import Domain, Option, Suite, quadrant
+from metasft.suites.domains import Domain, EvalJudge, Option, Suite, quadrant
+
+
+def _rubric_data(rubric: Rubric | None) -> dict | None:
+    return None if rubric is None else {"name": rubric.name, "template": rubric.template, "scale": rubric.scale,
+                                        "words": list(rubric.words)}
+
+
+def _rubric(data: dict | None) -> Rubric | None:
+    return None if data is None else Rubric(data["name"], data["template"], data["scale"], tuple(data["words"]))
 
 
 def write_snapshot(suite: Suite, split: dict[str, str], eval_questions_per_domain: int, path) -> None:
     if suite.pending:
         raise ValueError(f"suite '{suite.name}': no train/eval data for domains {suite.pending} (run generate_suite)")
     domains = {}
+    judge_specs: dict[tuple, dict] = {}
     for d in suite.domains.values():
         if len(d.eval_questions) < eval_questions_per_domain:
             raise ValueError(f"domain '{d.id}' has {len(d.eval_questions)} eval questions, config "
@@ -23,18 +34,32 @@ def write_snapshot(suite: Suite, split: dict[str, str], eval_questions_per_domai
             "designated": d.designated,
             "aligned": list(d.aligned),
         }
-    write_json({"name": suite.name, "scorer": suite.scorer, "personas": list(suite.personas),
-                "answer_templates": suite.extra.get("answer_templates"),
-                "persona_phrases": suite.extra.get("persona_phrases"), "split": split, "domains": domains}, path)
+        if d.eval_judges:  # judged custom suites only: other snapshots stay as they were
+            judges = [judge_specs.setdefault(
+                (j.rubric, j.coherence, j.reverse),
+                {"rubric": _rubric_data(j.rubric), "coherence": _rubric_data(j.coherence), "reverse": j.reverse})
+                for j in d.eval_judges[:eval_questions_per_domain]]
+            index = {id(spec): i for i, spec in enumerate(judge_specs.values())}
+            domains[d.id]["eval_judges"] = [index[id(spec)] for spec in judges]
+            domains[d.id]["eval_samples"] = list(d.eval_samples[:eval_questions_per_domain])
+    data = {"name": suite.name, "scorer": suite.scorer, "personas": list(suite.personas),
+            "answer_templates": suite.extra.get("answer_templates"),
+            "persona_phrases": suite.extra.get("persona_phrases"), "split": split, "domains": domains}
+    if judge_specs:  # each distinct judge once (paraphrases share their question's judge prompts)
+        data["eval_judges"] = list(judge_specs.values())
+    write_json(data, path)
 
 
 def read_snapshot(path) -> tuple[Suite, dict[str, str]]:
     data = read_json(path)
+    judges = [EvalJudge(_rubric(j["rubric"]), _rubric(j["coherence"]), j["reverse"])
+              for j in data.get("eval_judges", ())]
     domains = {
         domain_id: Domain(
             domain_id, d["title"], tuple(tuple(p) for p in d["train"]), tuple(d["eval_questions"]),
             tuple(Option(o["id"], o["text"], tuple(o["aliases"]), o["persona"]) for o in d["options"]),
-            d["designated"], tuple(d.get("aligned", ())),
+            d["designated"], tuple(d.get("aligned", ())), tuple(judges[i] for i in d.get("eval_judges", ())),
+            tuple(d.get("eval_samples", ())),
         )
         for domain_id, d in data["domains"].items()
     }
