@@ -314,8 +314,8 @@ def trivia_imports() -> list[str]:
     """The metasft import statements of the rules (all parsed in every run) and of every script a trivia run runs."""
     statements = []
     for path in [ROOT / "Snakefile", *sorted((ROOT / "rules").glob("*.smk"))]:
-        statements += [line.strip() for line in path.read_text().splitlines()
-                       if re.match(r"\s*(from metasft\S* import |import metasft)", line)]
+        statements += [" ".join(m.group(1).split()) for m in re.finditer(
+            r"^\s*((?:from metasft\S* import (?:\([^)]*\)|.*))|import metasft.*)$", path.read_text(), re.M)]
     scripts = sorted((ROOT / "workflow" / "scripts").glob("*.py"))
     assert API_ONLY_SCRIPTS <= {s.name for s in scripts}
     for path in scripts:
