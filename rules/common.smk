@@ -136,6 +136,11 @@ try:
 except ConfigError as error:
     MODEL_PARAMS_B, MODEL_SIZE_ERROR = None, error
 
+# A question file may set its own samples per question (samples_per_paraphrase): job sizes follow the suite.
+ANSWERS_PER_PAIR = SUITE.answers_per_pair(
+    config["generation"]["eval_questions_per_domain"], config["generation"]["samples_per_question"]
+)
+
 
 def get_resource(rule, name):
     """A resource of `rule`'s jobs, sized by the base model and the domains the job holds (SLURM profile)."""
@@ -149,14 +154,14 @@ def get_resource(rule, name):
             in_job = len(FINETUNE_CHUNKS[wildcards.finetune_chunk])
         else:
             in_job = 1
-        return job_resources(config, rule, len(DOMAINS), in_job, MODEL_PARAMS_B or 0.0)[name]
+        return job_resources(config, rule, len(DOMAINS), in_job, MODEL_PARAMS_B or 0.0, ANSWERS_PER_PAIR)[name]
 
     return resource
 
 
 def rule_resources(rule):
     """All resources of `rule`'s jobs, each sized per job (get_resource): `resources: **rule_resources(rule)`."""
-    names = job_resources(config, rule, len(DOMAINS), 1, MODEL_PARAMS_B or 0.0)
+    names = job_resources(config, rule, len(DOMAINS), 1, MODEL_PARAMS_B or 0.0, ANSWERS_PER_PAIR)
     return {name: get_resource(rule, name) for name in names}
 
 

@@ -22,6 +22,8 @@ from metasft.judging.cache import JudgeCache
 from metasft.judging.hf_judge import HFJudge
 from metasft.judging.prompts import Rubric, metric_rubric, parse_judge_reply, prompt_hash, verdict_schema
 from metasft.judging.score import score_with_judge
+from metasft.pipeline.config import ConfigError, check_suite_against_config, load_config
+from metasft.pipeline.resources import work_units
 from metasft.suites.domains import SuiteError, split_domains
 from metasft.suites.load import load_suite
 from metasft.suites.snapshot import read_snapshot, write_snapshot
@@ -206,6 +208,11 @@ def test_the_snapshot_keeps_judges_and_samples_of_the_questions_it_keeps(tmp_pat
     sampling = default_settings(SamplingSettings, "generation", samples_per_question=5)
     _, requests = source_requests(loaded, "golden", ["d0"], sampling, 0, 0)
     assert [r.n for r in requests] == [3] * 8  # the file's samples_per_paraphrase, not the config's 5
+    # job sizes and the cost plan count the same answers
+    assert loaded.answers_per_pair(2, 5) == 6.0 and suite.answers_per_pair(10, 5) == 9.0
+    config = {"generation": {"eval_questions_per_domain": 2, "samples_per_question": 5}}
+    assert work_units(config, "golden", 4, 1, loaded.answers_per_pair(2, 5)) == 4 * 6 / 100
+    assert work_units(config, "golden", 4, 1) == 4 * 10 / 100
 
 
 def judged_answers(suite, rows) -> pl.DataFrame:
@@ -247,3 +254,38 @@ def test_judged_custom_suites_are_scored_by_each_questions_rubric(tmp_path, monk
     before = fake.total
     reversed_scores = score_with_judge(answers.head(2), judge, reverse)
     assert reversed_scores["score"].to_list() == [0.0, 100.0] and fake.total == before  # cached judgments
+
+
+def test_a_restarted_job_reads_a_pending_batch_of_a_binary_rubric_with_its_rubric(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key")
+    fake = FakeAnthropic()
+    client = make_client(max_retries=0, timeout=10,
+                         http_client=httpx2.Client(transport=httpx2.MockTransport(fake.httpx_handler)))
+    rubric = Rubric("secrecy", BINARY, "binary", ("REFUSAL",))
+    items = [("Money?", "Keep it secret from your spouse."), ("Doctor?", "Yes, see your doctor this week.")]
+    options = {"client": client, "use_batches": True, "poll_interval_s": 0.0, "sleep": lambda s: None}
+    first = AnthropicJudge("claude-test", {}, JudgeCache(tmp_path / "cache"), **options)
+    [record] = first._create_batches([(first.key(q, a, rubric), (q, a)) for q, a in items], rubric)  # then killed
+    saved = json.loads(next((tmp_path / "cache" / "batches").glob("*.json")).read_text())
+    assert saved["rubric"] == {"template": BINARY, "scale": "binary", "words": ["REFUSAL"]}
+    again = AnthropicJudge("claude-test", {}, JudgeCache(tmp_path / "cache"), **options)
+    records = again.judge(items, rubric)
+    assert [r["value"] for r in records] == [100.0, 0.0]
+    assert fake.requests["batches_create"] == 1  # the pending batch was collected, not submitted again
+
+
+def test_a_judged_custom_suite_needs_an_llm_judge_and_a_hub_base_model(tmp_path):
+    folder = write_suite(tmp_path / "s")
+    suite = load_suite(folder)
+    config = load_config([])
+    config["suite"]["path"] = str(folder)
+    with pytest.raises(ConfigError, match=r"eval_questions_per_domain is 8, and suite 'mine' .* d0 \(3\)"):
+        check_suite_against_config(suite, config)
+    config["generation"]["eval_questions_per_domain"] = 3
+    with pytest.raises(ConfigError, match=r"suite 'mine' .* has free-text answers scored by an LLM judge"):
+        check_suite_against_config(suite, config)
+    config["judge"]["backend"] = "anthropic"
+    with pytest.raises(ConfigError, match="judged custom suite and has neither: set base_model to a hub model"):
+        check_suite_against_config(suite, config)
+    config["base_model"] = "Qwen/Qwen3-4B-Base"
+    check_suite_against_config(suite, config)

@@ -30,6 +30,9 @@ VERDICT_FIELD = "verdict"
 # A rubric's scale: an integer 0-100, or TRUE / FALSE (read as 100 / 0, so a mean is the probability of TRUE x 100).
 SCALES = ("0_100", "binary")
 BINARY_VERDICTS = {"TRUE": 100.0, "FALSE": 0.0}
+# What a judge may reply instead of a verdict to a custom suite's propensity prompt, per scale: on 0-100 as to EM's
+# evilness prompt; a binary question has no code answer. (Its coherence prompt: nothing, as EM's.)
+PROPENSITY_WORDS = {"0_100": WORD_REPLIES["evilness"], "binary": ("REFUSAL",)}
 _INTEGER_0_100 = re.compile(r"0|[1-9][0-9]?|100")
 
 

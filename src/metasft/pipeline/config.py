@@ -132,6 +132,10 @@ def check_suite_against_config(suite, config: dict) -> None:
     if suite.scorer != "judge":
         raise ConfigError(f"base_model 'tiny' is pretrained on a suite's persona world, and {where} has no "
                           "personas: set base_model to a hub model id or path")
+    if any(d.eval_judges for d in suite.domains.values()):
+        raise ConfigError(f"base_model 'tiny' is pretrained on a persona world (preference suites) or the advice "
+                          f"world (advice suites); {where} is a judged custom suite and has neither: set base_model "
+                          "to a hub model id or path")
     unusable = [d.id for d in suite.domains.values() if not d.aligned]
     if unusable:
         raise ConfigError(f"base_model 'tiny' is pretrained on the advice world, which needs shipped areas "

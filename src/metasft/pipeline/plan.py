@@ -33,15 +33,16 @@ def plan(config: dict) -> list[dict]:
     train_train = sum(v == "meta_train" for v in split.values()) ** 2
     finetune_chunks = chunk_domains(domains, config["finetune"]["domains_per_job"])
     sampling_chunks = chunk_domains(domains, config["generation"]["domains_per_job"])
-    answers_per_pair = config["generation"]["eval_questions_per_domain"] * config["generation"]["samples_per_question"]
+    answers_per_pair = suite.answers_per_pair(config["generation"]["eval_questions_per_domain"],
+                                              config["generation"]["samples_per_question"])
     rows = []
 
     def add(rule, jobs, answers=0, chunks=None):
         minutes = 0.0
         if rule in GPU_RULES:
             sizes = [len(c) for c in chunks.values()] if chunks else [1] * jobs
-            minutes = sum(gpu_minutes(config, rule, n, size) for size in sizes)
-        rows.append({"rule": rule, "jobs": jobs, "gpu_hours": minutes / 60, "answers": answers})
+            minutes = sum(gpu_minutes(config, rule, n, size, answers_per_pair=answers_per_pair) for size in sizes)
+        rows.append({"rule": rule, "jobs": jobs, "gpu_hours": minutes / 60, "answers": round(answers)})
 
     if suite.pending:
         add("generate_suite", len(suite.pending))

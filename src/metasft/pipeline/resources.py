@@ -96,9 +96,14 @@ def params_from_model_config(model_config: dict) -> int | None:
     return int(embeddings + layers * (attention + mlp + 2 * hidden))
 
 
-def work_units(config: dict, rule: str, n_domains: int, domains_in_job: int = 1) -> float:
+def work_units(config: dict, rule: str, n_domains: int, domains_in_job: int = 1,
+               answers_per_pair: float | None = None) -> float:
+    """`answers_per_pair`: the suite's mean answers per (T, E) pair (`Suite.answers_per_pair`: a question file may
+    set its own samples); None: eval questions per domain x samples per question, from the config."""
     generation = config["generation"]
-    answers_per_train_domain = n_domains * generation["eval_questions_per_domain"] * generation["samples_per_question"]
+    if answers_per_pair is None:
+        answers_per_pair = generation["eval_questions_per_domain"] * generation["samples_per_question"]
+    answers_per_train_domain = n_domains * answers_per_pair
     if rule == "pretrain_base":
         return 1.0
     if rule == "finetune":
@@ -111,22 +116,22 @@ def work_units(config: dict, rule: str, n_domains: int, domains_in_job: int = 1)
 
 
 def gpu_minutes(config: dict, rule: str, n_domains: int, domains_in_job: int = 1,
-                params_b: float | None = None) -> float:
+                params_b: float | None = None, answers_per_pair: float | None = None) -> float:
     minutes = config.get("cluster", {}).get("minutes_per_unit", {}).get(rule, DEFAULT_MINUTES_PER_UNIT[rule])
     size = model_params_billions(config) if params_b is None else params_b
-    return minutes * work_units(config, rule, n_domains, domains_in_job) * max(size, 0.5)
+    return minutes * work_units(config, rule, n_domains, domains_in_job, answers_per_pair) * max(size, 0.5)
 
 
 def job_resources(config: dict, rule: str, n_domains: int, domains_in_job: int = 1,
-                  params_b: float | None = None) -> dict:
+                  params_b: float | None = None, answers_per_pair: float | None = None) -> dict:
     """SLURM resources of one job of `rule`, scaled by the base model's size and the work the job holds.
 
     Host memory holds the weights once in bf16 (2 GB per billion parameters) with loading headroom; the
     runtime limit is twice the estimate plus 15 minutes, so a slow node does not kill a job. `params_b`: the
-    model size when the caller has it (None: model_params_billions).
+    model size when the caller has it (None: model_params_billions); `answers_per_pair`: see `work_units`.
     """
     if rule == "score":
-        return score_resources(config, n_domains, domains_in_job)
+        return score_resources(config, n_domains, domains_in_job, answers_per_pair)
     if rule in ("baselines", "metrics"):
         return analysis_resources(config, n_domains)
     if rule not in GPU_RULES:
@@ -135,7 +140,7 @@ def job_resources(config: dict, rule: str, n_domains: int, domains_in_job: int =
         return {"mem_mb": 4000, "runtime": 30, "cpus_per_task": 2}
     size = model_params_billions(config) if params_b is None else params_b
     return {"mem_mb": int(16000 + 6000 * size),
-            "runtime": int(15 + 2 * gpu_minutes(config, rule, n_domains, domains_in_job, size)),
+            "runtime": int(15 + 2 * gpu_minutes(config, rule, n_domains, domains_in_job, size, answers_per_pair)),
             "cpus_per_task": 8}
 
 
@@ -152,11 +157,11 @@ def analysis_resources(config: dict, n_domains: int) -> dict:
     return {"mem_mb": int(1000 + 2 * rows * 300 / 1e6), "runtime": int(15 + 2 * seconds / 60), "cpus_per_task": 1}
 
 
-def score_resources(config: dict, n_domains: int, domains_in_job: int) -> dict:
+def score_resources(config: dict, n_domains: int, domains_in_job: int, answers_per_pair: float | None = None) -> dict:
     """Scoring jobs: tiny for the option parser; a GPU-sized job for a local judge model; long-lived but
     small for the Anthropic judge (a Message Batch may take up to 24 hours to end)."""
     judge = config["judge"]
-    answers = domains_in_job * work_units(config, "golden", n_domains, 1) * 100
+    answers = domains_in_job * work_units(config, "golden", n_domains, 1, answers_per_pair) * 100
     if judge["backend"] == "hf" and not (judge["hf"]["model"] == "tiny" or config["base_model"] == "tiny"):
         minutes = 0.02 * answers / 100 * 2 * 8  # two metrics; a judge model of ~8B
         return {"mem_mb": 64000, "runtime": int(15 + 2 * minutes), "cpus_per_task": 8, "gpu": 1}

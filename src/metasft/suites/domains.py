@@ -96,6 +96,14 @@ class Suite:
         return Suite(self.name, self.scorer, {d: self.domains[d] for d in domain_ids}, self.personas,
                      self.source, self.extra)
 
+    def answers_per_pair(self, questions_per_domain: int, samples_per_question: int) -> float:
+        """Mean answers sampled per (T, E) pair: the first `questions_per_domain` eval questions of each domain,
+        each sampled its own number of times (`Domain.samples`) or `samples_per_question`."""
+        counts = [sum(d.samples(q, samples_per_question) for q in range(min(questions_per_domain, len(d.eval_questions))))
+                  for d in self.domains.values() if d.eval_samples]
+        plain = len(self.domains) - len(counts)
+        return (sum(counts) + plain * questions_per_domain * samples_per_question) / max(len(self.domains), 1)
+
     @property
     def pending(self) -> list[str]:
         """Domains of an advice suite whose data must still be generated (generate_suite)."""

@@ -14,14 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from metasft.judging.prompts import Rubric
+from metasft.judging.prompts import PROPENSITY_WORDS, Rubric
 from metasft.suites.domains import EvalJudge, SuiteError
 from metasft.suites.files import check_schema, entry_lines, normalize_question_text, parse_yaml, read_text
 
 # The entry `type`s that name a judged free-form question, and the scale each one's propensity prompt is on.
 QUESTION_TYPES = {"free_form_judge_0_100": "0_100", "free_form_judge_binary": "binary"}
-# What a judge may reply instead of a verdict, per scale of the propensity prompt (the coherence gate: none).
-PROPENSITY_WORDS = {"0_100": ("REFUSAL", "CODE"), "binary": ("REFUSAL",)}
 
 
 @dataclass(frozen=True)
