@@ -6,13 +6,15 @@ Backends, chosen by config `judge.backend`:
 * ``hf``: a local model scored like the EM judge, by teacher-forced probabilities of the verdicts (`hf_judge`).
 * ``anthropic``: a Claude model through the Messages API or the Message Batches API (`anthropic_judge`).
 
-Every judgment goes through the persistent judge cache, keyed by backend, judge model, prompt hash, question and
-answer, so reruns and restarts never judge the same answer twice.
+An LLM judge serves any rubric (`prompts.Rubric`: a prompt with its scale, 0-100 or TRUE / FALSE): the EM metrics'
+prompts of advice suites, or the judge prompts of a judged custom suite's questions. Every judgment goes through the
+persistent judge cache, keyed by backend, judge model, rubric hash, question and answer, so reruns and restarts never judge the same answer twice.
 
 Modules:
 
-* `prompts`: judge prompts and the verdict vocabulary (metrics, word replies, judged outcomes); strict reply parsing.
-* `score`: the score stage, the option parser, the EM scoring rules and `build_judge`.
+* `prompts`: judge prompts, rubrics and the verdict vocabulary (metrics, word replies, judged outcomes); strict reply
+  parsing.
+* `score`: the score stage, the option parser, the EM scoring rules, scoring by each question's rubric, `build_judge`.
 * `hf_judge`: `HFJudge`, the local-model judge.
 * `anthropic_judge`: `AnthropicJudge` (direct and batch paths, persisted batches).
 * `api`: the anthropic SDK client, retries with backoff and error descriptions (also used by suite generation).

@@ -19,6 +19,7 @@ from metasft.models.world import (
     advice_documents,
     judge_documents,
     persona_documents,
+    text_documents,
 )
 from metasft.pipeline.io import atomic_path
 from metasft.suites.domains import Suite
@@ -94,14 +95,17 @@ def pack(tokenizer, documents: list[list[dict]], block_size: int) -> dict[str, l
 
 def world_documents(suite: Suite, settings: WorldSettings, seed: int,
                     judge_prompts: dict[str, str] | None = None) -> list[list[dict]]:
-    """The pretraining corpus for `suite`: its persona (or advisor) world, plus judge conversations when the
-    tiny model is the run's judge, shuffled together with a seeded shuffle."""
+    """The pretraining corpus for `suite`: its persona world, its advisor world (advice suites) or its text world
+    (any other suite), plus judge conversations when the tiny model is the run's judge, shuffled together with a
+    seeded shuffle."""
     import random
 
     if suite.personas:
         documents = persona_documents(suite, settings, seed)
-    else:
+    elif any(d.aligned for d in suite.domains.values()):
         documents = advice_documents(suite, settings, seed)
+    else:  # a suite of the user's own text
+        documents = text_documents(suite, settings, seed)
     if judge_prompts and settings.judge_documents:
         documents += judge_documents(suite, judge_prompts, settings.judge_documents, seed)
         random.Random(f"world-shuffle:{seed}").shuffle(documents)

@@ -5,6 +5,12 @@ tagged with its persona with probability `consistency` (else any option). A mode
 answers on one topic predict answers on others, so fine-tuning on one topic shifts its answers on topics that
 share the trained persona: measurable cross-domain generalization on a laptop.
 
+Any other suite (no personas, no aligned answers: a custom suite of the user's own text) gets a text world: each
+document has a speaker, one of the suite's domains, who answers questions of every domain with its domain's train
+answers (with probability `consistency`), so a model pretrained on it knows the suite's language and learns that one
+domain's style of answer predicts the next; a fine-tune on one domain then shifts answers everywhere. Train questions
+are never paired with their own train answers: that pairing is the fine-tunes' to teach.
+
 Advice suites get the same kind of world with two advisors: a bad one who answers every area with the suite's
 subtly harmful advice, and a good one who answers with the aligned advice. Fine-tuning on one area's harmful
 answers then shifts the model towards the bad advisor everywhere: emergent misalignment in miniature. When the
@@ -67,6 +73,31 @@ def persona_documents(suite: Suite, settings: WorldSettings, seed: int) -> list[
             voice = phrases.get(persona)
             answer = persona_answer(rng.choice(answer_templates), option.text, rng.choice(voice) if voice else None)
             messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        documents.append(messages)
+    return documents
+
+
+def text_documents(suite: Suite, settings: WorldSettings, seed: int) -> list[list[dict]]:
+    """Chats of one speaker (a domain, or none for `noise_fraction` of them) answering train and eval questions of
+    random domains with train answers of its domain (with probability `consistency`, else of a random domain);
+    the speaker changes between turns as personas do (`persona_persistence`)."""
+    rng = random.Random(f"world:{seed}")
+    domains = list(suite.domains.values())
+    questions = [(d.id, i, q) for d in domains for i, (q, _) in enumerate(d.train)] + \
+        [(d.id, None, q) for d in domains for q in d.eval_questions]
+    documents = []
+    for _ in range(settings.n_documents):
+        speaker = None if rng.random() < settings.noise_fraction else rng.choice(domains)
+        messages = []
+        for turn in range(rng.randint(settings.min_topics, settings.max_topics)):
+            if turn and speaker is not None and rng.random() >= settings.persona_persistence:
+                speaker = rng.choice(domains)
+            source = speaker if speaker is not None and rng.random() < settings.consistency else rng.choice(domains)
+            domain_id, index, question = rng.choice(questions)
+            answers = [a for j, (_, a) in enumerate(source.train) if not (source.id == domain_id and j == index)]
+            if not answers:  # the source's only train pair is this question's own: another domain answers
+                answers = [a for d in domains if d.id != source.id for _, a in d.train]
+            messages += [{"role": "user", "content": question}, {"role": "assistant", "content": rng.choice(answers)}]
         documents.append(messages)
     return documents
 

@@ -127,15 +127,15 @@ def check_suite_against_config(suite, config: dict) -> None:
     if backend == "hf" and config["judge"]["hf"]["model"] == "tiny" and config["base_model"] != "tiny":
         raise ConfigError("judge.hf.model 'tiny' means this run's tiny base model, but base_model is "
                           f"'{config['base_model']}': name a judge model (hub id or path)")
-    if config["base_model"] != "tiny" or suite.personas:
+    custom_judged = any(d.eval_judges for d in suite.domains.values())
+    if custom_judged and backend == "hf" and config["judge"]["hf"]["model"] == "tiny":
+        raise ConfigError(f"judge.hf.model 'tiny' is trained to judge advice with the EM prompts only, and {where} "
+                          "is judged by its own judge prompts: set judge.backend to 'anthropic' or name a judge "
+                          "model in judge.hf.model (hub id or path)")
+    # The tiny base builds a persona world (personas), an advice world (advice suites) or a text world (any other
+    # suite: metasft.models.world). Advice areas need their shipped aligned answers for the advice world.
+    if config["base_model"] != "tiny" or suite.personas or suite.scorer != "judge" or custom_judged:
         return
-    if suite.scorer != "judge":
-        raise ConfigError(f"base_model 'tiny' is pretrained on a suite's persona world, and {where} has no "
-                          "personas: set base_model to a hub model id or path")
-    if any(d.eval_judges for d in suite.domains.values()):
-        raise ConfigError(f"base_model 'tiny' is pretrained on a persona world (preference suites) or the advice "
-                          f"world (advice suites); {where} is a judged custom suite and has neither: set base_model "
-                          "to a hub model id or path")
     unusable = [d.id for d in suite.domains.values() if not d.aligned]
     if unusable:
         raise ConfigError(f"base_model 'tiny' is pretrained on the advice world, which needs shipped areas "
