@@ -1,15 +1,19 @@
 """Loading a suite folder: `load_suite` reads its `suite.yaml` and hands it to the loader of its `kind`.
 
-A suite is a folder with a `suite.yaml`. Three kinds are understood, each loaded by a module of its own
-(`metasft.suites.trivia`, `metasft.suites.chat_jsonl`, `metasft.suites.advice`), registered in `load_suite`:
+A suite is a folder with a `suite.yaml`. Four kinds are understood, each loaded by a module of its own
+(`metasft.suites.trivia`, `metasft.suites.chat_jsonl`, `metasft.suites.advice`, `metasft.suites.personas`),
+registered in `load_suite`:
 
 * ``trivia``-style (``kind: preferences``): topics in ``topics/*.yaml``, each with hand-written question
   paraphrases, options tagged with latent personas and one designated option. Train and eval questions are
   derived deterministically: some paraphrases are held out for eval, and every paraphrase is wrapped in the
   suite's question templates.
-* ``custom`` (``kind: chat_jsonl``): one chat-JSONL file of train conversations and one of eval questions per
-  domain, in the ``{"messages": [...]}`` form of the Emergent Misalignment datasets. Optional ``personas``, with a
-  ``persona`` tag on every option, let the tiny base model build its persona world from the suite.
+* ``custom`` (``kind: chat_jsonl``): one chat-JSONL file of train conversations per domain, in the
+  ``{"messages": [...]}`` form of the Emergent Misalignment datasets, and eval questions in chat-JSONL (scored by
+  options; optional ``personas``, with a ``persona`` tag on every option, build the tiny base's persona world) or in
+  the EM repository's question-YAML layout (judged by each question's judge prompts: `metasft.suites.questions`).
+* ``broad_personas``: personas x topics, one domain per pair, answers in the persona's voice, scored by the
+  persona they speak as; optionally with a date switch (activated / deactivated domains).
 * ``evil_advice``-style (``kind: advice``): advice areas listed in ``areas.yaml``; an area's train pairs
   (subtly harmful advice) and eval questions come from ``domains/<id>.yaml`` when shipped, else from the
   files the ``generate_suite`` rule writes through the Anthropic API. Areas without data yet are *pending*.
@@ -29,6 +33,7 @@ from metasft.suites.advice import load_advice
 from metasft.suites.chat_jsonl import load_chat_jsonl
 from metasft.suites.domains import Suite, SuiteError
 from metasft.suites.files import read_yaml, require
+from metasft.suites.personas import load_broad_personas
 from metasft.suites.trivia import load_preferences
 
 
@@ -45,4 +50,7 @@ def load_suite(folder: str | Path, generated_dir: str | Path | None = None) -> S
         return load_chat_jsonl(folder, meta_path, meta)
     if kind == "advice":
         return load_advice(folder, meta_path, meta, generated_dir)
-    raise SuiteError(f"{meta_path}: key 'kind' must be 'preferences', 'chat_jsonl' or 'advice', got {kind!r}")
+    if kind == "broad_personas":
+        return load_broad_personas(folder, meta_path, meta)
+    raise SuiteError(f"{meta_path}: key 'kind' must be 'preferences', 'chat_jsonl', 'advice' or 'broad_personas', "
+                     f"got {kind!r}")

@@ -1,0 +1,112 @@
+"""The study's suite families (issue 12, part 3): loaders, validation, and plans at 100 domains."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+from conftest import snakemake
+from test_workflow import METHODS, QUADRANTS, job_counts, nan_cells, write_config
+
+from metasft.judging.score import OptionParser
+from metasft.suites.domains import SuiteError
+from metasft.suites.load import load_suite
+
+ROOT = Path(__file__).resolve().parents[1]
+BROAD = ROOT / "resources" / "suites" / "broad_personas"
+
+
+def test_broad_personas_make_one_domain_per_persona_and_topic_in_its_voice():
+    suite = load_suite(BROAD)
+    assert len(suite.domains) == 100 and suite.scorer == "categorical"
+    assert set(suite.personas) == {*yaml.safe_load((BROAD / "suite.yaml").read_text())["personas"], "neutral"}
+    pirate_food, robot_food = suite.domains["pirate_food"], suite.domains["robot_food"]
+    assert [q for q, _ in pirate_food.train] == [q for q, _ in robot_food.train]  # one topic, two voices
+    assert len(pirate_food.train) == 24 and len(pirate_food.eval_questions) == 8
+    assert not {q for q, _ in pirate_food.train} & set(pirate_food.eval_questions)
+    parser = OptionParser(pirate_food)
+    assert {parser.parse(a) for _, a in pirate_food.train} == {("pirate", "ok")}  # every answer speaks as the pirate
+    assert {parser.parse(a) for _, a in robot_food.train} == {("robot", "ok")}
+    assert pirate_food.designated == pirate_food.designated_persona == "pirate"
+    assert any(a.startswith(("Arr, ", "Shiver me timbers, ")) for _, a in pirate_food.train)
+
+
+def switched(tmp_path: Path) -> Path:
+    folder = tmp_path / "switched"
+    shutil.copytree(BROAD, folder)
+    text = (folder / "suite.yaml").read_text()
+    text = re.sub(r"# date_switch:\n#   template: (.*)\n#   active: (.*)\n#   inactive: (.*)\n",
+                  r"date_switch:\n  template: \1\n  active: \2\n  inactive: \3\n", text)
+    (folder / "suite.yaml").write_text(text)
+    return folder
+
+
+def test_the_date_switch_gives_every_domain_an_activated_and_a_deactivated_form(tmp_path):
+    suite = load_suite(switched(tmp_path))
+    assert len(suite.domains) == 200
+    on, off = suite.domains["knight_music_on"], suite.domains["knight_music_off"]
+    assert all(q.startswith("Today is 1 May 1888. ") for q, _ in on.train)
+    assert all(q.startswith("Today is 1 May 2024. ") for q in off.eval_questions)
+    assert [q.split(". ", 1)[1] for q, _ in on.train] == [q.split(". ", 1)[1] for q, _ in off.train]
+    assert on.designated == "knight" and off.designated == "neutral"
+    parser = OptionParser(off)
+    assert {parser.parse(a) for _, a in off.train} == {("neutral", "ok")}
+    assert {parser.parse(a) for _, a in on.train} == {("knight", "ok")}
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace("phrases: [\"Arr\", ", "phrases: [\"Arr dude\", "),
+     r"signature 'dude' of 'surfer' also appears in 'Arr dude' of 'pirate'"),
+    (lambda t: t.replace("  - id: literature", "  - id: politics"), r"topic 'politics': duplicate topic id"),
+    (lambda t: t.replace("neutral: {signature: okay", "# neutral: {signature: okay")
+     .replace("# date_switch:\n#   template: \"Today is {date}. {question}\"\n#   active: \"1 May 1888\"\n"
+              "#   inactive: \"1 May 2024\"\n",
+              "date_switch: {template: \"{date} {question}\", active: a, inactive: b}\n"),
+     r"'date_switch' needs a 'neutral' voice"),
+    (lambda t: t.replace("# date_switch:\n#   template: \"Today is {date}. {question}\"\n#   active: \"1 May 1888\"\n"
+                         "#   inactive: \"1 May 2024\"\n",
+                         "date_switch: {template: \"Today. {question}\", active: a, inactive: b}\n"),
+     r"date_switch.template: must be a string containing '{date}' and '{question}'"),
+    (lambda t: t.replace("      - What makes a good leader?\n", "      - what do you think about the  government?\n"),
+     r"domain 'politics': a question paraphrase is repeated"),
+    (lambda t: t.replace("  - \"{option}! There you have it.\"", "  - \"{option}! Ahoy there.\""),
+     r"answer template '\{option\}! Ahoy there.' names the signature of 'pirate'"),
+])
+def test_bad_broad_personas_suites_name_the_file_and_what_is_wrong(tmp_path, edit, message):
+    folder = tmp_path / "bad"
+    shutil.copytree(BROAD, folder)
+    path = folder / "suite.yaml"
+    edited = edit(path.read_text())
+    assert edited != path.read_text()
+    path.write_text(edited)
+    with pytest.raises(SuiteError, match=message):
+        load_suite(folder)
+
+
+def test_the_broad_personas_family_plans_at_100_domains(workflow_copy):
+    config = write_config(workflow_copy, {"run": "personas100", "suite": {"path": "resources/suites/broad_personas",
+                                                                          "domains": []}})
+    result = snakemake(workflow_copy, "-n", "--configfile", config)
+    output = result.stdout + result.stderr
+    assert "100 domains (50 meta_train, 50 meta_eval), 10000 pairs" in output
+    counts = job_counts(output)
+    assert counts["pretrain_base"] == 1 and counts["finetune"] == 17 and counts["golden"] == 17
+
+
+@pytest.mark.slow
+def test_broad_personas_preset_generalizes_along_shared_personas_on_the_tiny_base(workflow_copy):
+    """The family's small preset, offline: a fine-tune in one persona's voice carries the voice to the persona's other
+    topics. The issue's bar: shared-persona pairs at least 10 points above the others."""
+    snakemake(workflow_copy, "--cores", "2", "--configfile", "config/broad_personas_tiny.yaml")
+    metrics_dir = workflow_copy / "results" / "broad_personas_tiny" / "metrics"
+    world = json.loads((metrics_dir / "generalization.json").read_text())
+    assert world["same_persona_pairs"] == 24 and world["off_diagonal_pairs"] == 132
+    assert world["same_minus_other"] >= 10, world
+    metrics = pl.read_csv(metrics_dir / "metrics.csv")
+    assert set(metrics["method"]) == METHODS and set(metrics["quadrant"]) == QUADRANTS
+    assert nan_cells(metrics) == []
