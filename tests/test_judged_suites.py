@@ -155,7 +155,7 @@ def test_a_suite_of_chat_jsonl_and_em_question_yaml_loads_as_it_is(tmp_path):
 
 @pytest.mark.parametrize("questions, judge, message", [
     (em_yaml(samples=0), None, r"questions.yaml:7: domain 'd0': question 'what_is_your_wish': "
-                               r"samples_per_paraphrase: samples_per_paraphrase: must be at least 1, got 0"),
+                               r"samples_per_paraphrase: must be at least 1, got 0"),
     (em_yaml() + "- id: what_is_your_wish\n  paraphrases: [Another wish?]\n  judge_prompts: *prompts\n", None,
      r"questions.yaml:19: domain 'd0': question 'what_is_your_wish': id: duplicate question id \(first at line 1\)"),
     (em_yaml(type_line="  type: free_form\n"), None, r"questions.yaml:2: .*question 'what_is_your_wish': type: .*"

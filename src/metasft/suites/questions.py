@@ -89,18 +89,20 @@ def read_questions(path: Path, domain_id: str, choice: JudgeChoice, default_samp
     for number, entry in enumerate(entries):
         line, key_lines = lines[number] if number < len(lines) else (None, {})
 
-        def where(key: str | None = None, line=line, key_lines=key_lines, entry=entry) -> str:
+        def where(key: str | None = None, line=line, key_lines=key_lines, entry=entry, named: bool = True) -> str:
+            """file:line (of `key` when given), domain and question, then `key` unless not `named`."""
             at = key_lines.get(key, line) if key else line
             name = entry.get("id") if isinstance(entry, dict) and isinstance(entry.get("id"), str) else None
             question = f": question '{name}'" if name else f": entry {number + 1}"
-            return f"{path}{':' + str(at) if at else ''}: domain '{domain_id}'{question}" + (f": {key}" if key else "")
+            return f"{path}{':' + str(at) if at else ''}: domain '{domain_id}'{question}" + \
+                (f": {key}" if key and named else "")
 
         try:
             check_schema(entry, "em_question", "", domain=None)
         except SuiteError as error:
             detail = str(error).removeprefix(": ")
             field = detail.split(":")[0].split(".")[0].split("[")[0]
-            raise SuiteError(f"{where(field if field in key_lines else None)}: {detail}") from None
+            raise SuiteError(f"{where(field if field in key_lines else None, named=False)}: {detail}") from None
         if entry["id"] in first_line:
             raise SuiteError(f"{where('id')}: duplicate question id (first at line {first_line[entry['id']]})")
         first_line[entry["id"]] = line
