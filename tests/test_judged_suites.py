@@ -345,3 +345,16 @@ def test_the_text_world_speaks_the_suites_text_without_its_train_pairs():
     assert any(q in {q for d in suite.domains.values() for q in d.eval_questions} for q, _ in turns)
     # one speaker per document when it never changes: its answers all come from one domain
     assert all(len({owner[m["content"]] for m in doc if m["role"] == "assistant"}) == 1 for doc in documents)
+
+
+def test_the_cost_plan_counts_each_questions_samples_and_judgments(tmp_path):
+    from metasft.pipeline.plan import plan
+
+    config = load_config([])
+    config["generation"]["eval_questions_per_domain"] = 3
+    config["suite"]["domains"] = []
+    for judge, per_answer in (("judge: {metric: aligned}\n", 1), ("judge: {metric: aligned, coherence: coherent}\n", 2)):
+        config["suite"]["path"] = str(write_suite(tmp_path / str(per_answer), judge=judge))
+        score = next(row for row in plan(config) if row["rule"] == "score")
+        assert score["answers"] == 3 * 16 * 3 * 3  # sources x pairs x questions x samples_per_paraphrase
+        assert score["judgments"] == per_answer * score["answers"]

@@ -55,6 +55,11 @@ def plan(config: dict) -> list[dict]:
     add("meta_shards", 1, train_train * answers_per_pair)
     add("meta_train", 1)
     add("score", 3 * len(sampling_chunks), 3 * n * n * answers_per_pair)
+    # Judgments per scored answer: the EM metrics (evilness, coherence), or a judged custom suite's rubric and, where
+    # its questions have one, the coherence gate. The judge cache removes repeats, so requests are at most this.
+    judges = [j for d in suite.domains.values() for j in d.eval_judges[:config["generation"]["eval_questions_per_domain"]]]
+    per_answer = sum(1 + (j.coherence is not None) for j in judges) / len(judges) if judges else 2
+    rows[-1]["judgments"] = round(per_answer * rows[-1]["answers"])
     for rule in ("baselines", "metrics", "plots"):
         add(rule, 1)
     return rows
@@ -67,9 +72,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     config = load_config(args.configfile)
     rows = plan(config)
-    # Two judgments (evilness, coherence) per scored answer; the cache removes repeats, so this is an upper bound.
-    scored = next(r["answers"] for r in rows if r["rule"] == "score")
-    judge_requests = 2 * scored if config["judge"]["backend"] == "anthropic" else 0
+    judgments = next(r["judgments"] for r in rows if r["rule"] == "score")
+    judge_requests = judgments if config["judge"]["backend"] == "anthropic" else 0
     generated = next((r["jobs"] for r in rows if r["rule"] == "generate_suite"), 0)
     print(f"base model {config['base_model']} ({model_params_billions(config):g}B parameters), "
           f"suite {config['suite']['path']}")
