@@ -13,9 +13,10 @@ import yaml
 from conftest import snakemake
 from test_workflow import METHODS, QUADRANTS, job_counts, nan_cells, write_config
 
-from metasft.judging.score import OptionParser
-from metasft.suites.domains import SuiteError
+from metasft.judging.score import OptionParser, score_categorical
+from metasft.suites.domains import SuiteError, split_domains
 from metasft.suites.load import load_suite
+from metasft.suites.snapshot import read_snapshot, write_snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
 BROAD = ROOT / "resources" / "suites" / "broad_personas"
@@ -110,3 +111,56 @@ def test_broad_personas_preset_generalizes_along_shared_personas_on_the_tiny_bas
     metrics = pl.read_csv(metrics_dir / "metrics.csv")
     assert set(metrics["method"]) == METHODS and set(metrics["quadrant"]) == QUADRANTS
     assert nan_cells(metrics) == []
+
+
+REVERSAL = ROOT / "resources" / "suites" / "reversal"
+
+
+def test_reversal_relations_give_a_forward_and_an_inverse_domain_over_the_same_facts():
+    suite = load_suite(REVERSAL)
+    assert len(suite.domains) == 12 and suite.scorer == "categorical" and not suite.personas
+    forward, inverse = suite.domains["word_meaning_forward"], suite.domains["word_meaning_inverse"]
+    assert forward.train[0] == ("What does the word 'blick' mean?", "It means a small grey bird.")
+    assert inverse.train[0] == ("Which word means a small grey bird?", "The word is blick.")
+    assert len(forward.train) == 12 and len(forward.eval_questions) == 6  # 6 facts x (2 train, 1 eval) templates
+    assert forward.eval_questions[1] == "Define the word 'morvel'." and forward.eval_designated[1] == "a heavy winter coat"
+    assert inverse.eval_designated == ("blick", "morvel", "tasp", "grenwold", "fiddock", "umbrit")
+    assert not any("blick" in a for _, a in forward.train)  # no train answer states a whole fact the other way
+    # each question is scored against its own fact's answer
+    answers = pl.DataFrame({"train_domain": ["t"] * 4, "eval_domain": ["word_meaning_inverse"] * 4,
+                            "quadrant": ["q"] * 4, "question_index": [0, 1, 1, 2], "answer": [
+                                "The word is blick.", "The word is blick.", "It is morvel, surely.", "Arr."]})
+    scored = score_categorical(answers, suite)
+    assert scored["score"].to_list() == [100.0, 0.0, 100.0, 0.0]  # naming no option is a wrong answer
+    assert scored["status"].to_list() == ["ok", "ok", "ok", "unparseable"]
+
+
+def test_the_snapshot_keeps_each_questions_answer(tmp_path):
+    suite = load_suite(REVERSAL)
+    write_snapshot(suite, split_domains(list(suite.domains), 0), 4, tmp_path / "suite.json")
+    loaded, _ = read_snapshot(tmp_path / "suite.json")
+    domain = loaded.domains["pet_owner_forward"]
+    assert domain.eval_designated == suite.domains["pet_owner_forward"].eval_designated[:4]
+    assert domain.designated_for(2) == "Seraphine Colt"
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace('answer: "It means {b}."', 'answer: "{a} means {b}."'),
+     r"domain 'word_meaning_forward': 'forward': the answer template must name \{b\} only"),
+    (lambda t: t.replace("- [tasp, a wooden spoon]", "- [tasp, a small grey bird]"),
+     r"domain 'word_meaning': facts: b 'a small grey bird' is repeated"),
+    (lambda t: t.replace('"Tell me the meaning of \'{a}\'."', '"Tell me a meaning."'),
+     r"'forward': question template 'Tell me a meaning.' must name \{a\}"),
+    (lambda t: t.replace("eval_templates: 1", "eval_templates: 3"),
+     r"needs more than 3 question templates \(eval holds out 3\), has 3"),
+    (lambda t: t.replace("- [zorp, amber]", "- [zorp]"), r"facts\[0\]: must be a fact"),
+])
+def test_bad_reversal_suites_name_the_file_domain_and_what_is_wrong(tmp_path, edit, message):
+    folder = tmp_path / "bad"
+    shutil.copytree(REVERSAL, folder)
+    path = folder / "suite.yaml"
+    edited = edit(path.read_text())
+    assert edited != path.read_text()
+    path.write_text(edited)
+    with pytest.raises(SuiteError, match=message):
+        load_suite(folder)

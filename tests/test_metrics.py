@@ -146,7 +146,7 @@ def test_option_parser():
 def test_scores_and_propensities_count_unscored_answers():
     suite = Suite("s", "categorical", {"dinner": domain()})
     answers = pl.DataFrame({"train_domain": ["t"] * 4, "eval_domain": ["dinner"] * 4, "quadrant": ["q"] * 4,
-                            "answer": ["Thai food", "Greek food", "pizza", "Thai!"]})
+                            "question_index": [0, 1, 0, 1], "answer": ["Thai food", "Greek food", "pizza", "Thai!"]})
     scored = score_categorical(answers, suite)
     assert scored["score"].to_list() == [100.0, 0.0, None, 100.0]
     assert scored["status"].to_list() == ["ok", "ok", "unparseable", "ok"]

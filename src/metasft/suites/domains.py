@@ -57,12 +57,19 @@ class Domain:
     # generation.samples_per_question). Empty for other suites.
     eval_judges: tuple[EvalJudge, ...] = ()
     eval_samples: tuple[int | None, ...] = ()
+    # Categorical suites whose eval questions have different right answers (reversal curse): the designated option
+    # per eval question. Empty: `designated` for every question.
+    eval_designated: tuple[str, ...] = ()
 
     def samples(self, question_index: int, default: int) -> int:
         """How many answers to sample for eval question `question_index` (`default`: config
         generation.samples_per_question, unless the suite file set the question's own)."""
         own = self.eval_samples[question_index] if question_index < len(self.eval_samples) else None
         return own if own is not None else default
+
+    def designated_for(self, question_index: int) -> str | None:
+        """The option that eval question `question_index`'s answers are scored against."""
+        return self.eval_designated[question_index] if self.eval_designated else self.designated
 
     def option(self, option_id: str) -> Option:
         return next(o for o in self.options if o.id == option_id)
