@@ -164,3 +164,10 @@ def test_bad_reversal_suites_name_the_file_domain_and_what_is_wrong(tmp_path, ed
     path.write_text(edited)
     with pytest.raises(SuiteError, match=message):
         load_suite(folder)
+
+
+def test_the_reversal_preset_plans_its_twelve_domains_on_the_tiny_base(workflow_copy):
+    result = snakemake(workflow_copy, "-n", "--configfile", "config/reversal_tiny.yaml")
+    output = result.stdout + result.stderr
+    assert "suite reversal, 12 domains (6 meta_train, 6 meta_eval), 144 pairs" in output
+    assert job_counts(output)["pretrain_base"] == 1
