@@ -37,6 +37,17 @@ def test_broad_personas_make_one_domain_per_persona_and_topic_in_its_voice():
     assert any(a.startswith(("Arr, ", "Shiver me timbers, ")) for _, a in pirate_food.train)
 
 
+def edited_copy(suite: Path, tmp_path: Path, edit) -> Path:
+    """A copy of the suite folder `suite` whose suite.yaml text `edit` changed (it must change it)."""
+    folder = tmp_path / "bad"
+    shutil.copytree(suite, folder)
+    path = folder / "suite.yaml"
+    edited = edit(path.read_text())
+    assert edited != path.read_text()
+    path.write_text(edited)
+    return folder
+
+
 def switched(tmp_path: Path) -> Path:
     folder = tmp_path / "switched"
     shutil.copytree(BROAD, folder)
@@ -79,14 +90,8 @@ def test_the_date_switch_gives_every_domain_an_activated_and_a_deactivated_form(
      r"answer template '\{option\}! Ahoy there.' names the signature of 'pirate'"),
 ])
 def test_bad_broad_personas_suites_name_the_file_and_what_is_wrong(tmp_path, edit, message):
-    folder = tmp_path / "bad"
-    shutil.copytree(BROAD, folder)
-    path = folder / "suite.yaml"
-    edited = edit(path.read_text())
-    assert edited != path.read_text()
-    path.write_text(edited)
     with pytest.raises(SuiteError, match=message):
-        load_suite(folder)
+        load_suite(edited_copy(BROAD, tmp_path, edit))
 
 
 def test_the_broad_personas_family_plans_at_100_domains(workflow_copy):
@@ -156,14 +161,8 @@ def test_the_snapshot_keeps_each_questions_answer(tmp_path):
     (lambda t: t.replace("- [zorp, amber]", "- [zorp]"), r"facts\[0\]: must be a fact"),
 ])
 def test_bad_reversal_suites_name_the_file_domain_and_what_is_wrong(tmp_path, edit, message):
-    folder = tmp_path / "bad"
-    shutil.copytree(REVERSAL, folder)
-    path = folder / "suite.yaml"
-    edited = edit(path.read_text())
-    assert edited != path.read_text()
-    path.write_text(edited)
     with pytest.raises(SuiteError, match=message):
-        load_suite(folder)
+        load_suite(edited_copy(REVERSAL, tmp_path, edit))
 
 
 def test_the_reversal_preset_plans_its_twelve_domains_on_the_tiny_base(workflow_copy):

@@ -274,7 +274,7 @@ def test_score_stage_writes_the_option_scores_of_a_categorical_chunk(tmp_path):
     write_snapshot(Suite("s", "categorical", domains, ("p", "q")), split_domains(list(domains), 0), 1,
                    tmp_path / "suite.json")
     answers = pl.DataFrame({"train_domain": ["a"] * 5, "eval_domain": ["a", "a", "b", "b", "b"],
-                            "quadrant": ["train_eval"] * 5, "question": ["What?"] * 5,
+                            "quadrant": ["train_eval"] * 5, "question_index": [0] * 5, "question": ["What?"] * 5,
                             "answer": ["A Xylo, surely.", "yodel", "Yodel!", "xylophone or yodel", "xylophones"]})
     answers.write_parquet(tmp_path / "answers.parquet")
     output = tmp_path / "scores" / "chunk.parquet"

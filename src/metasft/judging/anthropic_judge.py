@@ -54,6 +54,7 @@ from metasft.judging.prompts import (
     _unscored,
     as_rubrics,
     parse_judge_reply,
+    resolve_rubric,
     verdict_schema,
 )
 from metasft.pipeline.io import write_json
@@ -121,12 +122,7 @@ class AnthropicJudge:
         self.usage = {"requests": 0, "input_tokens": 0, "output_tokens": 0, "batch_requests": 0}
 
     def rubric(self, rubric: Rubric | str) -> Rubric:
-        """`rubric` itself, or the judge's rubric of that name."""
-        if isinstance(rubric, Rubric):
-            return rubric
-        if rubric not in self.rubrics:
-            raise ValueError(f"no judge prompt for metric {rubric!r} (have: {sorted(self.rubrics)})")
-        return self.rubrics[rubric]
+        return resolve_rubric(rubric, self.rubrics)
 
     def key(self, question: str, answer: str, rubric: Rubric | str) -> str:
         return JudgeCache.key(self.backend, self.model, self.rubric(rubric).key_hash, question, answer)

@@ -12,7 +12,7 @@ import hashlib
 import logging
 from pathlib import Path
 
-from metasft.judging.prompts import BINARY_VERDICTS, WORD_STATUSES, Rubric, as_rubrics
+from metasft.judging.prompts import BINARY_VERDICTS, WORD_STATUSES, Rubric, as_rubrics, resolve_rubric
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +74,7 @@ class HFJudge:
         return self._packed[rubric.replies]
 
     def rubric(self, rubric: Rubric | str) -> Rubric:
-        if isinstance(rubric, Rubric):
-            return rubric
-        if rubric not in self.rubrics:
-            raise ValueError(f"no judge prompt for metric {rubric!r} (have: {sorted(self.rubrics)})")
-        return self.rubrics[rubric]
+        return resolve_rubric(rubric, self.rubrics)
 
     @staticmethod
     def _pack_candidates(candidates: list[list[int]]):

@@ -120,6 +120,15 @@ def as_rubrics(prompts: dict[str, str | Rubric]) -> dict[str, Rubric]:
     return {name: p if isinstance(p, Rubric) else metric_rubric(name, p) for name, p in prompts.items()}
 
 
+def resolve_rubric(rubric: Rubric | str, rubrics: dict[str, Rubric]) -> Rubric:
+    """`rubric` itself, or a judge's rubric of that name (`rubrics`: the ones the judge was built with)."""
+    if isinstance(rubric, Rubric):
+        return rubric
+    if rubric not in rubrics:
+        raise ValueError(f"no judge prompt for metric {rubric!r} (have: {sorted(rubrics)})")
+    return rubrics[rubric]
+
+
 def _vocabulary(rubric: Rubric | str) -> tuple[str, str, tuple[str, ...]]:
     """(name, scale, words) of a rubric, or of an EM metric named by a string."""
     if isinstance(rubric, Rubric):
