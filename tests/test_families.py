@@ -170,3 +170,18 @@ def test_the_reversal_preset_plans_its_twelve_domains_on_the_tiny_base(workflow_
     output = result.stdout + result.stderr
     assert "suite reversal, 12 domains (6 meta_train, 6 meta_eval), 144 pairs" in output
     assert job_counts(output)["pretrain_base"] == 1
+
+
+def test_traits_are_a_broad_personas_suite_of_25_traits_by_4_problem_domains():
+    suite = load_suite(ROOT / "resources" / "suites" / "traits")
+    assert len(suite.domains) == 100 and len(suite.personas) == 26  # 25 traits and the neutral voice
+    stoic_chess = suite.domains["stoic_chess"]
+    assert {OptionParser(stoic_chess).parse(a) for _, a in stoic_chess.train} == {("stoic", "ok")}
+    assert stoic_chess.designated_persona == "stoic"
+
+
+def test_the_traits_family_plans_at_100_domains(workflow_copy):
+    result = snakemake(workflow_copy, "-n", "--configfile", "config/paper_traits_qwen3_4b.yaml")
+    output = result.stdout + result.stderr
+    assert "suite traits, 100 domains (50 meta_train, 50 meta_eval), 10000 pairs" in output
+    assert job_counts(output)["finetune"] == 100 and "pretrain_base" not in job_counts(output)
