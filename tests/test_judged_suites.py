@@ -4,6 +4,7 @@ question-YAML layout of the Emergent Misalignment repository read as it is, and 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import httpx2
@@ -194,6 +195,14 @@ def test_a_suite_is_judged_or_scored_by_options_not_both(tmp_path):
     text = (folder / "suite.yaml").read_text().replace("eval: questions.yaml}", "eval: questions.yaml, designated: x}", 1)
     (folder / "suite.yaml").write_text(text)
     with pytest.raises(SuiteError, match="domain 'd0': 'designated': a judged domain"):
+        load_suite(folder)
+
+
+def test_a_judge_key_on_a_suite_scored_by_options_is_an_error(tmp_path):
+    folder = tmp_path / "custom"
+    shutil.copytree(ROOT / "resources" / "suites" / "custom_example", folder)
+    (folder / "suite.yaml").write_text((folder / "suite.yaml").read_text() + "judge: {metric: aligned}\n")
+    with pytest.raises(SuiteError, match="suite.yaml: 'judge': only a suite whose eval files are question YAML"):
         load_suite(folder)
 
 

@@ -57,7 +57,8 @@ def plan(config: dict) -> list[dict]:
     add("score", 3 * len(sampling_chunks), 3 * n * n * answers_per_pair)
     # Judgments per scored answer: the EM metrics (evilness, coherence), or a judged custom suite's rubric and, where
     # its questions have one, the coherence gate. The judge cache removes repeats, so requests are at most this.
-    judges = [j for d in suite.domains.values() for j in d.eval_judges[:config["generation"]["eval_questions_per_domain"]]]
+    asked = config["generation"]["eval_questions_per_domain"]
+    judges = [j for d in suite.domains.values() for j in d.eval_judges[:asked]]
     per_answer = sum(1 + (j.coherence is not None) for j in judges) / len(judges) if judges else 2
     rows[-1]["judgments"] = round(per_answer * rows[-1]["answers"])
     for rule in ("baselines", "metrics", "plots"):

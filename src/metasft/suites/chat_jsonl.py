@@ -104,5 +104,7 @@ def load_chat_jsonl(folder: Path, meta_path: Path, meta: dict) -> Suite:
                                     tuple(eval_questions), options, designated)
     judged = any(d.eval_judges for d in domains.values())
     require(not (judged and personas), meta_path, None, "'personas': a judged suite has no options to tag")
+    require(judged or "judge" not in meta, meta_path, None, "'judge': only a suite whose eval files are question "
+            "YAML is judged; this one is scored by options")
     return Suite(meta["name"], "judge" if judged else "categorical", domains, tuple(personas or ()), str(folder),
                  {"answer_templates": templates} if templates else {})
