@@ -76,7 +76,7 @@ def _question_judge(entry: dict, choice: JudgeChoice, where) -> EvalJudge:
 def read_questions(path: Path, domain_id: str, choice: JudgeChoice, default_samples: int | None = None
                    ) -> list[EvalQuestion]:
     """The eval questions of the question-YAML file `path` (one per paraphrase, in file order), checked: the
-    layout (schemas/em_questions.yaml), unique entry ids and paraphrases, and the judge prompts `choice` names."""
+    layout (schemas/em_question.yaml), unique entry ids and paraphrases, and the judge prompts `choice` names."""
     text = read_text(path, domain_id)
     entries = parse_yaml(text, path)
     lines = entry_lines(text)
