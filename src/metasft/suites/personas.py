@@ -19,8 +19,8 @@ import random
 from pathlib import Path
 
 from metasft.suites.domains import Domain, Option, Suite, SuiteError, word_pattern
-from metasft.suites.files import check_schema, normalize_question_text, require
-from metasft.suites.trivia import persona_answer
+from metasft.suites.files import check_schema, require
+from metasft.suites.trivia import persona_answer, split_paraphrases
 
 NEUTRAL = "neutral"
 
@@ -47,22 +47,6 @@ def _voices(meta: dict, meta_path: Path) -> dict[str, dict]:
     return voices
 
 
-def _split_questions(topic: dict, meta: dict, meta_path: Path) -> tuple[list[str], list[str]]:
-    """(train, eval) questions of a topic: `eval_paraphrases` paraphrases held out (seeded by the topic id), every
-    paraphrase wrapped in every question template."""
-    questions, n_eval, templates = topic["questions"], int(meta["eval_paraphrases"]), meta["question_templates"]
-    require(len({normalize_question_text(q) for q in questions}) == len(questions), meta_path, topic["id"],
-            "a question paraphrase is repeated")
-    require(len(questions) > n_eval, meta_path, topic["id"],
-            f"needs more than {n_eval} question paraphrases (eval holds out {n_eval}), has {len(questions)}")
-    order = list(range(len(questions)))
-    random.Random(f"paraphrase-split:{topic['id']}").shuffle(order)
-    held_out = set(order[:n_eval])
-    train = [t.format(q=questions[i]) for i in range(len(questions)) if i not in held_out for t in templates]
-    evals = [t.format(q=questions[i]) for i in sorted(held_out) for t in templates]
-    return train, evals
-
-
 def load_broad_personas(folder: Path, meta_path: Path, meta: dict) -> Suite:
     check_schema(meta, "suite_broad_personas", meta_path, domain_list=("topics",))
     voices = _voices(meta, meta_path)
@@ -77,7 +61,8 @@ def load_broad_personas(folder: Path, meta_path: Path, meta: dict) -> Suite:
     if repeated:
         raise SuiteError(f"{meta_path}: topic '{repeated[0]}': duplicate topic id")
     for topic in meta["topics"]:
-        train_questions, eval_questions = _split_questions(topic, meta, meta_path)
+        train_questions, eval_questions = split_paraphrases(topic["questions"], int(meta["eval_paraphrases"]),
+                                                            meta["question_templates"], meta_path, topic["id"])
         for persona in personas:
             for suffix, date, voice_of in variants:
                 domain_id = f"{persona}_{topic['id']}" + (f"_{suffix}" if suffix else "")

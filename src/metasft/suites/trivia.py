@@ -88,24 +88,29 @@ def build_options(raw_options, designated, path: Path, domain_id: str, personas=
     return tuple(options)
 
 
-def _build_topic(raw: dict, path: Path, personas, question_templates, answer_templates, n_eval,
-                 phrases: dict) -> Domain:
-    domain_id, title, questions = raw["id"], raw["title"], raw["questions"]  # checked by the topics schema
+def split_paraphrases(questions: list[str], n_eval: int, templates: list[str], path: Path, domain_id: str
+                      ) -> tuple[list[str], list[str]]:
+    """(train, eval) questions of a topic's hand-written paraphrases: `n_eval` of them held out (seeded by the
+    domain id, so the split never depends on other topics), every paraphrase wrapped in every question template."""
     require(len({normalize_question_text(q) for q in questions}) == len(questions), path, domain_id,
              "a question paraphrase is repeated")
     require(len(questions) > n_eval, path, domain_id,
              f"needs more than {n_eval} question paraphrases (eval holds out {n_eval}), has {len(questions)}")
-
-    designated = raw["designated"]
-    options = build_options(raw["options"], designated, path, domain_id, personas)
-
     rng = random.Random(f"paraphrase-split:{domain_id}")
     order = list(range(len(questions)))
     rng.shuffle(order)
     held_out = sorted(order[:n_eval])
-    eval_q = [t.format(q=questions[i]) for i in held_out for t in question_templates]
-    train_q = [t.format(q=questions[i]) for i in range(len(questions)) if i not in held_out
-               for t in question_templates]
+    evals = [t.format(q=questions[i]) for i in held_out for t in templates]
+    train = [t.format(q=questions[i]) for i in range(len(questions)) if i not in held_out for t in templates]
+    return train, evals
+
+
+def _build_topic(raw: dict, path: Path, personas, question_templates, answer_templates, n_eval,
+                 phrases: dict) -> Domain:
+    domain_id, title, questions = raw["id"], raw["title"], raw["questions"]  # checked by the topics schema
+    train_q, eval_q = split_paraphrases(questions, n_eval, question_templates, path, domain_id)
+    designated = raw["designated"]
+    options = build_options(raw["options"], designated, path, domain_id, personas)
     overlap = {normalize_question_text(q) for q in eval_q} & {normalize_question_text(q) for q in train_q}
     require(not overlap, path, domain_id, f"train and eval questions overlap: {sorted(overlap)[:2]}")
     for persona_name, texts in phrases.items():  # a persona's phrase must not read as a choice
