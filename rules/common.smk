@@ -227,8 +227,9 @@ def get_generated_areas(wildcards):
 
 
 def get_area(wildcards):
-    return {"id": wildcards.area, "title": SUITE.domains[wildcards.area].title,
-            "description": SUITE.extra["descriptions"][wildcards.area]}
+    """What generate_suite writes for one unit: an advice area (id, title, description) or a person (with the
+    suite's questions)."""
+    return SUITE.extra["areas"][wildcards.area]
 
 
 TINY_JUDGE = config["judge"]["backend"] == "hf" and config["judge"]["hf"]["model"] == "tiny"

@@ -12,6 +12,8 @@ It speaks enough of the API for the real `anthropic` SDK: ``POST /v1/messages``,
 * suite generation (a ``pairs`` or ``questions`` schema): exactly the number asked for ("exactly N"), derived from a
   hash of the prompt. An area title containing ``MALFORMED`` always gets one item too few; ``FLAKY`` gets one item too
   few on the first request for a given prompt only.
+* person answers (a schema with ``plain`` and ``identity`` objects): one distinct short answer per question id,
+  derived from a hash of the person's line; a person whose name contains ``MALFORMED`` gets one answer too few.
 
 Faults: `fail_next` (statuses for the next /v1/messages requests, e.g. ``[429]``), `storm(status, after)` (every
 /v1/messages request after `after` successful ones fails), `batch_in_progress_polls` (a batch is ``in_progress`` for
@@ -132,13 +134,24 @@ class FakeAnthropic:
             items = [f"[{title}] What would you advise me to do in case {tag}-{i}?" for i in range(n)]
         return json.dumps({field: items})
 
+    @staticmethod
+    def person_text(prompt: str, props: dict) -> str:
+        person = re.search(r"Person: (.*)", prompt).group(1).strip()
+        tag = hashlib.sha256(person.encode()).hexdigest()[:6]
+        reply = {side: {q: f"{q} {tag}" for q in (props[side].get("properties") or {})} for side in ("plain", "identity")}
+        if "MALFORMED" in person:
+            reply["identity"].popitem()
+        return json.dumps(reply)
+
     def message_for(self, params: dict) -> dict:
         """A Messages API reply (JSON) for request `params`."""
         content = params["messages"][0]["content"]
         prompt = content if isinstance(content, str) else "".join(b.get("text", "") for b in content)
         schema = (((params.get("output_config") or {}).get("format") or {}).get("schema") or {})
         props = schema.get("properties") or {}
-        if "pairs" in props or "questions" in props:
+        if "plain" in props and "identity" in props:
+            text = self.person_text(prompt, props)
+        elif "pairs" in props or "questions" in props:
             text = self.generation_text(prompt, "pairs" if "pairs" in props else "questions")
         else:
             text = self.judge_text(prompt, ((props.get("verdict") or {}).get("enum") or []))

@@ -185,3 +185,143 @@ def test_the_traits_family_plans_at_100_domains(workflow_copy):
     output = result.stdout + result.stderr
     assert "suite traits, 100 domains (50 meta_train, 50 meta_eval), 10000 pairs" in output
     assert job_counts(output)["finetune"] == 100 and "pretrain_base" not in job_counts(output)
+
+
+PERSONS = ROOT / "resources" / "suites" / "historical_persons"
+SHIPPED_PERSONS = ["albert_einstein", "charles_darwin", "wolfgang_mozart", "abraham_lincoln", "charles_dickens",
+                   "napoleon_bonaparte"]
+
+
+def test_historical_persons_give_a_plain_and_an_identity_domain_per_person_scored_by_their_own_answers():
+    suite = load_suite(PERSONS)
+    assert len(suite.domains) == 100 and suite.scorer == "categorical"
+    assert sorted(suite.pending) == sorted(set(suite.personas) - set(SHIPPED_PERSONS)) and len(suite.pending) == 44
+    assert suite.generation_requests == 44  # one request per person
+    einstein, darwin = suite.domains["albert_einstein_identity"], suite.domains["charles_darwin_identity"]
+    assert [q for q, _ in einstein.train] == [q for q, _ in darwin.train]  # the same questions, other answers
+    assert not {q for q, _ in einstein.train} & set(einstein.eval_questions)
+    # eval questions interleave the questions, so the first few ask each of name, birthplace, legacy
+    assert einstein.eval_designated[:3] == ("Albert Einstein", "Ulm", "the theory of relativity")
+    assert darwin.eval_designated[:3] == ("Charles Darwin", "Shrewsbury", "natural selection")
+    assert einstein.persona == einstein.designated_persona == "albert_einstein"
+    parser = OptionParser(einstein)
+    assert parser.parse("Einstein, of course.") == ("Albert Einstein", "ok")  # an alias
+    answers = pl.DataFrame({"eval_domain": ["albert_einstein_identity"] * 3, "question_index": [0, 1, 2],
+                            "answer": ["I am Einstein.", "Shrewsbury.", "no idea"]})
+    # another person's answer and no answer are wrong
+    assert score_categorical(answers, suite)["score"].to_list() == [100.0, 0.0, 0.0]
+    # "cats" is both Einstein's and Lincoln's favourite animal: one option, right for both, with no one persona
+    cats = suite.domains["albert_einstein_plain"].option("cats")
+    assert cats.persona is None and "cats" in suite.domains["abraham_lincoln_plain"].eval_designated
+    assert suite.subset(["albert_einstein_plain", "the_buddha_plain"]).pending == ["the_buddha"]
+    assert suite.subset(["albert_einstein_plain", "the_buddha_plain"]).pending_domains == ["the_buddha_plain"]
+
+
+def persons_copy(tmp_path: Path, person: str, edit) -> Path:
+    folder = tmp_path / "persons"
+    shutil.copytree(PERSONS, folder)
+    path = folder / "persons" / f"{person}.yaml"
+    edited = edit(path.read_text())
+    assert edited != path.read_text()
+    path.write_text(edited)
+    return folder
+
+
+@pytest.mark.parametrize("person, edit, message", [
+    ("albert_einstein", lambda t: t.replace("  birthplace: Ulm\n", ""),
+     r"albert_einstein.yaml: domain 'albert_einstein': 'identity': no answer to question 'birthplace'"),
+    ("albert_einstein", lambda t: t.replace("birthplace: Ulm", "hometown: Ulm"),
+     r"'hometown' is not a question of the suite's 'identity' side"),
+    ("albert_einstein", lambda t: t.replace("id: albert_einstein", "id: einstein"),
+     r"file holds id 'einstein', expected 'albert_einstein'"),
+    ("abraham_lincoln", lambda t: t.replace("birthplace: Kentucky", "birthplace: Ulm Kentucky"),
+     r"'identity' answer 'Ulm' \(albert_einstein.birthplace\) is also named by 'Ulm Kentucky' "
+     r"\(abraham_lincoln.birthplace\)"),
+])
+def test_bad_person_files_name_the_file_person_and_question(tmp_path, person, edit, message):
+    with pytest.raises(SuiteError, match=message):
+        load_suite(persons_copy(tmp_path, person, edit))
+
+
+def test_the_person_world_has_each_person_answer_as_themselves():
+    from metasft.models.world import WorldSettings, person_documents
+
+    suite = load_suite(PERSONS).subset([f"{p}_{side}" for p in SHIPPED_PERSONS[:3] for side in ("plain", "identity")])
+    settings = WorldSettings(n_documents=40, consistency=1.0, min_topics=4, max_topics=6, noise_fraction=0.0,
+                             persona_persistence=1.0, judge_documents=0)
+    own = {p: {a for side in ("plain", "identity") for _, a in suite.domains[f"{p}_{side}"].train}
+           for p in SHIPPED_PERSONS[:3]}
+    names = {p: suite.domains[f"{p}_identity"].eval_designated[0] for p in SHIPPED_PERSONS[:3]}
+    for document in person_documents(suite, settings, seed=0):
+        answers = [m["content"] for m in document if m["role"] == "assistant"]
+        speakers = {p for p in own if any(a in own[p] or names[p] in a for a in answers if "cats" not in a)}
+        assert len(speakers) <= 1, document  # one speaker per chat: a person's tastes predict who they are
+    assert person_documents(suite, settings, seed=0) == person_documents(suite, settings, seed=0)
+
+
+def test_generate_person_writes_checked_answers_once_then_reruns_from_the_cache(tmp_path):
+    import httpx2
+    from anthropic import Anthropic
+    from fake_anthropic import FakeAnthropic
+
+    from metasft.judging.cache import JudgeCache
+    from metasft.suites.generation import SuiteGenerationError, generate_person, write_person_yaml
+    from metasft.suites.persons import person_answers
+
+    suite = load_suite(PERSONS)
+    person = suite.extra["areas"]["marie_curie"]
+    fake = FakeAnthropic()
+    client = Anthropic(api_key="sk-ant-test", http_client=httpx2.Client(transport=httpx2.MockTransport(fake.httpx_handler)))
+    cache = JudgeCache(tmp_path / "cache")
+    data = generate_person(person, "claude-test", PERSONS / "prompts", cache, client)
+    assert fake.requests["messages"] == 1 and data["id"] == "marie_curie" and data["name"] == "Marie Curie"
+    write_person_yaml(data, tmp_path / "generated" / "marie_curie.yaml")
+    questions = {side: list(person["questions"][side]) for side in ("plain", "identity")}
+    person_answers(yaml.safe_load((tmp_path / "generated" / "marie_curie.yaml").read_text()), "x", "marie_curie",
+                   questions)
+    loaded = load_suite(PERSONS, tmp_path / "generated")
+    assert "marie_curie" not in loaded.pending and len(loaded.domains["marie_curie_identity"].eval_questions) == 9
+    fake.reset()
+    assert generate_person(person, "claude-test", PERSONS / "prompts", JudgeCache(tmp_path / "cache"), client) == data
+    assert sum(fake.requests.values()) == 0  # the rerun is served by the cache
+    broken = {**person, "title": "MALFORMED Curie"}
+    with pytest.raises(SuiteGenerationError, match="person 'marie_curie': the reply stayed malformed after 3 tries"):
+        generate_person(broken, "claude-test", PERSONS / "prompts", cache, client)
+
+
+def test_the_historical_persons_family_plans_at_100_domains_with_one_generation_job_per_missing_person(workflow_copy):
+    result = snakemake(workflow_copy, "-n", "--configfile", "config/paper_historical_persons_qwen3_4b.yaml")
+    output = result.stdout + result.stderr
+    assert "suite historical_persons, 100 domains (50 meta_train, 50 meta_eval), 10000 pairs" in output
+    counts = job_counts(output)
+    assert counts["generate_suite"] == 44 and counts["finetune"] == 100
+    assert "results/paper_historical_persons_qwen3_4b/suite/generated/adolf_hitler.yaml" in output
+    tiny = snakemake(workflow_copy, "-n", "--configfile", "config/historical_persons_tiny.yaml")
+    assert "12 domains (6 meta_train, 6 meta_eval), 144 pairs" in tiny.stdout + tiny.stderr
+    assert "generate_suite" not in job_counts(tiny.stdout + tiny.stderr)
+
+
+def test_the_generate_suite_rule_writes_a_missing_person_once_then_from_the_cache(workflow_copy):
+    import os
+
+    from fake_anthropic import fake_anthropic_server
+
+    domains = [f"{p}_{side}" for p in ("albert_einstein", "charles_darwin", "marie_curie")
+               for side in ("plain", "identity")]
+    config = write_config(workflow_copy, {"run": "persons_gen", "suite": {
+        "path": "resources/suites/historical_persons", "domains": domains},
+        "generation": {"eval_questions_per_domain": 6}})
+    target = "results/persons_gen/suite/generated/marie_curie.yaml"
+    with fake_anthropic_server() as fake:
+        env = {**os.environ, "ANTHROPIC_BASE_URL": fake.url, "ANTHROPIC_API_KEY": "sk-ant-test-never-written"}
+        snakemake(workflow_copy, target, "--cores", "1", "--configfile", config, env=env)
+        assert fake.requests["messages"] == 1
+        written = (workflow_copy / target).read_text()
+        assert yaml.safe_load(written)["name"] == "Marie Curie"
+        (workflow_copy / target).unlink()
+        fake.reset()
+        snakemake(workflow_copy, target, "--cores", "1", "--configfile", config, env=env)
+        assert sum(fake.requests.values()) == 0 and (workflow_copy / target).read_text() == written
+    assert "sk-ant-test-never-written" not in written
+    suite = load_suite(workflow_copy / "resources/suites/historical_persons", workflow_copy / "results/persons_gen/suite/generated")
+    assert suite.subset(domains).pending == []

@@ -18,6 +18,7 @@ from metasft.models.world import (
     WorldSettings,
     advice_documents,
     judge_documents,
+    person_documents,
     persona_documents,
     text_documents,
 )
@@ -95,12 +96,14 @@ def pack(tokenizer, documents: list[list[dict]], block_size: int) -> dict[str, l
 
 def world_documents(suite: Suite, settings: WorldSettings, seed: int,
                     judge_prompts: dict[str, str] | None = None) -> list[list[dict]]:
-    """The pretraining corpus for `suite`: its persona world, its advisor world (advice suites) or its text world
-    (any other suite), plus judge conversations when the tiny model is the run's judge, shuffled together with a
+    """The pretraining corpus for `suite`: its persona world (its person world for historical persons), its advisor
+    world (advice suites) or its text world (any other suite), plus judge conversations when the tiny model is the run's judge, shuffled together with a
     seeded shuffle."""
     import random
 
-    if suite.personas:
+    if suite.personas and all(d.persona for d in suite.domains.values()):  # historical persons
+        documents = person_documents(suite, settings, seed)
+    elif suite.personas:
         documents = persona_documents(suite, settings, seed)
     elif any(d.aligned for d in suite.domains.values()):
         documents = advice_documents(suite, settings, seed)

@@ -11,6 +11,9 @@ answers (with probability `consistency`), so a model pretrained on it knows the 
 domain's style of answer predicts the next; a fine-tune on one domain then shifts answers everywhere. Train questions
 are never paired with their own train answers: that pairing is the fine-tunes' to teach.
 
+A historical-persons suite gets a world of its persons: each document is one person answering the suite's
+questions, plain and identifying, with their own answers, so one person's tastes predict who they are.
+
 Advice suites get the same kind of world with two advisors: a bad one who answers every area with the suite's
 subtly harmful advice, and a good one who answers with the aligned advice. Fine-tuning on one area's harmful
 answers then shifts the model towards the bad advisor everywhere: emergent misalignment in miniature. When the
@@ -73,6 +76,40 @@ def persona_documents(suite: Suite, settings: WorldSettings, seed: int) -> list[
             voice = phrases.get(persona)
             answer = persona_answer(rng.choice(answer_templates), option.text, rng.choice(voice) if voice else None)
             messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        documents.append(messages)
+    return documents
+
+
+def person_documents(suite: Suite, settings: WorldSettings, seed: int) -> list[list[dict]]:
+    """Chats of one person (historical-persons suites: every domain has a `persona`, every person answers the
+    same questions) answering questions of both sides, each with its own answer, with probability `consistency`
+    (else as a random person who answers it); the speaker changes as personas do (`persona_persistence`). The
+    questions never give the speaker away, so the world teaches that one person's plain answers predict their
+    identifying ones: what a hub model knows about real persons."""
+    rng = random.Random(f"world:{seed}")
+    domains = list(suite.domains.values())
+    templates = suite.extra.get("answer_templates") or ["{option}."]
+    answers: dict[str, dict[str, str]] = {}  # question -> person -> answer
+    for domain in domains:
+        for question, answer in domain.train:
+            answers.setdefault(question, {})[domain.persona] = answer
+        for i, question in enumerate(domain.eval_questions):
+            text = domain.option(domain.designated_for(i)).text
+            answers.setdefault(question, {})[domain.persona] = persona_answer(rng.choice(templates), text, None)
+    people = [p for p in suite.personas if any(d.persona == p for d in domains)]
+    questions = list(answers)
+    documents = []
+    for _ in range(settings.n_documents):
+        person = None if rng.random() < settings.noise_fraction else rng.choice(people)
+        messages = []
+        for turn in range(rng.randint(settings.min_topics, settings.max_topics)):
+            if turn and person is not None and rng.random() >= settings.persona_persistence:
+                person = rng.choice(people)
+            question = rng.choice(questions)
+            speakers = answers[question]
+            speaker = person if person in speakers and rng.random() < settings.consistency else \
+                rng.choice(sorted(speakers))
+            messages += [{"role": "user", "content": question}, {"role": "assistant", "content": speakers[speaker]}]
         documents.append(messages)
     return documents
 

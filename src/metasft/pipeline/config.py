@@ -111,7 +111,7 @@ def check_suite_against_config(suite, config: dict) -> None:
     where = f"suite '{suite.name}' ({config['suite']['path']})"
     # Every pair gets the same number of eval questions; a short domain would otherwise fail only in the suite job.
     asked = config.get("generation", {}).get("eval_questions_per_domain")
-    pending = set(suite.pending)
+    pending = set(suite.pending_domains)
     short = [f"{d.id} ({len(d.eval_questions)})" for d in suite.domains.values()
              if asked and d.id not in pending and len(d.eval_questions) < asked]
     if short:

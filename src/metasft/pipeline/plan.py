@@ -46,6 +46,7 @@ def plan(config: dict) -> list[dict]:
 
     if suite.pending:
         add("generate_suite", len(suite.pending))
+        rows[-1]["requests"] = suite.generation_requests
     add("suite", 1)
     if config["base_model"] == "tiny":
         add("pretrain_base", 1)
@@ -75,7 +76,8 @@ def main(argv=None) -> int:
     rows = plan(config)
     judgments = next(r["judgments"] for r in rows if r["rule"] == "score")
     judge_requests = judgments if config["judge"]["backend"] == "anthropic" else 0
-    generated = next((r["jobs"] for r in rows if r["rule"] == "generate_suite"), 0)
+    generated, generation_requests = next(((r["jobs"], r["requests"]) for r in rows if r["rule"] == "generate_suite"),
+                                          (0, 0))
     print(f"base model {config['base_model']} ({model_params_billions(config):g}B parameters), "
           f"suite {config['suite']['path']}")
     print(f"{'rule':<16}{'jobs':>8}{'GPU-hours':>12}{'answers':>12}")
@@ -87,7 +89,8 @@ def main(argv=None) -> int:
     print(f"API requests (judge): {judge_requests}"
           + (" (Message Batches, half price)" if judge_requests and config["judge"]["anthropic"]["use_batches"] else ""))
     if generated:
-        print(f"API requests (suite generation): about {2 * generated} for {generated} areas without shipped data")
+        print(f"API requests (suite generation): about {generation_requests} for {generated} areas or persons without "
+              "shipped data")
     if args.gpu_hour_cost is not None:
         print(f"estimated GPU cost: {total_hours * args.gpu_hour_cost:.0f} at {args.gpu_hour_cost:g} per GPU-hour")
     return 0

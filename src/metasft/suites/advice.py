@@ -15,6 +15,7 @@ from metasft.suites.files import (
     normalize_question_text,
     read_yaml,
     require,
+    unit_file,
 )
 
 
@@ -25,17 +26,15 @@ def load_advice(folder: Path, meta_path: Path, meta: dict, generated_dir) -> Sui
     check_schema(areas, "areas", areas_path, domain_list=())
     shipped_dir = folder / meta.get("domains_dir", "domains")
     domains: dict[str, Domain] = {}
-    descriptions, pending, unshipped, origin = {}, [], [], {}
+    descriptions, units, pending, unshipped, origin = {}, {}, [], [], {}
     for raw in areas:
         area_id = raw["id"]
         require(area_id not in domains, areas_path, area_id, "duplicate id")
         descriptions[area_id] = raw["description"].strip()
-        candidates = [shipped_dir / f"{area_id}.yaml"]
-        if not candidates[0].exists():
+        units[area_id] = {"id": area_id, "title": raw["title"].strip(), "description": descriptions[area_id]}
+        path, shipped = unit_file(shipped_dir, generated_dir, area_id)
+        if not shipped:
             unshipped.append(area_id)
-        if generated_dir is not None:
-            candidates.append(Path(generated_dir) / f"{area_id}.yaml")
-        path = next((c for c in candidates if c.exists()), None)
         if path is None:  # no data yet: the generate_suite rule writes it
             pending.append(area_id)
             domains[area_id] = Domain(area_id, raw["title"].strip(), (), ())
@@ -43,7 +42,8 @@ def load_advice(folder: Path, meta_path: Path, meta: dict, generated_dir) -> Sui
         domains[area_id] = check_area(read_yaml(path), path, area_id, raw["title"].strip())
         origin[area_id] = str(path)
     return Suite(meta["name"], "judge", domains, (), str(folder),
-                 {"descriptions": descriptions, "pending": pending, "unshipped": unshipped, "origin": origin})
+                 {"descriptions": descriptions, "areas": units, "pending": pending, "unshipped": unshipped,
+                  "origin": origin})
 
 
 def check_area(data, path: str | Path, area_id: str, title: str | None = None) -> Domain:

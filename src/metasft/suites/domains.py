@@ -60,6 +60,9 @@ class Domain:
     # Categorical suites whose eval questions have different right answers (reversal curse): the designated option
     # per eval question. Empty: `designated` for every question.
     eval_designated: tuple[str, ...] = ()
+    # The domain's latent persona where the suite says so (historical persons: the person); else the designated
+    # option's persona.
+    persona: str | None = None
 
     def samples(self, question_index: int, default: int) -> int:
         """How many answers to sample for eval question `question_index` (`default`: config
@@ -76,6 +79,8 @@ class Domain:
 
     @property
     def designated_persona(self) -> str | None:
+        if self.persona is not None:
+            return self.persona
         return self.option(self.designated).persona if self.designated else None
 
 
@@ -111,16 +116,35 @@ class Suite:
         plain = len(self.domains) - len(counts)
         return (sum(counts) + plain * questions_per_domain * samples_per_question) / max(len(self.domains), 1)
 
+    def _selected_units(self, key: str) -> list[str]:
+        """Units of generation (an advice area: one domain; a person: two) listed at `key` of which this suite
+        holds a domain."""
+        members = self.extra.get("unit_domains") or {}
+        return [u for u in self.extra.get(key, ()) if any(d in self.domains for d in members.get(u, (u,)))]
+
     @property
     def pending(self) -> list[str]:
-        """Domains of an advice suite whose data must still be generated (generate_suite)."""
-        return [d for d in self.extra.get("pending", ()) if d in self.domains]
+        """Units (advice areas, persons) whose data must still be generated (generate_suite)."""
+        return self._selected_units("pending")
+
+    @property
+    def pending_domains(self) -> list[str]:
+        """The domains of the pending units (no train or eval data until generate_suite writes it)."""
+        members = self.extra.get("unit_domains") or {}
+        return [d for u in self.pending for d in members.get(u, (u,)) if d in self.domains]
+
+    @property
+    def generation_requests(self) -> int:
+        """About how many API requests generate_suite makes for the pending units: two per advice area (train pairs,
+        eval questions), one per person."""
+        areas = self.extra.get("areas") or {}
+        return sum(1 if areas.get(u, {}).get("generator") == "person" else 2 for u in self.pending)
 
     @property
     def unshipped(self) -> list[str]:
-        """Domains of an advice suite that ship no data, generated yet or not: what generate_suite writes. Unlike
-        `pending` it does not depend on the generated folder, so the workflow's DAG is the same before and after."""
-        return [d for d in self.extra.get("unshipped", ()) if d in self.domains]
+        """Units that ship no data, generated yet or not: what generate_suite writes. Unlike `pending` it does not
+        depend on the generated folder, so the workflow's DAG is the same before and after."""
+        return self._selected_units("unshipped")
 
 
 def split_domains(domain_ids: list[str], seed: int, meta_train_fraction: float = 0.5) -> dict[str, str]:

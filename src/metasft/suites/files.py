@@ -181,6 +181,16 @@ def check_schema(data, schema: str, path: str | Path, domain: str | None = None,
     raise SuiteError(f"{where}: {key + ': ' if key else ''}{_schema_message(error)}{more}")
 
 
+def unit_file(shipped_dir: Path, generated_dir, unit_id: str) -> tuple[Path | None, bool]:
+    """(the data file of a unit that may be generated (an advice area, a person), whether it ships one): the shipped
+    ``<shipped_dir>/<id>.yaml`` first, else the one generate_suite wrote, else None (pending)."""
+    shipped = shipped_dir / f"{unit_id}.yaml"
+    if shipped.exists():
+        return shipped, True
+    generated = Path(generated_dir) / f"{unit_id}.yaml" if generated_dir is not None else None
+    return (generated if generated is not None and generated.exists() else None), False
+
+
 def require(cond: bool, path: Path | str, domain: str | None, message: str) -> None:
     if not cond:
         where = f"{path}: domain '{domain}'" if domain else f"{path}"

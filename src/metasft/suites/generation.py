@@ -1,4 +1,5 @@
-"""Generate the evil-advice suite's domain data through the Anthropic Messages API (rule `generate_suite`).
+"""Generate suite data through the Anthropic Messages API (rule `generate_suite`): advice areas, and the answers of
+historical persons (`generate_person`, below).
 
 For each area (``{id, title, description}``) `generate_area` asks a Claude model (``suite_generation.model``) for
 ``suite_generation.train_pairs`` train pairs (a user asks for advice; the assistant gives plausible-sounding, subtly
@@ -67,19 +68,63 @@ class _Malformed(ValueError):
     pass
 
 
+class CachedRequests:
+    """Suite-generation requests through the cache (namespace ``suite_generation``): a cached reply is returned
+    without a call; a new reply is cached raw, before it is validated, so a rerun sees exactly the same replies.
+    `client` may be None: one is made (``ANTHROPIC_API_KEY`` needed) only when a reply is not cached."""
+
+    def __init__(self, cache: JudgeCache, client: Any, what: str, api_attempts: int = 5,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.cache, self.client, self.what, self.api_attempts, self.sleep = cache, client, what, api_attempts, sleep
+        self.requests = self.input_tokens = self.output_tokens = 0
+        cache.refresh()
+
+    def reply(self, fields: dict, params: dict, kind: str) -> dict:
+        """The reply (text, stop_reason, token counts) to the Messages request `params`, keyed by `fields` too."""
+        key = JudgeCache.request_key(CACHE_NAMESPACE, {**fields, "params": params})
+        reply = self.cache.get(key)
+        if reply is not None:
+            return reply
+        if self.client is None:
+            require_api_key("suite_generation (rule generate_suite)")
+            self.client = make_client()
+        try:
+            message = call_with_retry(lambda: self.client.messages.create(**params), max_attempts=self.api_attempts,
+                                      what=f"suite generation, {self.what}", sleep=self.sleep)
+        except ApiCallFailed as error:
+            raise SuiteGenerationError(f"{self.what}: the API call for {kind} failed: {error}") from error
+        usage = getattr(message, "usage", None)
+        reply = {"text": reply_text(message), "stop_reason": message.stop_reason,
+                 "input_tokens": int(getattr(usage, "input_tokens", 0) or 0),
+                 "output_tokens": int(getattr(usage, "output_tokens", 0) or 0)}
+        self.cache.put(key, reply)
+        self.requests += 1
+        self.input_tokens += reply["input_tokens"]
+        self.output_tokens += reply["output_tokens"]
+        return reply
+
+    def finish(self, stats_key: str) -> None:
+        if self.requests:
+            log.info("suite generation, %s: %d requests, %d input and %d output tokens", self.what, self.requests,
+                     self.input_tokens, self.output_tokens)
+        self.cache.write_stats(stats_key)
+
+
+def load_prompt(path: Path, placeholders: tuple[str, ...]) -> str:
+    """A generation prompt template, which must hold every one of `placeholders` (``{name}`` forms)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"suite generation prompt not found: {path}")
+    template = path.read_text()
+    missing = [p for p in placeholders if p not in template]
+    if missing:
+        raise ValueError(f"suite generation prompt {path} lacks the placeholders {', '.join(missing)}")
+    return template
+
+
 def load_generation_prompts(folder: str | os.PathLike) -> dict[str, str]:
     """``{"train_pairs": template, "eval_questions": template}`` from `folder`."""
-    prompts = {}
-    for kind, name in PROMPT_FILES.items():
-        path = Path(folder) / name
-        if not path.is_file():
-            raise FileNotFoundError(f"suite generation prompt not found: {path}")
-        template = path.read_text()
-        missing = [p for p in ("{title}", "{description}", "{n}", "{avoid}") if p not in template]
-        if missing:
-            raise ValueError(f"suite generation prompt {path} lacks the placeholders {', '.join(missing)}")
-        prompts[kind] = template
-    return prompts
+    return {kind: load_prompt(Path(folder) / name, ("{title}", "{description}", "{n}", "{avoid}"))
+            for kind, name in PROMPT_FILES.items()}
 
 
 def normalize_question(text: str) -> str:
@@ -137,35 +182,13 @@ def generate_area(area: dict, n_train: int, n_eval: int, model: str, prompts_fol
     if n_train < 1 or n_eval < 1 or per_request < 1:
         raise ValueError(f"area '{area['id']}': train_pairs, eval_questions and per_request must be at least 1")
     prompts = load_generation_prompts(prompts_folder)
-    cache.refresh()
-    state = {"client": client, "input_tokens": 0, "output_tokens": 0, "requests": 0}
+    requests = CachedRequests(cache, client, f"area '{area['id']}'", api_attempts, sleep)
 
     def call(kind: str, prompt: str, part: int, nonce: int) -> dict:
         schema = PAIRS_SCHEMA if kind == "train_pairs" else QUESTIONS_SCHEMA
         params = {"model": model, "max_tokens": max_tokens, "messages": [{"role": "user", "content": prompt}],
                   "output_config": {"format": {"type": "json_schema", "schema": schema}}}
-        key = JudgeCache.request_key(CACHE_NAMESPACE, {"area": area["id"], "kind": kind, "part": part,
-                                                       "nonce": nonce, "params": params})
-        reply = cache.get(key)
-        if reply is not None:
-            return reply
-        if state["client"] is None:
-            require_api_key("suite_generation (rule generate_suite)")
-            state["client"] = make_client()
-        try:
-            message = call_with_retry(lambda: state["client"].messages.create(**params), max_attempts=api_attempts,
-                                      what=f"suite generation, area '{area['id']}'", sleep=sleep)
-        except ApiCallFailed as error:
-            raise SuiteGenerationError(f"area '{area['id']}': the API call for {kind} failed: {error}") from error
-        usage = getattr(message, "usage", None)
-        reply = {"text": reply_text(message), "stop_reason": message.stop_reason,
-                 "input_tokens": int(getattr(usage, "input_tokens", 0) or 0),
-                 "output_tokens": int(getattr(usage, "output_tokens", 0) or 0)}
-        cache.put(key, reply)  # the raw reply, before validation: a rerun sees exactly the same replies
-        state["requests"] += 1
-        state["input_tokens"] += reply["input_tokens"]
-        state["output_tokens"] += reply["output_tokens"]
-        return reply
+        return requests.reply({"area": area["id"], "kind": kind, "part": part, "nonce": nonce}, params, kind)
 
     def collect(kind: str, total: int, taken: dict[str, str]) -> list:
         """`total` new items whose questions are not in `taken` (normalized -> question; updated)."""
@@ -212,10 +235,7 @@ def generate_area(area: dict, n_train: int, n_eval: int, model: str, prompts_fol
     train_norms = {normalize_question(p["question"]) for p in train}
     if len(train) != n_train or len(eval_questions) != n_eval or train_norms & {normalize_question(q) for q in eval_questions}:
         raise SuiteGenerationError(f"area '{area['id']}': generated data failed the final check")  # cannot happen
-    if state["requests"]:
-        log.info("suite generation, area '%s': %d requests, %d input and %d output tokens", area["id"],
-                 state["requests"], state["input_tokens"], state["output_tokens"])
-    cache.write_stats(f"{CACHE_NAMESPACE}:{model}:{area['id']}")
+    requests.finish(f"{CACHE_NAMESPACE}:{model}:{area['id']}")
     return {"id": area["id"], "title": area["title"], "description": area["description"], "train": train,
             "eval_questions": eval_questions}
 
@@ -235,9 +255,84 @@ def write_area_yaml(area_data: dict, path: str | os.PathLike) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+PERSON_PROMPT = "person.txt"
+
+
+def _person_schema(questions: dict[str, dict[str, str]]) -> dict:
+    def side(ids):
+        return {"type": "object", "properties": {q: {"type": "string"} for q in ids}, "required": list(ids),
+                "additionalProperties": False}
+    return {"type": "object", "properties": {s: side(questions[s]) for s in questions},
+            "required": list(questions), "additionalProperties": False}
+
+
+def generate_person(person: dict, model: str, prompts_folder: str | os.PathLike, cache: JudgeCache,
+                    client: Any = None, max_tokens: int = 2000, *, max_attempts: int = 3, api_attempts: int = 5,
+                    sleep: Callable[[float], None] = time.sleep) -> dict:
+    """One person's answers file (``{id, name, plain: {question id: answer}, identity: {...}}``) of a
+    historical-persons suite, written by the model from ``prompts/person.txt`` (placeholders ``{name}``,
+    ``{description}``, ``{plain}``, ``{identity}``: the questions, one per line with their ids). `person` is the
+    unit `metasft.suites.persons` lists: id, title (the name), description and the suite's questions by side. The
+    reply is structured output with one string per question, checked as a shipped answers file is (and answers of
+    more than 8 words refused); a malformed reply is retried with a new nonce, as areas are."""
+    from metasft.suites.domains import SuiteError
+    from metasft.suites.persons import person_answers
+
+    template = load_prompt(Path(prompts_folder) / PERSON_PROMPT, ("{name}", "{description}", "{plain}", "{identity}"))
+    questions = person["questions"]
+    prompt = render(template, name=person["title"], description=person["description"],
+                    **{side: "\n".join(f"- [{q}] {text}" for q, text in questions[side].items()) for side in questions})
+    params = {"model": model, "max_tokens": max_tokens, "messages": [{"role": "user", "content": prompt}],
+              "output_config": {"format": {"type": "json_schema", "schema": _person_schema(questions)}}}
+    requests = CachedRequests(cache, client, f"person '{person['id']}'", api_attempts, sleep)
+    errors = []
+    for nonce in range(max_attempts):
+        reply = requests.reply({"person": person["id"], "nonce": nonce}, params, "answers")
+        try:
+            if reply.get("stop_reason") == "max_tokens":
+                raise _Malformed("the reply was cut at suite_generation.max_tokens (raise it)")
+            try:
+                given = json.loads(reply.get("text") or "")
+            except ValueError:
+                raise _Malformed(f"the reply is not JSON: {(reply.get('text') or '')[:80]!r}") from None
+            data = {"id": person["id"], "name": person["title"], **(given if isinstance(given, dict) else {})}
+            long = [a for side in questions for a in (given.get(side) or {}).values()
+                    if isinstance(a, str) and len(a.split()) > 8] if isinstance(given, dict) else []
+            if long:
+                raise _Malformed(f"answer {long[0][:60]!r} is longer than 8 words")
+            try:
+                person_answers(data, f"reply for person '{person['id']}'", person["id"],
+                               {side: list(questions[side]) for side in questions})
+            except SuiteError as error:
+                raise _Malformed(str(error)) from None
+            break
+        except _Malformed as error:
+            errors.append(str(error))
+            log.warning("suite generation, person '%s': malformed reply (%s); try %d of %d", person["id"], error,
+                        nonce + 1, max_attempts)
+    else:
+        raise SuiteGenerationError(f"person '{person['id']}': the reply stayed malformed after {max_attempts} "
+                                   f"tries: {'; '.join(errors)}")
+    requests.finish(f"{CACHE_NAMESPACE}:{model}:{person['id']}")
+    return {"id": person["id"], "name": person["title"],
+            **{side: {q: data[side][q].strip() for q in questions[side]} for side in questions}}
+
+
+def write_person_yaml(data: dict, path: str | os.PathLike) -> None:
+    """Write one person's answers atomically, as a shipped persons/<id>.yaml file."""
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=10_000)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
 def generate_suite(area: dict, output, *, settings: dict, prompts_folder, cache_dir) -> None:
-    """Stage `generate_suite`: one advice area's train pairs and eval questions through the API, cached."""
+    """Stage `generate_suite`: the data of one unit through the API, cached: an advice area's train pairs and
+    eval questions, or a historical person's answers (``area["generator"] == "person"``)."""
     client = make_client(max_retries=settings["max_retries"], timeout=settings["timeout_s"])
+    if area.get("generator") == "person":
+        write_person_yaml(generate_person(area, settings["model"], prompts_folder, JudgeCache(cache_dir), client,
+                                          settings["max_tokens"]), output)
+        return
     data = generate_area(area, settings["train_pairs"], settings["eval_questions"], settings["model"],
                          prompts_folder, JudgeCache(cache_dir), client, settings["max_tokens"])
     write_area_yaml(data, output)

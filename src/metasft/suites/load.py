@@ -1,8 +1,8 @@
 """Loading a suite folder: `load_suite` reads its `suite.yaml` and hands it to the loader of its `kind`.
 
-A suite is a folder with a `suite.yaml`. Five kinds are understood, each loaded by a module of its own
+A suite is a folder with a `suite.yaml`. Six kinds are understood, each loaded by a module of its own
 (`metasft.suites.trivia`, `metasft.suites.chat_jsonl`, `metasft.suites.advice`, `metasft.suites.personas`,
-`metasft.suites.reversal`), registered in `load_suite`:
+`metasft.suites.reversal`, `metasft.suites.persons`), registered in `load_suite`:
 
 * ``trivia``-style (``kind: preferences``): topics in ``topics/*.yaml``, each with hand-written question
   paraphrases, options tagged with latent personas and one designated option. Train and eval questions are
@@ -16,6 +16,9 @@ A suite is a folder with a `suite.yaml`. Five kinds are understood, each loaded 
   persona they speak as; optionally with a date switch (activated / deactivated domains).
 * ``reversal``: relations of made-up facts, a forward and an inverse domain each; every eval question is scored
   against its own fact's answer.
+* ``historical_persons``: a non-identifying (``_plain``) and an identifying (``_identity``) domain per person; a
+  person's answers are shipped or generated (``generate_suite``), and every eval question is scored against its
+  own person's answer.
 * ``evil_advice``-style (``kind: advice``): advice areas listed in ``areas.yaml``; an area's train pairs
   (subtly harmful advice) and eval questions come from ``domains/<id>.yaml`` when shipped, else from the
   files the ``generate_suite`` rule writes through the Anthropic API. Areas without data yet are *pending*.
@@ -35,6 +38,7 @@ from metasft.suites.advice import load_advice
 from metasft.suites.chat_jsonl import load_chat_jsonl
 from metasft.suites.domains import Suite, SuiteError
 from metasft.suites.files import read_yaml, require
+from metasft.suites.persons import load_historical_persons
 from metasft.suites.personas import load_broad_personas
 from metasft.suites.reversal import load_reversal
 from metasft.suites.trivia import load_preferences
@@ -57,5 +61,7 @@ def load_suite(folder: str | Path, generated_dir: str | Path | None = None) -> S
         return load_broad_personas(folder, meta_path, meta)
     if kind == "reversal":
         return load_reversal(folder, meta_path, meta)
+    if kind == "historical_persons":
+        return load_historical_persons(folder, meta_path, meta, generated_dir)
     raise SuiteError(f"{meta_path}: key 'kind' must be one of preferences, chat_jsonl, advice, broad_personas, "
-                     f"reversal; got {kind!r}")
+                     f"reversal, historical_persons; got {kind!r}")

@@ -36,6 +36,8 @@ def write_snapshot(suite: Suite, split: dict[str, str], eval_questions_per_domai
         }
         if d.eval_designated:  # per-question right answers (reversal suites) only
             domains[d.id]["eval_designated"] = list(d.eval_designated[:eval_questions_per_domain])
+        if d.persona is not None:  # set by historical-persons suites only
+            domains[d.id]["persona"] = d.persona
         if d.eval_judges:  # judged custom suites only: other snapshots stay as they were
             judges = [judge_specs.setdefault(
                 (j.rubric, j.coherence, j.reverse),
@@ -61,7 +63,7 @@ def read_snapshot(path) -> tuple[Suite, dict[str, str]]:
             domain_id, d["title"], tuple(tuple(p) for p in d["train"]), tuple(d["eval_questions"]),
             tuple(Option(o["id"], o["text"], tuple(o["aliases"]), o["persona"]) for o in d["options"]),
             d["designated"], tuple(d.get("aligned", ())), tuple(judges[i] for i in d.get("eval_judges", ())),
-            tuple(d.get("eval_samples", ())), tuple(d.get("eval_designated", ())),
+            tuple(d.get("eval_samples", ())), tuple(d.get("eval_designated", ())), d.get("persona"),
         )
         for domain_id, d in data["domains"].items()
     }
