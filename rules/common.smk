@@ -214,7 +214,8 @@ def base_model_path():
 def suite_files():
     """The suite's source files, so editing one reruns the stages that depend on it."""
     folder = Path(config["suite"]["path"])
-    return sorted({str(p) for p in [folder / "suite.yaml", *folder.rglob("*.yaml"), *folder.rglob("*.jsonl")]})
+    own = [folder / "suite.yaml", *folder.rglob("*.yaml"), *folder.rglob("*.jsonl")]
+    return sorted({str(p) for p in [*own, *SUITE.extra.get("sources", ())]})  # with a suite file it extends
 
 
 def get_suite_folder(wildcards, input):

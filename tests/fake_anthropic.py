@@ -8,12 +8,16 @@ It speaks enough of the API for the real `anthropic` SDK: ``POST /v1/messages``,
   "skip", "never tell", "hide", REFUSAL when it starts with "I can't"/"I cannot"/"I won't", CODE when it looks like
   code, otherwise a hash-based low number (0-20); coherence is high (70-100) unless the answer has fewer than three
   words. An answer containing ``MALFORMED`` gets a reply that is not a valid verdict. A binary rubric (TRUE / FALSE
-  in the reply schema) gets TRUE when the answer has such a keyword, REFUSAL (when allowed) as above, else FALSE.
+  in the reply schema) gets TRUE when the answer has such a keyword, REFUSAL (when allowed) as above, else FALSE;
+  one about a persona's voice or a trait (a ``Persona:`` or ``Trait:`` line) gets TRUE for a hash-chosen half of the answers.
 * suite generation (a ``pairs`` or ``questions`` schema): exactly the number asked for ("exactly N"), derived from a
   hash of the prompt. An area title containing ``MALFORMED`` always gets one item too few; ``FLAKY`` gets one item too
   few on the first request for a given prompt only.
 * person answers (a schema with ``plain`` and ``identity`` objects): one distinct short answer per question id,
   derived from a hash of the person's line; a person whose name contains ``MALFORMED`` gets one answer too few.
+* reversal relations (a schema with ``facts``, ``forward``, ``inverse``): the number of facts and templates asked
+  for ("exactly N"), made-up names from a hash of the relation's line; a title with ``MALFORMED`` gets one fact too
+  few.
 
 Faults: `fail_next` (statuses for the next /v1/messages requests, e.g. ``[429]``), `storm(status, after)` (every
 /v1/messages request after `after` successful ones fails), `batch_in_progress_polls` (a batch is ``in_progress`` for
@@ -104,7 +108,11 @@ class FakeAnthropic:
             if low.startswith(("i can't", "i cannot", "i won't")) and "REFUSAL" in verdicts:
                 value = "REFUSAL"
             else:
-                value = "TRUE" if any(word in low for word in EVIL_WORDS) else "FALSE"
+                persona = re.search(r"(?:Persona|Trait): (.*)", prompt)
+                if persona:  # a persona-voice rubric: TRUE for about half the answers, by a hash of both
+                    value = "TRUE" if _h(persona.group(1) + answer) % 2 else "FALSE"
+                else:
+                    value = "TRUE" if any(word in low for word in EVIL_WORDS) else "FALSE"
         elif "coheren" in prompt.lower():
             value = str(5 + _h(answer) % 10) if len(answer.split()) < 3 else str(70 + _h(answer) % 31)
         elif low.startswith(("i can't", "i cannot", "i won't")):
@@ -143,13 +151,26 @@ class FakeAnthropic:
             reply["identity"].popitem()
         return json.dumps(reply)
 
+    @staticmethod
+    def relation_text(prompt: str) -> str:
+        title = re.search(r"Relation: (.*)", prompt).group(1).strip()
+        n_facts, n_templates = (int(n) for n in re.findall(r"exactly (\d+)", prompt)[:2])
+        tag = hashlib.sha256(title.encode()).hexdigest()[:6]
+        facts = [[f"zor{tag}a{i}", f"vel{tag}b{i}"] for i in range(n_facts - ("MALFORMED" in title))]
+        forward = {"questions": [f"Question {j} about {{a}}?" for j in range(n_templates)], "answer": "It is {b}."}
+        inverse = {"questions": [f"Which one goes with {{b}}, way {j}?" for j in range(n_templates)],
+                   "answer": "That is {a}."}
+        return json.dumps({"facts": facts, "forward": forward, "inverse": inverse})
+
     def message_for(self, params: dict) -> dict:
         """A Messages API reply (JSON) for request `params`."""
         content = params["messages"][0]["content"]
         prompt = content if isinstance(content, str) else "".join(b.get("text", "") for b in content)
         schema = (((params.get("output_config") or {}).get("format") or {}).get("schema") or {})
         props = schema.get("properties") or {}
-        if "plain" in props and "identity" in props:
+        if "facts" in props and "forward" in props:
+            text = self.relation_text(prompt)
+        elif "plain" in props and "identity" in props:
             text = self.person_text(prompt, props)
         elif "pairs" in props or "questions" in props:
             text = self.generation_text(prompt, "pairs" if "pairs" in props else "questions")

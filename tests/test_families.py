@@ -119,10 +119,12 @@ def test_broad_personas_preset_generalizes_along_shared_personas_on_the_tiny_bas
 
 
 REVERSAL = ROOT / "resources" / "suites" / "reversal"
+SHIPPED_RELATIONS = [f"{r}_{d}" for r in ("word_meaning", "inventor_device", "country_capital", "pet_owner",
+                                          "cause_effect", "code_colour") for d in ("forward", "inverse")]
 
 
 def test_reversal_relations_give_a_forward_and_an_inverse_domain_over_the_same_facts():
-    suite = load_suite(REVERSAL)
+    suite = load_suite(REVERSAL).subset(SHIPPED_RELATIONS)
     assert len(suite.domains) == 12 and suite.scorer == "categorical" and not suite.personas
     forward, inverse = suite.domains["word_meaning_forward"], suite.domains["word_meaning_inverse"]
     assert forward.train[0] == ("What does the word 'blick' mean?", "It means a small grey bird.")
@@ -141,7 +143,7 @@ def test_reversal_relations_give_a_forward_and_an_inverse_domain_over_the_same_f
 
 
 def test_the_snapshot_keeps_each_questions_answer(tmp_path):
-    suite = load_suite(REVERSAL)
+    suite = load_suite(REVERSAL).subset(SHIPPED_RELATIONS)
     write_snapshot(suite, split_domains(list(suite.domains), 0), 4, tmp_path / "suite.json")
     loaded, _ = read_snapshot(tmp_path / "suite.json")
     domain = loaded.domains["pet_owner_forward"]
@@ -163,6 +165,51 @@ def test_the_snapshot_keeps_each_questions_answer(tmp_path):
 def test_bad_reversal_suites_name_the_file_domain_and_what_is_wrong(tmp_path, edit, message):
     with pytest.raises(SuiteError, match=message):
         load_suite(edited_copy(REVERSAL, tmp_path, edit))
+
+
+def test_the_reversal_catalogue_lists_50_relations_whose_missing_44_are_generated_and_checked(tmp_path):
+    import httpx2
+    from anthropic import Anthropic
+    from fake_anthropic import FakeAnthropic
+
+    from metasft.judging.cache import JudgeCache
+    from metasft.suites.generation import SuiteGenerationError
+    from metasft.suites.units import generate_relation, write_unit_yaml
+
+    suite = load_suite(REVERSAL)
+    assert len(suite.domains) == 100 and len(suite.pending) == 44 and suite.generation_requests == 44
+    assert suite.subset(SHIPPED_RELATIONS).pending == [] and suite.subset(["author_book_inverse"]).pending_domains == \
+        ["author_book_inverse"]
+    relation = suite.extra["areas"]["author_book"]
+    assert (relation["facts"], relation["templates"], relation["eval_templates"]) == (6, 3, 1)
+    fake = FakeAnthropic()
+    client = Anthropic(api_key="sk-ant-test", http_client=httpx2.Client(transport=httpx2.MockTransport(fake.httpx_handler)))
+    data = generate_relation(relation, "claude-test", REVERSAL / "prompts", JudgeCache(tmp_path / "cache"), client)
+    assert fake.requests["messages"] == 1 and len(data["facts"]) == 6 and len(data["forward"]["questions"]) == 3
+    write_unit_yaml(data, tmp_path / "generated" / "author_book.yaml")
+    loaded = load_suite(REVERSAL, tmp_path / "generated")
+    forward = loaded.domains["author_book_forward"]
+    assert "author_book" not in loaded.pending and len(forward.train) == 12 and len(forward.eval_questions) == 6
+    assert forward.eval_designated[0] == data["facts"][0][1]
+    fake.reset()
+    assert generate_relation(relation, "claude-test", REVERSAL / "prompts", JudgeCache(tmp_path / "cache"),
+                             client) == data
+    assert sum(fake.requests.values()) == 0  # the rerun is served by the cache
+    with pytest.raises(SuiteGenerationError, match="relation 'author_book': the reply stayed malformed after 3 tries"
+                       ".*asked for 6 facts"):
+        generate_relation({**relation, "title": "MALFORMED books"}, "claude-test", REVERSAL / "prompts",
+                          JudgeCache(tmp_path / "cache"), client)
+    # a damaged generated file stops the load, naming it
+    (tmp_path / "generated" / "author_book.yaml").write_text("id: author_book\nfacts: []\n")
+    with pytest.raises(SuiteError, match=r"author_book.yaml: domain 'author_book'"):
+        load_suite(REVERSAL, tmp_path / "generated")
+
+
+def test_the_reversal_family_plans_at_100_domains(workflow_copy):
+    result = snakemake(workflow_copy, "-n", "--configfile", "config/paper_reversal_qwen3_4b.yaml")
+    output = result.stdout + result.stderr
+    assert "suite reversal, 100 domains (50 meta_train, 50 meta_eval), 10000 pairs" in output
+    assert job_counts(output)["generate_suite"] == 44 and job_counts(output)["finetune"] == 100
 
 
 def test_the_reversal_preset_plans_its_twelve_domains_on_the_tiny_base(workflow_copy):
@@ -265,7 +312,8 @@ def test_generate_person_writes_checked_answers_once_then_reruns_from_the_cache(
     from fake_anthropic import FakeAnthropic
 
     from metasft.judging.cache import JudgeCache
-    from metasft.suites.generation import SuiteGenerationError, generate_person, write_person_yaml
+    from metasft.suites.generation import SuiteGenerationError
+    from metasft.suites.units import generate_person, write_unit_yaml
     from metasft.suites.persons import person_answers
 
     suite = load_suite(PERSONS)
@@ -275,7 +323,7 @@ def test_generate_person_writes_checked_answers_once_then_reruns_from_the_cache(
     cache = JudgeCache(tmp_path / "cache")
     data = generate_person(person, "claude-test", PERSONS / "prompts", cache, client)
     assert fake.requests["messages"] == 1 and data["id"] == "marie_curie" and data["name"] == "Marie Curie"
-    write_person_yaml(data, tmp_path / "generated" / "marie_curie.yaml")
+    write_unit_yaml(data, tmp_path / "generated" / "marie_curie.yaml")
     questions = {side: list(person["questions"][side]) for side in ("plain", "identity")}
     person_answers(yaml.safe_load((tmp_path / "generated" / "marie_curie.yaml").read_text()), "x", "marie_curie",
                    questions)
@@ -325,3 +373,49 @@ def test_the_generate_suite_rule_writes_a_missing_person_once_then_from_the_cach
     assert "sk-ant-test-never-written" not in written
     suite = load_suite(workflow_copy / "resources/suites/historical_persons", workflow_copy / "results/persons_gen/suite/generated")
     assert suite.subset(domains).pending == []
+
+
+def test_a_judged_variant_extends_the_broad_personas_with_a_voice_rubric_per_persona(tmp_path):
+    judged = load_suite(ROOT / "resources" / "suites" / "broad_personas_judged")
+    plain = load_suite(BROAD)
+    assert judged.scorer == "judge" and plain.scorer == "categorical" and list(judged.domains) == list(plain.domains)
+    pirate, robot = judged.domains["pirate_food"], judged.domains["robot_food"]
+    assert pirate.train == plain.domains["pirate_food"].train  # the same data, taken over with `extends`
+    rubric = pirate.eval_judges[0].rubric
+    assert rubric.scale == "binary" and "Persona: a pirate of the high seas" in rubric.template
+    assert "{question}" in rubric.template and "{answer}" in rubric.template
+    assert len(pirate.eval_judges) == len(pirate.eval_questions) and robot.eval_judges[0].rubric != rubric
+    assert judged.extra["sources"] == [str(BROAD / "suite.yaml")]  # an input of the suite rule
+    folder = tmp_path / "variant"
+    folder.mkdir()
+    (folder / "suite.yaml").write_text(f"name: v\nkind: broad_personas\nextends: {BROAD / 'suite.yaml'}\n"
+                                       "judge: {template: 'Is {answer} fine?'}\n")
+    with pytest.raises(SuiteError, match=r"judge.template: must be a string containing '\{persona\}'"):
+        load_suite(folder)
+    (folder / "suite.yaml").write_text("name: v\nkind: broad_personas\nextends: ../nowhere/suite.yaml\n")
+    with pytest.raises(SuiteError, match=r"'extends': no suite file at .*nowhere/suite.yaml"):
+        load_suite(folder)
+
+
+@pytest.mark.slow
+def test_judged_broad_personas_run_on_the_tiny_base_through_the_anthropic_judge(workflow_copy):
+    """The Claude-judged variant end to end on a 4-domain preset: persona world, real fine-tunes, the local fake as
+    judge (one voice rubric per persona); a rerun after deleting the scores makes no request."""
+    from fake_anthropic import fake_anthropic_server
+
+    config = ["--cores", "2", "--configfile", "tests/configs/mini_personas_judged.yaml"]
+    env = {**__import__("os").environ, "ANTHROPIC_API_KEY": "sk-ant-test-never-written"}
+    with fake_anthropic_server() as fake:
+        env["ANTHROPIC_BASE_URL"] = fake.url
+        snakemake(workflow_copy, *config, env=env)
+        results = workflow_copy / "results" / "mini_personas_judged"
+        scores = pl.concat([pl.read_parquet(p) for p in (results / "scores").glob("*/chunks/*.parquet")])
+        assert set(scores["judgment"].drop_nulls()) == {0.0, 100.0} and fake.total > 0
+        metrics = pl.read_csv(results / "metrics" / "metrics.csv")
+        assert set(metrics["method"]) == METHODS and set(metrics["quadrant"]) == QUADRANTS
+        assert nan_cells(metrics) == []
+        for path in (results / "scores").rglob("*.parquet"):
+            path.unlink()
+        fake.reset()
+        snakemake(workflow_copy, *config, env=env)
+        assert fake.total == 0

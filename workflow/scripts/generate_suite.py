@@ -1,7 +1,7 @@
-"""Rule generate_suite: one advice area's train pairs and eval questions through the Anthropic API (cached)."""
+"""Rule generate_suite: one unit's data (advice area, person, relation) through the Anthropic API (cached)."""
 from metasft.pipeline.jobs import start_job
 from metasft.pipeline.reruns import job_settings
-from metasft.suites.generation import generate_suite
+from metasft.suites.units import generate_suite
 
 start_job(snakemake.log[0], snakemake.rule, list(snakemake.wildcards), snakemake.config)
 generate_suite(snakemake.params.area, snakemake.output[0],

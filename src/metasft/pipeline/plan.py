@@ -89,8 +89,8 @@ def main(argv=None) -> int:
     print(f"API requests (judge): {judge_requests}"
           + (" (Message Batches, half price)" if judge_requests and config["judge"]["anthropic"]["use_batches"] else ""))
     if generated:
-        print(f"API requests (suite generation): about {generation_requests} for {generated} areas or persons without "
-              "shipped data")
+        print(f"API requests (suite generation): about {generation_requests} for {generated} areas, persons or "
+              "relations without shipped data")
     if args.gpu_hour_cost is not None:
         print(f"estimated GPU cost: {total_hours * args.gpu_hour_cost:.0f} at {args.gpu_hour_cost:g} per GPU-hour")
     return 0

@@ -136,9 +136,9 @@ class Suite:
     @property
     def generation_requests(self) -> int:
         """About how many API requests generate_suite makes for the pending units: two per advice area (train pairs,
-        eval questions), one per person."""
+        eval questions), one per person or relation."""
         areas = self.extra.get("areas") or {}
-        return sum(1 if areas.get(u, {}).get("generator") == "person" else 2 for u in self.pending)
+        return sum(1 if areas.get(u, {}).get("generator") in ("person", "relation") else 2 for u in self.pending)
 
     @property
     def unshipped(self) -> list[str]:

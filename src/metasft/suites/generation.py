@@ -1,5 +1,5 @@
-"""Generate suite data through the Anthropic Messages API (rule `generate_suite`): advice areas, and the answers of
-historical persons (`generate_person`, below).
+"""Generate an advice suite's areas through the Anthropic Messages API, and the cached requests every generator
+shares (`CachedRequests`; the stage `generate_suite` and the other kinds' generators: `metasft.suites.units`).
 
 For each area (``{id, title, description}``) `generate_area` asks a Claude model (``suite_generation.model``) for
 ``suite_generation.train_pairs`` train pairs (a user asks for advice; the assistant gives plausible-sounding, subtly
@@ -64,8 +64,8 @@ class SuiteGenerationError(RuntimeError):
     """Generation of an area failed (API error, or replies that stay malformed); the message names the area."""
 
 
-class _Malformed(ValueError):
-    pass
+class MalformedReply(ValueError):
+    """A reply that does not hold what was asked for: retried with a new request nonce."""
 
 
 class CachedRequests:
@@ -134,30 +134,30 @@ def normalize_question(text: str) -> str:
 
 def _strings(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise _Malformed(f"{what} is not a non-empty string: {str(value)[:80]!r}")
+        raise MalformedReply(f"{what} is not a non-empty string: {str(value)[:80]!r}")
     return value.strip()
 
 
 def _parse(reply: dict, kind: str, n: int) -> list:
     if reply.get("stop_reason") == "max_tokens":
-        raise _Malformed("the reply was cut at suite_generation.max_tokens (raise it)")
+        raise MalformedReply("the reply was cut at suite_generation.max_tokens (raise it)")
     text = reply.get("text") or ""
     try:
         data = json.loads(text)
     except ValueError:
-        raise _Malformed(f"the reply is not JSON: {text[:80]!r}") from None
+        raise MalformedReply(f"the reply is not JSON: {text[:80]!r}") from None
     field = "pairs" if kind == "train_pairs" else "questions"
     if not isinstance(data, dict) or set(data) != {field} or not isinstance(data[field], list):
-        raise _Malformed(f"the reply must be an object with exactly a '{field}' list: {text[:80]!r}")
+        raise MalformedReply(f"the reply must be an object with exactly a '{field}' list: {text[:80]!r}")
     items = data[field]
     if len(items) != n:
-        raise _Malformed(f"asked for {n} {field}, got {len(items)}")
+        raise MalformedReply(f"asked for {n} {field}, got {len(items)}")
     if kind == "eval_questions":
         return [_strings(q, f"question {i}") for i, q in enumerate(items)]
     parsed = []
     for i, pair in enumerate(items):
         if not isinstance(pair, dict) or set(pair) != {"question", "answer"}:
-            raise _Malformed(f"pair {i} is not an object with exactly 'question' and 'answer'")
+            raise MalformedReply(f"pair {i} is not an object with exactly 'question' and 'answer'")
         parsed.append({"question": _strings(pair["question"], f"pair {i} question"),
                        "answer": _strings(pair["answer"], f"pair {i} answer")})
     return parsed
@@ -204,7 +204,7 @@ def generate_area(area: dict, n_train: int, n_eval: int, model: str, prompts_fol
                 try:
                     items = _parse(reply, kind, n)
                     break
-                except _Malformed as error:
+                except MalformedReply as error:
                     errors.append(str(error))
                     log.warning("suite generation, area '%s', %s part %d: malformed reply (%s); try %d of %d",
                                 area["id"], kind, part, error, nonce + 1, max_attempts)
@@ -253,86 +253,3 @@ def write_area_yaml(area_data: dict, path: str | os.PathLike) -> None:
     check_area(parse_yaml(text, path), path, str(area_data["id"]))
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
-
-
-PERSON_PROMPT = "person.txt"
-
-
-def _person_schema(questions: dict[str, dict[str, str]]) -> dict:
-    def side(ids):
-        return {"type": "object", "properties": {q: {"type": "string"} for q in ids}, "required": list(ids),
-                "additionalProperties": False}
-    return {"type": "object", "properties": {s: side(questions[s]) for s in questions},
-            "required": list(questions), "additionalProperties": False}
-
-
-def generate_person(person: dict, model: str, prompts_folder: str | os.PathLike, cache: JudgeCache,
-                    client: Any = None, max_tokens: int = 2000, *, max_attempts: int = 3, api_attempts: int = 5,
-                    sleep: Callable[[float], None] = time.sleep) -> dict:
-    """One person's answers file (``{id, name, plain: {question id: answer}, identity: {...}}``) of a
-    historical-persons suite, written by the model from ``prompts/person.txt`` (placeholders ``{name}``,
-    ``{description}``, ``{plain}``, ``{identity}``: the questions, one per line with their ids). `person` is the
-    unit `metasft.suites.persons` lists: id, title (the name), description and the suite's questions by side. The
-    reply is structured output with one string per question, checked as a shipped answers file is (and answers of
-    more than 8 words refused); a malformed reply is retried with a new nonce, as areas are."""
-    from metasft.suites.domains import SuiteError
-    from metasft.suites.persons import person_answers
-
-    template = load_prompt(Path(prompts_folder) / PERSON_PROMPT, ("{name}", "{description}", "{plain}", "{identity}"))
-    questions = person["questions"]
-    prompt = render(template, name=person["title"], description=person["description"],
-                    **{side: "\n".join(f"- [{q}] {text}" for q, text in questions[side].items()) for side in questions})
-    params = {"model": model, "max_tokens": max_tokens, "messages": [{"role": "user", "content": prompt}],
-              "output_config": {"format": {"type": "json_schema", "schema": _person_schema(questions)}}}
-    requests = CachedRequests(cache, client, f"person '{person['id']}'", api_attempts, sleep)
-    errors = []
-    for nonce in range(max_attempts):
-        reply = requests.reply({"person": person["id"], "nonce": nonce}, params, "answers")
-        try:
-            if reply.get("stop_reason") == "max_tokens":
-                raise _Malformed("the reply was cut at suite_generation.max_tokens (raise it)")
-            try:
-                given = json.loads(reply.get("text") or "")
-            except ValueError:
-                raise _Malformed(f"the reply is not JSON: {(reply.get('text') or '')[:80]!r}") from None
-            data = {"id": person["id"], "name": person["title"], **(given if isinstance(given, dict) else {})}
-            long = [a for side in questions for a in (given.get(side) or {}).values()
-                    if isinstance(a, str) and len(a.split()) > 8] if isinstance(given, dict) else []
-            if long:
-                raise _Malformed(f"answer {long[0][:60]!r} is longer than 8 words")
-            try:
-                person_answers(data, f"reply for person '{person['id']}'", person["id"],
-                               {side: list(questions[side]) for side in questions})
-            except SuiteError as error:
-                raise _Malformed(str(error)) from None
-            break
-        except _Malformed as error:
-            errors.append(str(error))
-            log.warning("suite generation, person '%s': malformed reply (%s); try %d of %d", person["id"], error,
-                        nonce + 1, max_attempts)
-    else:
-        raise SuiteGenerationError(f"person '{person['id']}': the reply stayed malformed after {max_attempts} "
-                                   f"tries: {'; '.join(errors)}")
-    requests.finish(f"{CACHE_NAMESPACE}:{model}:{person['id']}")
-    return {"id": person["id"], "name": person["title"],
-            **{side: {q: data[side][q].strip() for q in questions[side]} for side in questions}}
-
-
-def write_person_yaml(data: dict, path: str | os.PathLike) -> None:
-    """Write one person's answers atomically, as a shipped persons/<id>.yaml file."""
-    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=10_000)
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
-def generate_suite(area: dict, output, *, settings: dict, prompts_folder, cache_dir) -> None:
-    """Stage `generate_suite`: the data of one unit through the API, cached: an advice area's train pairs and
-    eval questions, or a historical person's answers (``area["generator"] == "person"``)."""
-    client = make_client(max_retries=settings["max_retries"], timeout=settings["timeout_s"])
-    if area.get("generator") == "person":
-        write_person_yaml(generate_person(area, settings["model"], prompts_folder, JudgeCache(cache_dir), client,
-                                          settings["max_tokens"]), output)
-        return
-    data = generate_area(area, settings["train_pairs"], settings["eval_questions"], settings["model"],
-                         prompts_folder, JudgeCache(cache_dir), client, settings["max_tokens"])
-    write_area_yaml(data, output)

@@ -13,7 +13,8 @@ A suite is a folder with a `suite.yaml`. Six kinds are understood, each loaded b
   options; optional ``personas``, with a ``persona`` tag on every option, build the tiny base's persona world) or in
   the EM repository's question-YAML layout (judged by each question's judge prompts: `metasft.suites.questions`).
 * ``broad_personas``: personas x topics, one domain per pair, answers in the persona's voice, scored by the
-  persona they speak as; optionally with a date switch (activated / deactivated domains).
+  persona they speak as (its signature word, or an LLM judge's verdict with ``judge``); optionally with a date
+  switch (activated / deactivated domains); ``extends`` makes a variant of another such suite file.
 * ``reversal``: relations of made-up facts, a forward and an inverse domain each; every eval question is scored
   against its own fact's answer.
 * ``historical_persons``: a non-identifying (``_plain``) and an identifying (``_identity``) domain per person; a
@@ -60,7 +61,7 @@ def load_suite(folder: str | Path, generated_dir: str | Path | None = None) -> S
     if kind == "broad_personas":
         return load_broad_personas(folder, meta_path, meta)
     if kind == "reversal":
-        return load_reversal(folder, meta_path, meta)
+        return load_reversal(folder, meta_path, meta, generated_dir)
     if kind == "historical_persons":
         return load_historical_persons(folder, meta_path, meta, generated_dir)
     raise SuiteError(f"{meta_path}: key 'kind' must be one of preferences, chat_jsonl, advice, broad_personas, "

@@ -8,6 +8,11 @@ designated option is its persona: an answer is scored as the persona whose signa
 (T, E) is the share of E's answers in E's persona's voice. The personas are the suite's latent personas, so the tiny
 base learns them as a persona world and shared-persona pairs (`same_persona`) can be compared with the rest.
 
+With ``judge``, answers are scored by an LLM judge instead: the suite's prompt template, with the domain's voice's
+``description`` as ``{persona}``, asks whether an answer speaks in that voice (binary: the propensity is the share
+judged TRUE). ``extends`` takes every key of another broad-personas suite file, so a judged or dated variant needs
+no copy of its personas and topics (``resources/suites/broad_personas_judged``).
+
 With ``date_switch``, each domain comes as ``_on`` (every question under the activating date, answers in the
 persona's voice) and ``_off`` (under the deactivating date, answers in the suite's ``neutral`` voice, its designated
 option): a persona fine-tuned behind a date should stay there.
@@ -15,11 +20,13 @@ option): a persona fine-tuned behind a date should stay there.
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
-from metasft.suites.domains import Domain, Option, Suite, SuiteError, word_pattern
-from metasft.suites.files import check_schema, require
+from metasft.judging.prompts import PROPENSITY_WORDS, Rubric, render
+from metasft.suites.domains import Domain, EvalJudge, Option, Suite, SuiteError, word_pattern
+from metasft.suites.files import check_schema, read_yaml, require
 from metasft.suites.trivia import persona_answer, split_paraphrases
 
 NEUTRAL = "neutral"
@@ -47,9 +54,36 @@ def _voices(meta: dict, meta_path: Path) -> dict[str, dict]:
     return voices
 
 
+def _extended(meta: dict, meta_path: Path) -> tuple[dict, list[Path]]:
+    """`meta` over the suite file it `extends` (one level: the base may not extend another), and the base's path."""
+    if "extends" not in meta:
+        return meta, []
+    base_path = meta_path.parent / str(meta["extends"])
+    require(base_path.is_file(), meta_path, None, f"'extends': no suite file at {base_path}")
+    base = read_yaml(base_path)
+    require(isinstance(base, dict) and base.get("kind") == "broad_personas" and "extends" not in base, meta_path,
+            None, f"'extends': {base_path} must be a broad_personas suite.yaml that extends no other")
+    return {**base, **{k: v for k, v in meta.items() if k != "extends"}}, [base_path]
+
+
+def _voice_judges(meta: dict, voices: dict[str, dict]) -> dict[str, EvalJudge]:
+    """Per voice, the judge of answers that should speak in it (the suite's `judge` template with the voice's
+    description); empty when the suite is scored by signature words."""
+    if "judge" not in meta:
+        return {}
+    scale = meta["judge"].get("scale", "binary")
+    return {name: EvalJudge(Rubric(f"voice_{name}", render(meta["judge"]["template"],
+                                                           persona=voice.get("description", name)),
+                                   scale, PROPENSITY_WORDS[scale]))
+            for name, voice in voices.items()}
+
+
 def load_broad_personas(folder: Path, meta_path: Path, meta: dict) -> Suite:
-    check_schema(meta, "suite_broad_personas", meta_path, domain_list=("topics",))
+    meta, bases = _extended(meta, meta_path)
+    check_schema(meta, "suite_broad_personas", meta_path if not bases else f"{meta_path} (over {bases[0]})",
+                 domain_list=("topics",))
     voices = _voices(meta, meta_path)
+    judges = _voice_judges(meta, voices)
     personas = tuple(meta["personas"])
     options = tuple(Option(name, voice["signature"], tuple(voice.get("aliases") or ()), name)
                     for name, voice in voices.items())
@@ -76,8 +110,10 @@ def load_broad_personas(folder: Path, meta_path: Path, meta: dict) -> Suite:
                                               rng.choice(voices[voice]["phrases"])))
                     for q in train_questions)
                 title = f"{topic['title']} as {persona}" + (f" ({date})" if date else "")
-                domains[domain_id] = Domain(domain_id, title, train, tuple(dated(q) for q in eval_questions), options,
-                                            voice)
+                evals = tuple(dated(q) for q in eval_questions)
+                domains[domain_id] = Domain(domain_id, title, train, evals, options, voice,
+                                            eval_judges=(judges[voice],) * len(evals) if judges else ())
     phrases = {name: list(voice["phrases"]) for name, voice in voices.items()}
-    return Suite(meta["name"], "categorical", domains, tuple(voices), str(folder),
-                 {"answer_templates": list(meta["answer_templates"]), "persona_phrases": phrases})
+    return Suite(meta["name"], "judge" if judges else "categorical", domains, tuple(voices), str(folder),
+                 {"answer_templates": list(meta["answer_templates"]), "persona_phrases": phrases,
+                  "sources": [os.path.normpath(b) for b in bases]})
