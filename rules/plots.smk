@@ -16,6 +16,11 @@ rule plots:
             caption="../report/correlation_by_quadrant.rst",
             category="Metrics",
         ),
+        leak_by_quadrant=report(
+            f"{RESULTS}/plots/leak_by_quadrant.png",
+            caption="../report/leak_by_quadrant.rst",
+            category="Metrics",
+        ),
         comparisons=report(
             f"{RESULTS}/plots/comparisons.png",
             caption="../report/comparisons.rst",

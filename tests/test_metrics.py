@@ -305,3 +305,44 @@ def test_unscored_gate_stops_metrics_before_any_output(tmp_path):
         metrics(str(tmp_path / "suite.json"), str(tmp_path / "missing.parquet"), paths, **outputs,
                 bootstrap_resamples=10, confidence=0.95, seed=0, max_unscored_rate=0.5)
     assert not any(tmp_path.glob("*.out"))
+
+
+def test_per_train_spearman_averages_each_train_domains_rank_agreement_by_hand():
+    """Three train domains x four eval domains: rho 0.8 (two neighbours swapped), -1 (reversed), and a train domain
+    whose golden propensities are all equal (no rho: left out for every method and counted)."""
+    train = ["t1"] * 4 + ["t2"] * 4 + ["t3"] * 4
+    evals = ["e1", "e2", "e3", "e4"] * 3
+    golden = [1.0, 2.0, 3.0, 4.0, 4.0, 3.0, 2.0, 1.0, 5.0, 5.0, 5.0, 5.0]
+    meta = [10.0, 20.0, 40.0, 30.0, 1.0, 2.0, 3.0, 4.0, 9.0, 8.0, 7.0, 6.0]
+    icl = [4.0, 3.0, 2.0, 1.0, 40.0, 30.0, 20.0, 10.0, 1.0, 2.0, 3.0, 4.0]  # rho -1 then +1
+    frames = [pl.DataFrame({"method": m, "permutation": np.zeros(12, np.int32), "train_domain": train,
+                            "eval_domain": evals, "y_hat": values, "y_ref": golden})
+              for m, values in (("UntrainedICL", icl), ("MetaSFT", meta))]
+    pairs = pl.DataFrame({"train_domain": train, "eval_domain": evals, "quadrant": ["eval_eval"] * 12})
+    table, _ = metrics_table(pl.concat(frames), pairs, {}, 400, 0.95, seed=7)
+    rows = {r["method"]: r for r in table.iter_rows(named=True)}
+    assert rows["MetaSFT"]["per_train_spearman"] == pytest.approx((0.8 - 1.0) / 2)
+    assert rows["UntrainedICL"]["per_train_spearman"] == pytest.approx(0.0)
+    assert rows["MetaSFT"]["per_train_domains"] == rows["UntrainedICL"]["per_train_domains"] == 2
+    # the CI resamples train domains, the same draws for both methods
+    from metasft.pipeline.seeds import derived_seed
+    draws = np.random.default_rng(derived_seed(7, "per_train", "eval_eval")).integers(0, 2, size=(400, 2))
+    means = np.array([0.8, -1.0])[draws].mean(axis=1)
+    assert (rows["MetaSFT"]["per_train_lo"], rows["MetaSFT"]["per_train_hi"]) == \
+        pytest.approx(tuple(np.percentile(means, [2.5, 97.5])))
+    assert rows["MetaSFT"]["per_train_lo"] < rows["MetaSFT"]["per_train_spearman"] < rows["MetaSFT"]["per_train_hi"]
+
+
+def test_per_train_spearman_of_gt_corrects_each_half_size_rho():
+    from metasft.analysis.statistics import per_group_spearman
+
+    half_a = np.array([[1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0], [2.0, 1.0, 3.0, 4.0, 3.0, 2.0, 1.0]])
+    half_b = np.array([[1.0, 2.0, 4.0, 3.0, 1.0, 3.0, 2.0], [1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0]])
+    groups = np.array([0, 0, 0, 0, 1, 1, 1])
+    raw = per_group_spearman(half_a, half_b, groups, 2)
+    rho_0 = spearman(half_a[:, :4], half_b[:, :4])  # (0.8, 0.8)
+    rho_1 = spearman(half_a[:, 4:], half_b[:, 4:])  # (0.5, -1)
+    assert raw == pytest.approx([np.mean(rho_0), np.mean(rho_1)])
+    corrected = per_group_spearman(half_a, half_b, groups, 2, half_size=True)
+    assert corrected == pytest.approx([np.mean(spearman_brown(rho_0)), np.mean(spearman_brown(rho_1))])
+    assert np.isnan(per_group_spearman(half_a[:, :2], half_b[:, :2], groups[:2], 1))[0]  # under 3 eval domains

@@ -1,4 +1,5 @@
-"""Rule plots: the headline RMSE figure, paired comparisons, correlations, calibration, scatter, golden heatmap."""
+"""Rule plots: the headline RMSE figure, paired comparisons, correlations, per-train-domain ranking, calibration,
+scatter, golden heatmap."""
 from metasft.analysis.plots import plots
 from metasft.pipeline.jobs import start_job
 

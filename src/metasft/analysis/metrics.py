@@ -2,7 +2,8 @@
 
 `evaluate` reads the run's suite snapshot, the GT-* baselines and the scores of every source, checks how many
 answers went unscored, and writes the propensities, the predictions, `metrics.csv` (per method x quadrant: RMSE,
-Pearson r, Spearman rho with seeded bootstrap CIs over pairs), `comparisons.csv` (FOCUS_METHOD's RMSE minus each
+Pearson r, Spearman rho with seeded bootstrap CIs over pairs, and the per-train-domain Spearman rho across eval
+domains, averaged over train domains with a CI over train domains: where will a fine-tune leak?), `comparisons.csv` (FOCUS_METHOD's RMSE minus each
 other method's on the same resamples) and the generalization summary (spread of golden propensity and the
 same-persona effect). The statistics and the resampling scheme are in `metasft.analysis.statistics`; a method
 compared here is listed in METHODS.
@@ -21,6 +22,8 @@ from metasft.analysis.propensities import answer_rates, check_unscored, propensi
 from metasft.analysis.statistics import (
     BOOTSTRAP_BATCH,
     bootstrap_counts,
+    group_mean_bootstrap,
+    per_group_spearman,
     percentile_interval,
     resampled_statistics,
 )
@@ -150,6 +153,8 @@ def metrics_table(predictions: pl.DataFrame, pairs: pl.DataFrame, rates: dict[st
         else:  # nothing to compare: every statistic is nan, and the rows say n_pairs 0
             points = {m.method: dict.fromkeys(STATISTICS, math.nan) for m in data}
             resampled = {m.method: {k: np.empty(0) for k in STATISTICS} for m in data}
+        per_train = _per_train_spearman(data, common, n_resamples, confidence,
+                                        derived_seed(seed, "per_train", quadrant_name))
         for m in data:
             row = {"method": m.method, "quadrant": quadrant_name, "n_pairs": common.height,
                    "n_pairs_dropped": n_total - common.height, "n_pairs_missing": int(missing.get(m.method, 0)),
@@ -158,6 +163,8 @@ def metrics_table(predictions: pl.DataFrame, pairs: pl.DataFrame, rates: dict[st
                 low, high = percentile_interval(resampled[m.method][name], confidence) \
                     if resampled[m.method][name].size else (math.nan, math.nan)
                 row[name], row[f"{short}_lo"], row[f"{short}_hi"] = points[m.method][name], low, high
+            (row["per_train_spearman"], row["per_train_lo"], row["per_train_hi"],
+             row["per_train_domains"]) = per_train[m.method]
             row["mean_y_hat"] = float(np.mean(m.y_hat)) if common.height else math.nan
             row["mean_y"] = float(np.mean(m.y_ref)) if common.height else math.nan
             row.update(rates.get(m.method, {}).get(quadrant_name, {}))
@@ -166,10 +173,23 @@ def metrics_table(predictions: pl.DataFrame, pairs: pl.DataFrame, rates: dict[st
             comparisons += _comparisons(quadrant_name, methods, points, resampled, common.height, confidence)
     columns = ["method", "quadrant", "rmse", "rmse_lo", "rmse_hi", "pearson_r", "pearson_lo", "pearson_hi",
                "spearman_rho", "spearman_lo", "spearman_hi", "n_pairs", "n_pairs_dropped", "n_pairs_missing",
-               "permutations", "mean_y_hat", "mean_y"]
+               "permutations", "per_train_spearman", "per_train_lo", "per_train_hi", "per_train_domains",
+               "mean_y_hat", "mean_y"]
     columns += [c for c in dict.fromkeys(k for r in rows for k in r) if c not in columns]
     table = pl.DataFrame(rows, infer_schema_length=None).select(columns)
     return table, pl.DataFrame(comparisons, schema=COMPARISON_SCHEMA)
+
+
+def _per_train_spearman(data: list[MethodData], common: pl.DataFrame, n_resamples: int, confidence: float,
+                        seed: int) -> dict[str, tuple[float, float, float, int]]:
+    """Per method, "which eval domains will move?": for each train domain of the quadrant, the Spearman rho across
+    its eval domains between predicted and golden propensities, averaged over train domains, with a CI from
+    resampling train domains (the same draws for every method). A train domain whose golden (or predicted) values
+    are all equal has no rho and is left out for every method; `per_train_domains` counts those used."""
+    train = common["train_domain"].to_numpy()
+    names, groups = np.unique(train, return_inverse=True) if train.size else (np.empty(0), np.empty(0, int))
+    values = {m.method: per_group_spearman(m.y_hat, m.y_ref, groups, len(names), m.half_size) for m in data}
+    return group_mean_bootstrap(values, n_resamples, seed, confidence)
 
 
 COMPARISON_SCHEMA = {"quadrant": pl.String, "method": pl.String, "baseline": pl.String, "n_pairs": pl.Int64,

@@ -1,4 +1,5 @@
-"""Figures: RMSE and correlation per quadrant (the study's headline), calibration, scatter, golden heatmap."""
+"""Figures: RMSE and correlation per quadrant (the study's headline), the per-train-domain ranking of eval domains,
+calibration, scatter, golden heatmap."""
 
 from __future__ import annotations
 
@@ -199,6 +200,8 @@ def plots(metrics_path, comparisons_path, propensities_path, predictions_path, s
           "Prediction error per quadrant (lower is better)", figures["rmse_by_quadrant"])
     _bars(metrics, "pearson_r", "pearson_lo", "pearson_hi", "Pearson r",
           "Correlation with golden propensity (higher is better)", figures["correlation_by_quadrant"])
+    _bars(metrics, "per_train_spearman", "per_train_lo", "per_train_hi", "Spearman rho within a train domain",
+          "Which eval domains will move? (per train domain, averaged)", figures["leak_by_quadrant"])
     comparisons_figure(read_csv(comparisons_path), figures["comparisons"])
     calibration(predictions, figures["calibration"])
     scatter(predictions, figures["scatter"])

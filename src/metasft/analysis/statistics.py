@@ -133,6 +133,45 @@ def _correlation(cov, var_x, var_y):
     return np.clip(r, -1.0, 1.0)
 
 
+def per_group_spearman(y_hat: np.ndarray, y_ref: np.ndarray, groups: np.ndarray, n_groups: int,
+                       half_size: bool = False) -> np.ndarray:
+    """Spearman rho between predicted and golden values within each group of pair columns (a train domain's pairs:
+    "which eval domains will move?"), per permutation, then averaged over permutations. `groups`: each column's
+    group index; arrays are (permutations, pairs). nan for a group of fewer than 3 pairs or with constant values.
+    `half_size`: Spearman-Brown on each permutation's rho (GT's half-size re-samples, as in the metrics table)."""
+    y_hat, y_ref = np.atleast_2d(np.asarray(y_hat, float)), np.atleast_2d(np.asarray(y_ref, float))
+    out = np.full(n_groups, np.nan)
+    for group in range(n_groups):
+        columns = groups == group
+        if columns.sum() < 3:
+            continue
+        rho = spearman(y_hat[:, columns], y_ref[:, columns])
+        rho = spearman_brown(rho) if half_size else rho
+        if np.isfinite(rho).any():
+            out[group] = float(np.nanmean(rho))
+    return out
+
+
+def group_mean_bootstrap(values: dict[str, np.ndarray], n_resamples: int, seed: int,
+                         confidence: float) -> dict[str, tuple[float, float, float, int]]:
+    """Mean over groups of each method's per-group values, with a percentile CI from resampling the groups with
+    replacement (`numpy.random.default_rng(seed).integers(0, n, size=(n_resamples, n))`, one draw shared by all
+    methods, so differences are paired). Only groups where every method has a value count; returns
+    {method: (mean, low, high, groups used)}."""
+    stacked = np.vstack(list(values.values())) if values else np.empty((0, 0))
+    usable = np.isfinite(stacked).all(axis=0) if stacked.size else np.zeros(0, bool)
+    n = int(usable.sum())
+    draws = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n)) if n >= 2 and n_resamples > 0 else None
+    out = {}
+    for method, per_group in values.items():
+        kept = np.asarray(per_group, float)[usable]
+        mean = float(kept.mean()) if n else math.nan
+        low, high = percentile_interval(kept[draws].mean(axis=1), confidence) if draws is not None \
+            else (math.nan, math.nan)
+        out[method] = (mean, low, high, n)
+    return out
+
+
 def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
     """Percentile CI of resampled statistics; resamples whose statistic is undefined (nan) are left out, and
     the CI is nan when more than half are."""
