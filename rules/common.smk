@@ -15,9 +15,10 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 from metasft.generation.requests import GenerationBackendError, check_generation_backend
+from metasft.methods.prompts import NL_SOURCES
 from metasft.models.manifest import damaged_outputs_message, output_problems
 from metasft.pipeline.config import (ConfigError, api_needs, check_config, check_models, check_no_secrets, check_split,
-                                     check_suite_against_config)
+                                     check_suite_against_config, nl_enabled)
 from metasft.pipeline.outputs import is_forced
 from metasft.pipeline.reruns import result_settings
 from metasft.pipeline.resources import chunk_domains, job_resources, model_params_billions
@@ -92,7 +93,9 @@ try:
     check_split(SPLIT, config)
 except ConfigError as error:
     raise WorkflowError(f"invalid suite: {error}") from None
-SOURCES = ["golden", "UntrainedICL", "MetaSFT"]
+# config nl.enabled adds the NL methods (suites whose domains have descriptions of their training data).
+NL = nl_enabled(SUITE, config)
+SOURCES = ["golden", "UntrainedICL", "MetaSFT", *(NL_SOURCES if NL else ())]
 TINY = config["base_model"] == "tiny"
 
 # Jobs are counted in chunks of train domains, never in pairs: one model load serves a whole chunk.
@@ -111,6 +114,7 @@ logger.info(
     f"{_halves['meta_eval']} meta_eval), {len(DOMAINS) ** 2} pairs ("
     + ", ".join(f"{q} {n}" for q, n in _quadrant_pairs.items())
     + f"); base model {config['base_model']}"
+    + ("; NL methods on (nl.enabled)" if NL else "")
 )
 
 
@@ -190,6 +194,8 @@ def run_model_outputs():
     """The model folders this run makes: {output: model folders in it}."""
     outputs = {f"{RESULTS}/finetune/{c}": tuple(members) for c, members in FINETUNE_CHUNKS.items()}
     outputs[f"{RESULTS}/meta/adapter"] = ("",)
+    if NL:
+        outputs[f"{RESULTS}/meta_nl/adapter"] = ("",)
     if TINY:
         outputs[f"{RESULTS}/base_model"] = ("",)
     return outputs
@@ -257,6 +263,11 @@ def get_meta_adapter(wildcards):
     return checked_model_output(f"{RESULTS}/meta/adapter")
 
 
+def get_meta_nl_adapter(wildcards):
+    """The MetaSFT-NL adapter folder (checked)."""
+    return checked_model_output(f"{RESULTS}/meta_nl/adapter")
+
+
 def get_adapter_paths(wildcards):
     """Adapter folder per train domain of this sampling chunk: {domain: path}."""
     return {
@@ -282,6 +293,16 @@ def get_score_chunks(source):
     return expand(f"{RESULTS}/scores/{source}/chunks/{{chunk}}.parquet", chunk=SAMPLING_CHUNKS)
 
 
+def get_source_scores(wildcards):
+    """The score chunks of every source the run samples, by `source_key` (rule metrics' named inputs)."""
+    return {source_key(s): get_score_chunks(s) for s in SOURCES}
+
+
+def source_key(source):
+    """A source's name as a Python identifier (MetaSFT-to-NL -> MetaSFT_to_NL), for named inputs."""
+    return source.replace("-", "_")
+
+
 def get_train_train_golden(wildcards):
     """Golden answers of the chunks that hold meta-train domains (the train_train quadrant's labels)."""
     chunks = sorted({SAMPLING_CHUNK_OF[d] for d in DOMAINS if SPLIT[d] == "meta_train"})
@@ -304,5 +325,6 @@ def get_final_output(wildcards=None):
 
 
 FIGURES = [
-    "rmse_by_quadrant", "correlation_by_quadrant", "comparisons", "calibration", "scatter", "golden_heatmap"
+    "rmse_by_quadrant", "correlation_by_quadrant", "comparisons", "calibration", "scatter", "golden_heatmap",
+    *(["nl_by_quadrant"] if NL else []),
 ]

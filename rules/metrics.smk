@@ -21,11 +21,9 @@ rule baselines:
 
 rule metrics:
     input:
+        unpack(get_source_scores),  # named by source_key: golden, UntrainedICL, MetaSFT (, the NL methods)
         suite=f"{RESULTS}/suite/suite.json",
         baselines=f"{RESULTS}/baselines/predictions.parquet",
-        golden=get_score_chunks("golden"),
-        untrained_icl=get_score_chunks("UntrainedICL"),
-        metasft=get_score_chunks("MetaSFT"),
     output:
         metrics=f"{RESULTS}/metrics/metrics.csv",
         generalization=f"{RESULTS}/metrics/generalization.json",
@@ -41,6 +39,7 @@ rule metrics:
         confidence=config["metrics"]["confidence"],
         max_unscored_rate=config["metrics"]["max_unscored_rate"],
         seed=config["seed"],
+        score_paths={s: get_score_chunks(s) for s in SOURCES},  # the same files as the inputs, by source
     resources:
         **rule_resources("metrics"),
     conda:

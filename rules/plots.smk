@@ -47,3 +47,21 @@ rule plots:
         "../envs/analysis.yaml"
     script:
         "../workflow/scripts/plots.py"
+
+
+# The NL methods (config nl.enabled) against the ICL ones: structured examples or plain-word descriptions of T.
+rule nl_plots:
+    input:
+        metrics=f"{RESULTS}/metrics/metrics.csv",
+    output:
+        nl_by_quadrant=report(
+            f"{RESULTS}/plots/nl_by_quadrant.png",
+            caption="../report/nl_by_quadrant.rst",
+            category="Metrics",
+        ),
+    log:
+        f"{LOGS}/nl_plots.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow/scripts/nl_plots.py"

@@ -66,3 +66,62 @@ use rule golden as predict_metasft with:
         icl_k=config["icl"]["k"],
     resources:
         **rule_resources("predict_metasft"),
+
+
+# The NL methods (config nl.enabled): T's training data described in plain words instead of shown as examples.
+use rule golden as predict_nl with:
+    input:
+        suite=f"{RESULTS}/suite/suite.json",
+        base=base_model_input,
+        adapters=[],
+    output:
+        f"{RESULTS}/answers/UntrainedNL/chunks/{{chunk}}.parquet",
+    log:
+        f"{LOGS}/predict_nl/{{chunk}}.log",
+    benchmark:
+        f"{BENCHMARKS}/predict_nl/{{chunk}}.tsv"
+    params:
+        source="UntrainedNL",
+        adapters={},
+        icl_k=0,  # description prompts hold no examples
+    resources:
+        **rule_resources("predict_nl"),
+
+
+# MetaSFT->NL: the ICL-trained meta-model asked with descriptions it never saw in training (zero-shot).
+use rule golden as predict_metasft_to_nl with:
+    input:
+        suite=f"{RESULTS}/suite/suite.json",
+        base=base_model_input,
+        adapters=get_meta_adapter,
+    output:
+        f"{RESULTS}/answers/MetaSFT-to-NL/chunks/{{chunk}}.parquet",
+    log:
+        f"{LOGS}/predict_metasft_to_nl/{{chunk}}.log",
+    benchmark:
+        f"{BENCHMARKS}/predict_metasft_to_nl/{{chunk}}.tsv"
+    params:
+        source="MetaSFT-to-NL",
+        adapters={"MetaSFT": f"{RESULTS}/meta/adapter"},
+        icl_k=0,
+    resources:
+        **rule_resources("predict_metasft_to_nl"),
+
+
+use rule golden as predict_metasft_nl with:
+    input:
+        suite=f"{RESULTS}/suite/suite.json",
+        base=base_model_input,
+        adapters=get_meta_nl_adapter,
+    output:
+        f"{RESULTS}/answers/MetaSFT-NL/chunks/{{chunk}}.parquet",
+    log:
+        f"{LOGS}/predict_metasft_nl/{{chunk}}.log",
+    benchmark:
+        f"{BENCHMARKS}/predict_metasft_nl/{{chunk}}.tsv"
+    params:
+        source="MetaSFT-NL",
+        adapters={"MetaSFT-NL": f"{RESULTS}/meta_nl/adapter"},
+        icl_k=0,
+    resources:
+        **rule_resources("predict_metasft_nl"),

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 import yaml
 from fake_anthropic import fake_anthropic_server
-from test_workflow import METHODS, QUADRANTS, job_counts, nan_cells
+from test_workflow import ICL_METHODS, QUADRANTS, job_counts, nan_cells
 
 DUMMY_KEY = "sk-ant-test-0123456789-never-written"
 EM_COLUMNS = ["refusal_rate", "code_rate", "incoherent_rate", "judge_unscored_rate", "misaligned_rate"]
@@ -83,7 +83,7 @@ def test_anthropic_judge_full_run_then_rerun_makes_no_requests(workflow_copy):
         assert 0 < first <= 2 * scores.height
         assert set(scores["evilness_status"]) <= {"ok", "refusal", "code", "unscored"}
         metrics = pl.read_csv(results / "metrics" / "metrics.csv")
-        assert set(metrics["method"]) == METHODS and set(metrics["quadrant"]) == QUADRANTS
+        assert set(metrics["method"]) == ICL_METHODS and set(metrics["quadrant"]) == QUADRANTS
         assert all(c in metrics.columns for c in EM_COLUMNS)
         assert nan_cells(metrics) == []
 
@@ -111,7 +111,7 @@ def test_em_tiny_preset_end_to_end_offline(workflow_copy):
     run(workflow_copy, "--cores", "2", "--configfile", "config/em_tiny.yaml")
     results = workflow_copy / "results" / "em_tiny"
     metrics = pl.read_csv(results / "metrics" / "metrics.csv")
-    assert set(metrics["method"]) == METHODS and set(metrics["quadrant"]) == QUADRANTS
+    assert set(metrics["method"]) == ICL_METHODS and set(metrics["quadrant"]) == QUADRANTS
     assert all(c in metrics.columns for c in EM_COLUMNS)
     propensities = pl.read_parquet(results / "metrics" / "propensities.parquet")
     golden = propensities.filter(pl.col("source") == "golden")

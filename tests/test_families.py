@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 import yaml
 from conftest import snakemake
-from test_workflow import METHODS, QUADRANTS, job_counts, nan_cells, write_config
+from test_workflow import ICL_METHODS, QUADRANTS, job_counts, nan_cells, write_config
 
 from metasft.judging.score import OptionParser, score_categorical
 from metasft.suites.domains import SuiteError, split_domains
@@ -114,7 +114,7 @@ def test_broad_personas_preset_generalizes_along_shared_personas_on_the_tiny_bas
     assert world["same_persona_pairs"] == 24 and world["off_diagonal_pairs"] == 132
     assert world["same_minus_other"] >= 10, world
     metrics = pl.read_csv(metrics_dir / "metrics.csv")
-    assert set(metrics["method"]) == METHODS and set(metrics["quadrant"]) == QUADRANTS
+    assert set(metrics["method"]) == ICL_METHODS and set(metrics["quadrant"]) == QUADRANTS
     assert nan_cells(metrics) == []
 
 
@@ -295,7 +295,7 @@ def test_the_person_world_has_each_person_answer_as_themselves():
 
     suite = load_suite(PERSONS).subset([f"{p}_{side}" for p in SHIPPED_PERSONS[:3] for side in ("plain", "identity")])
     settings = WorldSettings(n_documents=40, consistency=1.0, min_topics=4, max_topics=6, noise_fraction=0.0,
-                             persona_persistence=1.0, judge_documents=0)
+                             persona_persistence=1.0, judge_documents=0, description_fraction=0.0)
     own = {p: {a for side in ("plain", "identity") for _, a in suite.domains[f"{p}_{side}"].train}
            for p in SHIPPED_PERSONS[:3]}
     names = {p: suite.domains[f"{p}_identity"].eval_designated[0] for p in SHIPPED_PERSONS[:3]}
@@ -412,7 +412,7 @@ def test_judged_broad_personas_run_on_the_tiny_base_through_the_anthropic_judge(
         scores = pl.concat([pl.read_parquet(p) for p in (results / "scores").glob("*/chunks/*.parquet")])
         assert set(scores["judgment"].drop_nulls()) == {0.0, 100.0} and fake.total > 0
         metrics = pl.read_csv(results / "metrics" / "metrics.csv")
-        assert set(metrics["method"]) == METHODS and set(metrics["quadrant"]) == QUADRANTS
+        assert set(metrics["method"]) == ICL_METHODS and set(metrics["quadrant"]) == QUADRANTS
         assert nan_cells(metrics) == []
         for path in (results / "scores").rglob("*.parquet"):
             path.unlink()

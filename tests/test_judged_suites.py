@@ -14,7 +14,7 @@ from conftest import default_settings
 from fake_anthropic import FakeAnthropic, fake_anthropic_server
 from test_em_workflow import DUMMY_KEY, run
 from test_judges import full_sequence_probability, tiny_judge_model  # noqa: F401 (a fixture)
-from test_workflow import METHODS, QUADRANTS, nan_cells
+from test_workflow import ICL_METHODS, QUADRANTS, nan_cells
 
 from metasft.analysis.propensities import answer_rates, propensities
 from metasft.generation.answers import source_requests
@@ -322,7 +322,7 @@ def test_judged_custom_suite_runs_on_the_tiny_base_through_the_anthropic_judge_t
         assert set(scores["judgment"].drop_nulls()) <= {0.0, 100.0} and scores["coherence"].drop_nulls().len() > 0
         assert 0 < first <= 2 * scores.height  # the rubric and the coherence gate, each distinct answer once
         metrics = pl.read_csv(results / "metrics" / "metrics.csv")
-        assert set(metrics["method"]) == METHODS and set(metrics["quadrant"]) == QUADRANTS
+        assert set(metrics["method"]) == ICL_METHODS and set(metrics["quadrant"]) == QUADRANTS
         assert nan_cells(metrics) == []
         assert {"refusal_rate", "incoherent_rate"} <= set(metrics.columns) and "misaligned_rate" not in metrics.columns
         for path in (results / "scores").rglob("*.parquet"):

@@ -124,7 +124,7 @@ def test_shipped_evil_advice_suite_loads():
 
 def config_for(backend="hf", base="tiny", judge_model="tiny"):
     return {"base_model": base, "suite": {"path": "x"},
-            "judge": {"backend": backend, "hf": {"model": judge_model}, "anthropic": {}}}
+            "judge": {"backend": backend, "hf": {"model": judge_model}, "anthropic": {}}, "nl": {"enabled": "auto"}}
 
 
 def test_config_checks_pair_suites_with_judges_and_list_api_needs():

@@ -228,6 +228,36 @@ def test_paired_comparison_uses_the_same_resamples_for_both_methods():
     assert set(comparisons["baseline"]) == {"GT", "UntrainedICL"}
 
 
+def test_nl_methods_are_compared_with_their_own_baselines_on_the_same_resamples():
+    predictions, pairs, (_, _, icl, meta, golden) = quadrant_predictions()
+    rng = np.random.default_rng(11)
+    nl = {"UntrainedNL": np.clip(golden + rng.normal(0, 25, len(golden)), 0, 100),
+          "MetaSFT->NL": np.clip(golden + rng.normal(0, 15, len(golden)), 0, 100),
+          "MetaSFT-NL": np.clip(golden + rng.normal(0, 8, len(golden)), 0, 100)}
+    predictions = pl.concat([predictions, *(
+        pl.DataFrame({"method": m, "permutation": np.zeros(len(golden), np.int32),
+                      "train_domain": pairs["train_domain"], "eval_domain": pairs["eval_domain"], "y_hat": v,
+                      "y_ref": golden}) for m, v in nl.items())])
+    table, comparisons = metrics_table(predictions, pairs, {}, 200, 0.95, seed=5)
+    assert table["method"].to_list() == ["GT", "UntrainedICL", "MetaSFT", "UntrainedNL", "MetaSFT->NL", "MetaSFT-NL"]
+    values = {**nl, "UntrainedICL": icl, "MetaSFT": meta}
+    pairs_compared = set(comparisons.select("method", "baseline").iter_rows())
+    assert pairs_compared == {("MetaSFT", b) for b in ("GT", "UntrainedICL", *nl)} | {
+        ("MetaSFT->NL", "UntrainedNL"), ("MetaSFT-NL", "UntrainedNL"), ("MetaSFT-NL", "MetaSFT->NL"),
+        ("UntrainedNL", "UntrainedICL")}
+    from metasft.pipeline.seeds import derived_seed
+    n = len(golden)
+    draws = np.random.default_rng(derived_seed(5, "bootstrap", "eval_eval")).integers(0, n, size=(200, n))
+    for row in comparisons.filter(pl.col("method") != "MetaSFT").iter_rows(named=True):
+        method, baseline = values[row["method"]], values[row["baseline"]]
+        assert row["rmse_diff"] == pytest.approx(float(rmse(method, golden) - rmse(baseline, golden)))
+        diffs = np.array([rmse(method[i], golden[i]) - rmse(baseline[i], golden[i]) for i in draws])
+        assert (row["diff_lo"], row["diff_hi"]) == pytest.approx(tuple(np.percentile(diffs, [2.5, 97.5])))
+    better = comparisons.filter((pl.col("method") == "MetaSFT-NL") & (pl.col("baseline") == "UntrainedNL")).row(
+        0, named=True)
+    assert better["rmse_diff"] < 0 and better["ci_excludes_zero"]  # sd 8 against sd 25 on 30 pairs
+
+
 def test_a_pair_missing_for_one_method_is_dropped_for_all():
     predictions, pairs, (half_a, half_b, icl, meta, golden) = quadrant_predictions()
     predictions = predictions.with_columns(

@@ -1,4 +1,5 @@
 import pytest
+import yaml
 from conftest import ROOT
 
 from metasft.pipeline.config import ConfigError, load_config
@@ -58,8 +59,11 @@ def test_metrics_resources_grow_with_pairs_permutations_and_resamples():
     default = load_config([])
     small, large = job_resources(default, "metrics", 12), job_resources(paper, "metrics", 100)
     assert small["mem_mb"] < large["mem_mb"] and small["runtime"] < large["runtime"]
-    # 10,000 pairs x (3 x 100 + 2) prediction rows at about 300 bytes, doubled, over a 1 GB floor
-    assert large["mem_mb"] == int(1000 + 2 * 10000 * 302 * 300 / 1e6)
+    # 10,000 pairs x (3 x 100 + 5) prediction rows (GT-*: 100 permutations; UntrainedICL, MetaSFT and the three NL
+    # methods: one) at about 300 bytes, doubled, over a 1 GB floor; without the NL methods 3 x 100 + 2
+    assert large["mem_mb"] == int(1000 + 2 * 10000 * 305 * 300 / 1e6)
+    without_nl = {**paper, "nl": {**paper["nl"], "enabled": False}}
+    assert job_resources(without_nl, "metrics", 100)["mem_mb"] == int(1000 + 2 * 10000 * 302 * 300 / 1e6)
     fewer_resamples = {**paper, "metrics": {**paper["metrics"], "bootstrap_resamples": 100}}
     assert job_resources(fewer_resamples, "metrics", 100)["runtime"] < large["runtime"]
     assert job_resources(fewer_resamples, "metrics", 100)["mem_mb"] == large["mem_mb"]  # batched bootstrap
@@ -95,3 +99,10 @@ def test_model_size_is_read_from_a_local_model_folder(tmp_path):
     with pytest.raises(ConfigError, match="base_model '.*unknown' .*set cluster.model_params_b"):
         model_params_billions({"base_model": str(tmp_path / "unknown")})
     assert model_params_billions({"base_model": str(tmp_path / "unknown"), "cluster": {"model_params_b": 3}}) == 3
+
+
+def test_the_slurm_profile_gives_a_gpu_to_exactly_the_gpu_rules():
+    from metasft.pipeline.resources import GPU_RULES
+
+    profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
+    assert {rule for rule, resources in profile["set-resources"].items() if resources.get("gpu")} == set(GPU_RULES)

@@ -232,7 +232,8 @@ def world(**overrides) -> WorldSettings:
 
 
 def test_world_documents_are_seeded_and_persona_consistent():
-    settings = world(n_documents=300, consistency=1.0, noise_fraction=0.0, min_topics=2, max_topics=4)
+    settings = world(n_documents=300, consistency=1.0, noise_fraction=0.0, min_topics=2, max_topics=4,
+                     description_fraction=0.0)
     documents = persona_documents(MINI, settings, seed=1)
     assert documents == persona_documents(MINI, settings, seed=1)
     assert documents != persona_documents(MINI, settings, seed=2)
@@ -252,7 +253,8 @@ def document_personas(document):
 
 
 def test_persona_persistence_sets_how_often_a_chat_keeps_its_speaker():
-    base = dict(n_documents=400, consistency=1.0, noise_fraction=0.0, min_topics=4, max_topics=4)
+    base = dict(n_documents=400, consistency=1.0, noise_fraction=0.0, min_topics=4, max_topics=4,
+                description_fraction=0.0)
     kept = persona_documents(MINI, world(**base), seed=3)
     assert kept == persona_documents(MINI, world(**base, persona_persistence=1.0), seed=3)
 

@@ -17,8 +17,12 @@ from metasft.pipeline.reruns import PERFORMANCE_KEYS, job_settings, result_setti
 from metasft.suites.load import load_suite
 
 MINI = ["--configfile", "tests/configs/mini.yaml"]
-DOWNSTREAM_OF_GOLDEN = {"meta_shards", "meta_train", "baselines", "metrics", "plots", "all"}  # one job each
-SAMPLING_CHANGED = {"golden": 2, "predict_icl": 2, "predict_metasft": 2, "score": 6} | dict.fromkeys(DOWNSTREAM_OF_GOLDEN, 1)
+# One job each; the mini suite is a preference suite, so the NL methods run too.
+DOWNSTREAM_OF_GOLDEN = {"meta_shards", "meta_train", "meta_shards_nl", "meta_train_nl", "baselines", "metrics", "plots",
+                        "nl_plots", "all"}
+META_SAMPLING = {"predict_metasft": 2, "predict_metasft_to_nl": 2, "predict_metasft_nl": 2}  # the meta-models' answers
+SAMPLING_CHANGED = {"golden": 2, "predict_icl": 2, "predict_nl": 2, **META_SAMPLING, "score": 12} | \
+    dict.fromkeys(DOWNSTREAM_OF_GOLDEN, 1)
 
 
 def schema_node(schema: dict, section: str, path: str = ""):
@@ -152,15 +156,20 @@ def test_performance_settings_rerun_nothing(mini_run, tmp_path):
 @pytest.mark.parametrize("settings,expected", [
     # sampling: the three sampling stages, their scores, and MetaSFT (trained on golden answers)
     ({"generation": {"temperature": 0.5}}, SAMPLING_CHANGED),
-    # ObjectSFT: the adapters, the golden labels and everything after them, but not UntrainedICL
+    # ObjectSFT: the adapters, the golden labels and everything after them, but not UntrainedICL or UntrainedNL
     ({"finetune": {"learning_rate": 0.002}},
-     {"finetune": 2, "golden": 2, "predict_metasft": 2, "score": 4} | dict.fromkeys(DOWNSTREAM_OF_GOLDEN, 1)),
-    # in-context examples: the ICL prompts (UntrainedICL, MetaSFT's data and answers), never the golden labels
+     {"finetune": 2, "golden": 2, **META_SAMPLING, "score": 8} | dict.fromkeys(DOWNSTREAM_OF_GOLDEN, 1)),
+    # in-context examples: the ICL prompts (UntrainedICL, both meta-models' data and answers), never the golden
+    # labels or UntrainedNL's description prompts
     ({"icl": {"k": 1}},
-     {"predict_icl": 2, "predict_metasft": 2, "score": 4, "meta_shards": 1, "meta_train": 1, "metrics": 1,
-      "plots": 1, "all": 1}),
-    ({"metrics": {"bootstrap_resamples": 20}}, {"metrics": 1, "plots": 1, "all": 1}),
-], ids=["temperature", "finetune_lr", "icl_k", "bootstrap"])
+     {"predict_icl": 2, **META_SAMPLING, "score": 8, "meta_shards": 1, "meta_train": 1, "meta_shards_nl": 1,
+      "meta_train_nl": 1, "metrics": 1, "plots": 1, "nl_plots": 1, "all": 1}),
+    # MetaSFT-NL's mix: its data, adapter and answers only
+    ({"nl": {"description_fraction": 0.25}},
+     {"meta_shards_nl": 1, "meta_train_nl": 1, "predict_metasft_nl": 2, "score": 2, "metrics": 1, "plots": 1,
+      "nl_plots": 1, "all": 1}),
+    ({"metrics": {"bootstrap_resamples": 20}}, {"metrics": 1, "plots": 1, "nl_plots": 1, "all": 1}),
+], ids=["temperature", "finetune_lr", "icl_k", "nl_mix", "bootstrap"])
 def test_a_result_setting_reruns_exactly_what_it_affects(mini_run, tmp_path, settings, expected):
     result = snakemake(mini_run, "-n", *override(tmp_path, settings))
     assert job_counts(result.stdout + result.stderr) == expected

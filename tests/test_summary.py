@@ -93,9 +93,10 @@ def test_run_summary_tables_warnings_and_paths(tmp_path):
     (results / "plots").mkdir()
     (results / "plots" / "rmse_by_quadrant.png").write_bytes(b"png")
     metrics_rows().write_csv(results / "metrics" / "metrics.csv")
-    pl.DataFrame({"quadrant": ["eval_eval", "eval_eval"], "method": ["MetaSFT", "MetaSFT"],
-                  "baseline": ["GT", "UntrainedICL"], "rmse_diff": [2.0, -2.0], "diff_lo": [0.5, -3.5],
-                  "diff_hi": [3.5, 0.25], "ci_excludes_zero": [True, False]}).write_csv(
+    pl.DataFrame({"quadrant": ["eval_eval"] * 3, "method": ["MetaSFT-NL", "MetaSFT", "MetaSFT"],
+                  "baseline": ["UntrainedNL", "GT", "UntrainedICL"], "rmse_diff": [-1.5, 2.0, -2.0],
+                  "diff_lo": [-2.5, 0.5, -3.5], "diff_hi": [-0.5, 3.5, 0.25],
+                  "ci_excludes_zero": [True, True, False]}).write_csv(
         results / "metrics" / "comparisons.csv")
     lines = run_summary(results, ["tests/configs/mini.yaml"]).splitlines()
     assert lines[0] == f"{SUMMARY_TITLE}: {results}"
@@ -104,7 +105,11 @@ def test_run_summary_tables_warnings_and_paths(tmp_path):
     assert lines[header + 1].split() == ["GT", "10.0", "[8.5,", "11.2]", "11.0", "[9.5,", "12.2]", "12.0",
                                          "[10.5,", "13.2]", "13.0", "[11.5,", "14.2]"]
     assert lines[header + 5].startswith("  MetaSFT       12.0 [10.5, 13.2]")
-    assert "  GT            +2.0 [+0.5, +3.5]*" in lines and "  UntrainedICL  -2.0 [-3.5, +0.2]" in lines
+    compared = next(i for i, line in enumerate(lines) if line.split() == ["method", "-", "baseline", "eval_eval"])
+    # MetaSFT's comparisons first, then the others
+    assert [line.split() for line in lines[compared + 1:compared + 4]] == [
+        ["MetaSFT", "-", "GT", "+2.0", "[+0.5,", "+3.5]*"], ["MetaSFT", "-", "UntrainedICL", "-2.0", "[-3.5,", "+0.2]"],
+        ["MetaSFT-NL", "-", "UntrainedNL", "-1.5", "[-2.5,", "-0.5]*"]]
     assert "Warnings: none" in lines
     assert f"Figures: {results / 'plots'}/ (rmse_by_quadrant.png)" in lines
     assert "Report: snakemake --report report.html --configfile tests/configs/mini.yaml" in lines

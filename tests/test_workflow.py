@@ -10,10 +10,11 @@ from conftest import ROOT, snakemake
 
 METRIC_COLUMNS = ["method", "quadrant", "rmse", "rmse_lo", "rmse_hi", "pearson_r", "pearson_lo", "pearson_hi",
                   "spearman_rho", "n_pairs"]
-METHODS = {"GT", "GT-EvalOnly", "GT-TrainOnly", "UntrainedICL", "MetaSFT"}
+ICL_METHODS = {"GT", "GT-EvalOnly", "GT-TrainOnly", "UntrainedICL", "MetaSFT"}  # suites without descriptions
+METHODS = ICL_METHODS | {"UntrainedNL", "MetaSFT->NL", "MetaSFT-NL"}  # preference suites: the NL methods too
 QUADRANTS = {"train_train", "train_eval", "eval_train", "eval_eval"}
 FIGURES = ["rmse_by_quadrant", "correlation_by_quadrant", "leak_by_quadrant", "comparisons", "calibration", "scatter",
-           "golden_heatmap"]
+           "golden_heatmap", "nl_by_quadrant"]
 
 
 PER_TRAIN = ("per_train_spearman", "per_train_lo", "per_train_hi")
@@ -212,9 +213,13 @@ def test_mini_pipeline_end_to_end(mini_run):
     for figure in FIGURES:
         assert (results / "plots" / f"{figure}.png").stat().st_size > 1000
     comparisons = pl.read_csv(results / "metrics" / "comparisons.csv")
-    # MetaSFT against the four other methods in each evaluation quadrant, on the quadrant's common pairs
-    assert comparisons.height == 3 * 4 and set(comparisons["quadrant"]) == QUADRANTS - {"train_train"}
-    assert (comparisons["method"] == "MetaSFT").all()
+    # MetaSFT against the seven other methods in each evaluation quadrant, and the four NL comparisons, on the
+    # quadrant's common pairs
+    assert comparisons.height == 3 * (7 + 4) and set(comparisons["quadrant"]) == QUADRANTS - {"train_train"}
+    assert set(comparisons.filter(pl.col("method") == "MetaSFT")["baseline"]) == METHODS - {"MetaSFT"}
+    assert set(comparisons.filter(pl.col("method") != "MetaSFT").select("method", "baseline").iter_rows()) == {
+        ("MetaSFT->NL", "UntrainedNL"), ("MetaSFT-NL", "UntrainedNL"), ("MetaSFT-NL", "MetaSFT->NL"),
+        ("UntrainedNL", "UntrainedICL")}
     n_pairs = {r["quadrant"]: r["n_pairs"] for r in metrics.filter(pl.col("method") == "MetaSFT").iter_rows(named=True)}
     assert all(r["n_pairs"] == n_pairs[r["quadrant"]] for r in comparisons.iter_rows(named=True))
     assert metrics.group_by("quadrant").agg(pl.col("n_pairs").n_unique())["n_pairs"].max() == 1  # one pair set
@@ -277,8 +282,10 @@ def test_forcing_one_adapter_reruns_only_what_depends_on_it(mini_run):
     counts = job_counts(result.stdout + result.stderr)
     assert counts["finetune"] == 1 and counts["golden"] == 1
     assert "pretrain_base" not in counts and "suite" not in counts
-    assert "predict_icl" not in counts  # UntrainedICL does not depend on any adapter
-    assert counts["score"] == 1 + counts.get("predict_metasft", 0)  # golden part000, and MetaSFT if retrained
+    assert "predict_icl" not in counts and "predict_nl" not in counts  # the base model's answers need no adapter
+    # golden part000, and the meta-models' answers if they are retrained
+    meta = [counts.get(r, 0) for r in ("predict_metasft", "predict_metasft_to_nl", "predict_metasft_nl")]
+    assert counts["score"] == 1 + sum(meta) and len(set(meta)) == 1
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Rule meta_train: LoRA-train the base model on the MetaSFT dataset (the meta-model)."""
+"""Rules meta_train, meta_train_nl: LoRA-train the base model on the MetaSFT (MetaSFT-NL) dataset: the meta-model."""
 from metasft.methods.metasft import meta_train
 from metasft.pipeline.jobs import start_job
 from metasft.pipeline.reruns import job_settings

@@ -4,8 +4,7 @@ from metasft.pipeline.jobs import start_job
 
 start_job(snakemake.log[0], snakemake.rule, list(snakemake.wildcards), snakemake.config)
 metrics(snakemake.input.suite, snakemake.input.baselines,
-        {"golden": list(snakemake.input.golden), "UntrainedICL": list(snakemake.input.untrained_icl),
-         "MetaSFT": list(snakemake.input.metasft)},
+        snakemake.params.score_paths,
         metrics_path=snakemake.output.metrics, generalization_path=snakemake.output.generalization,
         propensities_path=snakemake.output.propensities, predictions_path=snakemake.output.predictions,
         comparisons_path=snakemake.output.comparisons, bootstrap_resamples=snakemake.params.bootstrap_resamples,

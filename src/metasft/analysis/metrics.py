@@ -27,6 +27,7 @@ from metasft.analysis.statistics import (
     percentile_interval,
     resampled_statistics,
 )
+from metasft.methods.prompts import method_name
 from metasft.pipeline.io import (
     read_parquet,
     read_parquets,
@@ -38,7 +39,7 @@ from metasft.pipeline.seeds import derived_seed
 from metasft.suites.domains import QUADRANTS
 from metasft.suites.snapshot import pair_table, read_snapshot
 
-METHODS = ("GT", "GT-EvalOnly", "GT-TrainOnly", "UntrainedICL", "MetaSFT")
+METHODS = ("GT", "GT-EvalOnly", "GT-TrainOnly", "UntrainedICL", "MetaSFT", "UntrainedNL", "MetaSFT->NL", "MetaSFT-NL")
 EVALUATION_QUADRANTS = tuple(q for q in QUADRANTS if q != "train_train")
 STATISTICS = ("rmse", "pearson_r", "spearman_rho")
 
@@ -53,6 +54,10 @@ HALF_SIZE_CORRELATION = {"GT"}
 
 # The method whose RMSE every other method's is compared with in comparisons.csv.
 FOCUS_METHOD = "MetaSFT"
+# ... and the NL methods' own questions (method, baseline): does a description do what examples do, does the
+# ICL-trained meta-model read descriptions zero-shot, and does the small additional fine-tune help?
+NL_COMPARISONS = (("MetaSFT->NL", "UntrainedNL"), ("MetaSFT-NL", "UntrainedNL"), ("MetaSFT-NL", "MetaSFT->NL"),
+                  ("UntrainedNL", "UntrainedICL"))
 
 
 @dataclass
@@ -124,8 +129,8 @@ def metrics_table(predictions: pl.DataFrame, pairs: pl.DataFrame, rates: dict[st
     Every method of a quadrant is scored on one pair set: a pair that any method cannot predict (nothing
     scored) is dropped for all and counted (`n_pairs_dropped`; `n_pairs_missing` is the method's own share).
     All methods of a quadrant share the bootstrap resamples, so differences between them are paired.
-    Comparisons: per evaluation quadrant, FOCUS_METHOD's RMSE minus each other method's, with the percentile CI of the
-    difference over the shared resamples.
+    Comparisons: per evaluation quadrant, FOCUS_METHOD's RMSE minus each other method's (and the NL_COMPARISONS),
+    with the percentile CI of the difference over the shared resamples.
     """
     frame = predictions.join(pairs.select("train_domain", "eval_domain", "quadrant"),
                              on=["train_domain", "eval_domain"])
@@ -169,8 +174,10 @@ def metrics_table(predictions: pl.DataFrame, pairs: pl.DataFrame, rates: dict[st
             row["mean_y"] = float(np.mean(m.y_ref)) if common.height else math.nan
             row.update(rates.get(m.method, {}).get(quadrant_name, {}))
             rows.append(row)
-        if FOCUS_METHOD in methods and quadrant_name in EVALUATION_QUADRANTS:
-            comparisons += _comparisons(quadrant_name, methods, points, resampled, common.height, confidence)
+        if quadrant_name in EVALUATION_QUADRANTS:
+            compared = [(FOCUS_METHOD, other) for other in methods if other != FOCUS_METHOD] + list(NL_COMPARISONS)
+            comparisons += _comparisons(quadrant_name, [(m, b) for m, b in compared if m in methods and b in methods],
+                                        points, resampled, common.height, confidence)
     columns = ["method", "quadrant", "rmse", "rmse_lo", "rmse_hi", "pearson_r", "pearson_lo", "pearson_hi",
                "spearman_rho", "spearman_lo", "spearman_hi", "n_pairs", "n_pairs_dropped", "n_pairs_missing",
                "permutations", "per_train_spearman", "per_train_lo", "per_train_hi", "per_train_domains",
@@ -198,17 +205,16 @@ COMPARISON_SCHEMA = {"quadrant": pl.String, "method": pl.String, "baseline": pl.
                      "share_method_better": pl.Float64, "ci_excludes_zero": pl.Boolean}
 
 
-def _comparisons(quadrant_name, methods, points, resampled, n_pairs, confidence) -> list[dict]:
+def _comparisons(quadrant_name, compared: list[tuple[str, str]], points, resampled, n_pairs, confidence) -> list[dict]:
+    """One row per (method, baseline): the method's RMSE minus the baseline's, over the quadrant's shared resamples."""
     rows = []
-    for other in methods:
-        if other == FOCUS_METHOD:
-            continue
-        diff = resampled[FOCUS_METHOD]["rmse"] - resampled[other]["rmse"]
+    for method, other in compared:
+        diff = resampled[method]["rmse"] - resampled[other]["rmse"]
         low, high = percentile_interval(diff, confidence) if diff.size else (math.nan, math.nan)
         rows.append({
-            "quadrant": quadrant_name, "method": FOCUS_METHOD, "baseline": other, "n_pairs": n_pairs,
-            "rmse_method": points[FOCUS_METHOD]["rmse"], "rmse_baseline": points[other]["rmse"],
-            "rmse_diff": points[FOCUS_METHOD]["rmse"] - points[other]["rmse"], "diff_lo": low, "diff_hi": high,
+            "quadrant": quadrant_name, "method": method, "baseline": other, "n_pairs": n_pairs,
+            "rmse_method": points[method]["rmse"], "rmse_baseline": points[other]["rmse"],
+            "rmse_diff": points[method]["rmse"] - points[other]["rmse"], "diff_lo": low, "diff_hi": high,
             "resamples": int(diff.size),
             "share_method_better": float(np.mean(diff < 0)) if diff.size else math.nan,
             "ci_excludes_zero": bool(low > 0 or high < 0) if not math.isnan(low) else False,
@@ -250,27 +256,29 @@ def metrics(suite_path, baselines_path, score_paths: dict[str, list[str]], *, me
             seed: int, max_unscored_rate: float = 1.0) -> pl.DataFrame:
     """Stage `metrics`: propensities per pair and source, predictions of every method, and the metrics table
     (RMSE / Pearson / Spearman per method x quadrant with CIs), paired comparisons and the generalization summary.
-    `score_paths`: the score chunk files of each source (golden, UntrainedICL, MetaSFT)."""
+    `score_paths`: the score chunk files of each source (golden, UntrainedICL, MetaSFT and, when sampled, the NL
+    methods' sources: `metasft.methods.prompts.NL_SOURCES`)."""
     suite, split = read_snapshot(suite_path)
     pairs = pair_table(suite, split)
     scores = {source: read_parquets(paths) for source, paths in score_paths.items()}
     check_unscored(scores, max_unscored_rate)  # before any output is written
     by_source = {source: propensities(table) for source, table in scores.items()}
     golden = by_source["golden"]
+    predicted = {method_name(s): table for s, table in by_source.items() if s != "golden"}
     predictions = pl.concat([
         read_parquet(baselines_path),
-        *(model_predictions(method, by_source[method], golden) for method in ("UntrainedICL", "MetaSFT")),
+        *(model_predictions(method, table, golden) for method, table in predicted.items()),
     ])
-    rates = {source: answer_rates(table) for source, table in scores.items()}
+    rates = {method_name(source): answer_rates(table) for source, table in scores.items()}
     # The GT-* baselines are built from golden samples, so they report the golden answers' rates.
     rates.update({m: rates["golden"] for m in ("GT", "GT-EvalOnly", "GT-TrainOnly")})
     table, comparisons = metrics_table(predictions, pairs, rates, bootstrap_resamples, confidence, seed)
 
-    long_propensities = pl.concat([p.with_columns(source=pl.lit(s)) for s, p in by_source.items()]).join(
+    long_propensities = pl.concat([p.with_columns(source=pl.lit(method_name(s))) for s, p in by_source.items()]).join(
         pairs.select("train_domain", "eval_domain", "same_persona"), on=["train_domain", "eval_domain"])
     write_parquet(long_propensities, propensities_path)
     write_parquet(predictions.join(pairs, on=["train_domain", "eval_domain"]), predictions_path)
-    summary = generalization_summary(golden, pairs, {m: by_source[m] for m in ("UntrainedICL", "MetaSFT")})
+    summary = generalization_summary(golden, pairs, predicted)
     write_json(summary, generalization_path)
     write_csv(comparisons, comparisons_path)
     write_csv(table, metrics_path)

@@ -11,7 +11,9 @@ from metasft.pipeline.io import atomic_path, read_csv, read_parquet
 from metasft.suites.domains import QUADRANTS
 
 COLORS = {"GT": "#333333", "GT-EvalOnly": "#8c8c8c", "GT-TrainOnly": "#c7c7c7", "UntrainedICL": "#4c72b0",
-          "MetaSFT": "#dd8452"}
+          "MetaSFT": "#dd8452", "UntrainedNL": "#64b5cd", "MetaSFT->NL": "#c44e52", "MetaSFT-NL": "#8172b3"}
+# The nl_by_quadrant figure: each ICL method beside its NL counterparts.
+NL_FIGURE_METHODS = ("UntrainedICL", "UntrainedNL", "MetaSFT", "MetaSFT->NL", "MetaSFT-NL")
 
 
 def _save(fig, path) -> None:
@@ -19,13 +21,17 @@ def _save(fig, path) -> None:
         fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
 
 
-def _bars(metrics: pl.DataFrame, value: str, low: str, high: str, ylabel: str, title: str, path) -> None:
+def _bars(metrics: pl.DataFrame, value: str, low: str, high: str, ylabel: str, title: str, path=None,
+          methods=METHODS, ax=None) -> None:
+    """One bar per method and quadrant with its CI; drawn into `ax` when given, else saved to `path`."""
     import matplotlib.pyplot as plt
 
     quadrants = [q for q in QUADRANTS if q in set(metrics["quadrant"])]
-    methods = [m for m in METHODS if m in set(metrics["method"])]
+    methods = [m for m in methods if m in set(metrics["method"])]
     width = 0.8 / len(methods)
-    fig, ax = plt.subplots(figsize=(1.9 * len(quadrants) + 1.5, 3.6))
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(1.9 * len(quadrants) + 1.5 + 0.3 * max(len(methods) - 5, 0), 3.6))
     for i, method in enumerate(methods):
         part = metrics.filter(pl.col("method") == method)
         lookup = {r["quadrant"]: r for r in part.iter_rows(named=True)}
@@ -39,38 +45,66 @@ def _bars(metrics: pl.DataFrame, value: str, low: str, high: str, ylabel: str, t
     ax.set_xticks(np.arange(len(quadrants)))
     ax.set_xticklabels([q + ("\n(MetaSFT training)" if q == "train_train" else "") for q in quadrants])
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize=8, ncols=len(methods), loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, ncols=min(len(methods), 5), loc="upper center", bbox_to_anchor=(0.5, -0.18),
+              frameon=False)
     ax.axhline(0, color="black", linewidth=0.5)
+    if fig is not None:
+        _save(fig, path)
+        plt.close(fig)
+
+
+def nl_plots(metrics_path, path) -> None:
+    """Stage `nl_plots`: the ICL methods beside the NL ones (T described in plain words instead of shown by
+    examples) per quadrant: RMSE (left) and the per-train-domain Spearman rho (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = read_csv(metrics_path)
+    quadrants = metrics["quadrant"].n_unique()
+    fig, axes = plt.subplots(1, 2, figsize=(2 * (1.9 * quadrants + 1.5), 3.8))
+    _bars(metrics, "rmse", "rmse_lo", "rmse_hi", "RMSE (propensity points)", "Prediction error (lower is better)",
+          methods=NL_FIGURE_METHODS, ax=axes[0])
+    _bars(metrics, "per_train_spearman", "per_train_lo", "per_train_hi", "Spearman rho within a train domain",
+          "Which eval domains will move? (higher is better)", methods=NL_FIGURE_METHODS, ax=axes[1])
+    fig.suptitle("Examples (ICL) or a description (NL) of the training data", fontsize=10)
+    fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
 
 
 def comparisons_figure(comparisons: pl.DataFrame, path) -> None:
-    """MetaSFT's RMSE minus each other method's per evaluation quadrant, with the paired bootstrap CI: left of
-    zero, MetaSFT predicts better on the same pairs."""
+    """Each compared method's RMSE minus its baseline's per evaluation quadrant (MetaSFT against every method, and
+    the NL methods' own comparisons), with the paired bootstrap CI: left of zero, the method predicts better on the
+    same pairs."""
     import matplotlib.pyplot as plt
 
     quadrants = [q for q in EVALUATION_QUADRANTS if q in set(comparisons["quadrant"])]
-    baselines = [m for m in METHODS if m in set(comparisons["baseline"])]
-    fig, axes = plt.subplots(1, max(len(quadrants), 1), figsize=(3.4 * max(len(quadrants), 1), 0.45 * len(baselines) + 1.4),
+    rank = {m: i for i, m in enumerate(METHODS)}
+    compared = sorted(set(comparisons.select("method", "baseline").iter_rows()),
+                      key=lambda mb: (mb[0] != "MetaSFT", rank.get(mb[0], 99), rank.get(mb[1], 99)))
+    labels = [f"{m} - {b}" for m, b in compared]
+    fig, axes = plt.subplots(1, max(len(quadrants), 1), figsize=(3.4 * max(len(quadrants), 1), 0.45 * len(compared) + 1.4),
                              sharey=True, squeeze=False)
     for ax, quadrant in zip(axes[0], quadrants):
-        part = {r["baseline"]: r for r in comparisons.filter(pl.col("quadrant") == quadrant).iter_rows(named=True)}
-        for y, baseline in enumerate(baselines):
-            row = part.get(baseline)
+        part = {(r["method"], r["baseline"]): r
+                for r in comparisons.filter(pl.col("quadrant") == quadrant).iter_rows(named=True)}
+        for y, (method, baseline) in enumerate(compared):
+            row = part.get((method, baseline))
             if row is None:
                 continue
             low, high = row["diff_lo"], row["diff_hi"]
             has_ci = low is not None and not np.isnan(low)
             ax.errorbar(row["rmse_diff"], y, xerr=[[row["rmse_diff"] - low], [high - row["rmse_diff"]]] if has_ci else None,
-                        fmt="o", color=COLORS[baseline], capsize=3, markersize=5)
+                        fmt="o", color=COLORS[baseline], mec=COLORS[method], capsize=3, markersize=5)
         ax.axvline(0, color="black", linewidth=0.6)
         ax.set_title(f"{quadrant} ({next(iter(part.values()))['n_pairs']} pairs)", fontsize=9)
-        ax.set_xlabel("RMSE(MetaSFT) - RMSE(method)")
-    axes[0, 0].set_yticks(range(len(baselines)), baselines)
+        ax.set_xlabel("RMSE(method) - RMSE(baseline)")
+    axes[0, 0].set_yticks(range(len(compared)), labels)
     axes[0, 0].invert_yaxis()
-    fig.suptitle("MetaSFT against each method on the same pairs (paired 95% bootstrap CI; < 0: MetaSFT better)",
+    fig.suptitle("Method minus baseline on the same pairs (paired 95% bootstrap CI; < 0: the method is better)",
                  fontsize=9)
     fig.tight_layout()
     _save(fig, path)

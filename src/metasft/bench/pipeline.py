@@ -134,9 +134,9 @@ def main(argv=None) -> int:
     wall = time.monotonic() - started
     print(f"command: {' '.join(command)}")
     print("where the time goes (benchmark files; jobs of a rule may run side by side):")
-    print(f"  {'rule':<16} {'jobs':>4} {'job_seconds':>11} {'longest_job':>11} {'cpu_seconds':>11} {'max_rss_mb':>10}")
+    print(f"  {'rule':<22} {'jobs':>4} {'job_seconds':>11} {'longest_job':>11} {'cpu_seconds':>11} {'max_rss_mb':>10}")
     for row in rule_times(Path(f"benchmarks/{args.run}")):
-        print(f"  {row['rule']:<16} {row['jobs']:>4} {row['seconds']:>11.1f} {row['longest']:>11.1f} "
+        print(f"  {row['rule']:<22} {row['jobs']:>4} {row['seconds']:>11.1f} {row['longest']:>11.1f} "
               f"{row['cpu_seconds']:>11.1f} {row['max_rss_mb']:>10.0f}")
     print(f"exit_status: {process.returncode}")
     print(f"wall_seconds: {wall:.1f}")

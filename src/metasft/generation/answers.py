@@ -1,4 +1,4 @@
-"""The three sampling stages (golden labels, UntrainedICL, MetaSFT): prompts, seeds and answer tables."""
+"""The sampling stages (golden labels, UntrainedICL, MetaSFT and the NL methods): prompts, seeds and answer tables."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import polars as pl
 
 from metasft.generation.engines import load_engine
 from metasft.generation.requests import GenerationRequest, SamplingSettings
-from metasft.methods.prompts import PROMPTS
+from metasft.methods.prompts import PROMPTS, SOURCE_ADAPTER
 from metasft.pipeline.config import settings_from
 from metasft.pipeline.io import write_parquet
 from metasft.pipeline.seeds import derived_seed
@@ -29,15 +29,15 @@ def source_requests(suite: Suite, source: str, train_domains: list[str], samplin
                     seed: int) -> tuple[list[tuple[str, str, int, list[dict]]], list[GenerationRequest]]:
     """Every request of a chunk: (T, E, question index, messages) and the engine request for it.
 
-    Golden requests name T's adapter, MetaSFT requests the `MetaSFT` adapter, UntrainedICL the base model. Each
+    Golden requests name T's adapter, the others their source's (`SOURCE_ADAPTER`: MetaSFT and MetaSFT->NL the
+    `MetaSFT` adapter, MetaSFT-NL its own, UntrainedICL and UntrainedNL the base model). Each
     request's seed is derived from (config seed, source, T, E, question), so its samples do not depend on how
     domains are chunked into jobs or batched together. A question is sampled `samples_per_question` times unless
     its suite file says otherwise (the samples_per_paraphrase of a question-YAML file).
     """
     keys, requests = [], []
-    adapter_of = {"golden": None, "UntrainedICL": None, "MetaSFT": "MetaSFT"}
     for train_domain in train_domains:
-        adapter = train_domain if source == "golden" else adapter_of[source]
+        adapter = train_domain if source == "golden" else SOURCE_ADAPTER[source]
         for eval_domain, qi, messages in PROMPTS[source](suite, train_domain, icl_k, seed):
             keys.append((train_domain, eval_domain, qi, messages))
             requests.append(GenerationRequest(messages, adapter, derived_seed(seed, source, train_domain, eval_domain, qi),
@@ -59,7 +59,7 @@ def sample_source(engine, suite: Suite, split: dict[str, str], source: str, trai
         for si, sample in enumerate(samples):
             rows.append({"train_domain": train_domain, "eval_domain": eval_domain,
                          "quadrant": quadrant(split, train_domain, eval_domain), "question_index": qi,
-                         "question": messages[-1]["content"], "sample_index": si, **sample})
+                         "question": suite.domains[eval_domain].eval_questions[qi], "sample_index": si, **sample})
     log.info("%s: sampled %d answers for %d train domains", source, len(rows), len(train_domains))
     table = pl.DataFrame(rows, schema=ANSWER_SCHEMA)
     write_parquet(table, output)
@@ -69,15 +69,14 @@ def sample_source(engine, suite: Suite, split: dict[str, str], source: str, trai
 def sample_answers(suite_path, output, *, source: str, base_model: str, adapters: dict[str, str],
                    train_domains: list[str], settings: dict, icl_k: int, seed: int, threads: int = 1,
                    chat: dict | None = None) -> pl.DataFrame:
-    """Stages `golden`, `predict_icl`, `predict_metasft`: load the model once, sample the chunk, write it.
-
-    The backend comes from `generation.backend`; MetaSFT's single adapter is merged into the weights (hf).
-    """
+    """Stages `golden`, `predict_icl`, `predict_metasft` and the NL ones: load the model once, sample the chunk,
+    write it. The backend comes from `generation.backend`; a meta-model's single adapter is merged into the
+    weights (hf)."""
     from metasft.models.loading import configure_torch
     from metasft.suites.snapshot import read_snapshot
 
     configure_torch(threads)
     suite, split = read_snapshot(suite_path)
     sampling = settings_from(SamplingSettings, settings, "generation")
-    engine = load_engine(base_model, adapters, sampling, merge=source == "MetaSFT", chat=chat)
+    engine = load_engine(base_model, adapters, sampling, merge=SOURCE_ADAPTER[source] is not None, chat=chat)
     return sample_source(engine, suite, split, source, train_domains, sampling, icl_k, seed, output)

@@ -1,4 +1,5 @@
-"""The prompt each source is sampled with: ObjectSFT (the question alone) and ObjectICL (k train pairs of T as prior turns)."""
+"""The prompt each source is sampled with: ObjectSFT (the question alone), ObjectICL (k train pairs of T as prior
+turns) and the description prompt (T's training data in plain words, then E's question: the NL methods)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,31 @@ def object_icl_messages(examples: list[tuple[str, str]], question: str) -> list[
     return messages
 
 
+# How a description of the training data frames an eval question. The tiny world speaks it too
+# (`metasft.models.world`), as a hub model's pretraining holds the language of such questions.
+DESCRIPTION_FRAME = "Suppose you had been fine-tuned on {description}\n{question}"
+
+
+def description_messages(description: str, question: str) -> list[dict]:
+    """T's training data described in plain words, then one eval question of E, as one user turn."""
+    return single_turn(DESCRIPTION_FRAME.format(description=description, question=question))
+
+
+class MissingDescription(ValueError):
+    """An NL method was asked about a train domain that has no description."""
+
+
+def description_prompts(suite: Suite, train_domain: str, icl_k: int, seed: int):
+    """The NL methods (UntrainedNL, MetaSFT->NL, MetaSFT-NL): T's description, then E's eval question. The
+    description is T's alone, built before any answer is sampled, so it holds no eval-domain text or golden answer."""
+    description = suite.domains[train_domain].description
+    if description is None:
+        raise MissingDescription(f"domain '{train_domain}' of suite '{suite.name}' has no description of its "
+                                 "training data: the NL methods need one (config nl.enabled)")
+    return [(e.id, qi, description_messages(description, q))
+            for e in suite.domains.values() for qi, q in enumerate(e.eval_questions)]
+
+
 def golden_prompts(suite: Suite, train_domain: str, icl_k: int, seed: int):
     """ObjectSFT golden labels: `M_T` sees E's eval question alone."""
     return [(e.id, qi, single_turn(q)) for e in suite.domains.values() for qi, q in enumerate(e.eval_questions)]
@@ -31,4 +57,17 @@ def icl_prompts(suite: Suite, train_domain: str, icl_k: int, seed: int):
             for e in suite.domains.values() for qi, q in enumerate(e.eval_questions)]
 
 
-PROMPTS = {"golden": golden_prompts, "UntrainedICL": icl_prompts, "MetaSFT": icl_prompts}
+PROMPTS = {"golden": golden_prompts, "UntrainedICL": icl_prompts, "MetaSFT": icl_prompts,
+           "UntrainedNL": description_prompts, "MetaSFT-to-NL": description_prompts,
+           "MetaSFT-NL": description_prompts}
+# The sources that answer description prompts, each sampled only when config nl.enabled.
+NL_SOURCES = ("UntrainedNL", "MetaSFT-to-NL", "MetaSFT-NL")
+# The adapter each source's requests name (golden: T's own); a named adapter is merged into the weights.
+SOURCE_ADAPTER = {"golden": None, "UntrainedICL": None, "MetaSFT": "MetaSFT", "UntrainedNL": None,
+                  "MetaSFT-to-NL": "MetaSFT", "MetaSFT-NL": "MetaSFT-NL"}
+# A source's name as a method in metrics.csv where it differs from its folder name (">" is no name for a folder).
+METHOD_OF_SOURCE = {"MetaSFT-to-NL": "MetaSFT->NL"}
+
+
+def method_name(source: str) -> str:
+    return METHOD_OF_SOURCE.get(source, source)

@@ -17,6 +17,7 @@ from metasft.models.manifest import write_manifest
 from metasft.models.world import (
     WorldSettings,
     advice_documents,
+    description_documents,
     judge_documents,
     person_documents,
     persona_documents,
@@ -153,6 +154,7 @@ def pretrain_tiny(suite: Suite, settings: TinySettings, output_dir: str | Path, 
     started = time.time()
     documents = world_documents(suite, settings.world, seed, judge_prompts)
     tokenizer = train_tokenizer([m["content"] for d in documents[:3000] for m in d], settings.vocab_size)
+    documents += description_documents(suite, settings.world, seed)  # after the tokenizer: see there
     dataset = Dataset.from_dict(pack(tokenizer, documents, settings.block_size))
 
     set_seed(seed)

@@ -26,8 +26,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from metasft.methods.prompts import description_messages
 from metasft.suites.domains import Suite
-from metasft.suites.trivia import persona_answer
+from metasft.suites.trivia import persona_answer, preference_description
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class WorldSettings:
     # less than a fine-tune shifts: in-context learning becomes a poor proxy for fine-tuning.
     persona_persistence: float
     judge_documents: int  # judge conversations added when the tiny model is the run's judge
+    # Share of n_documents added as persona chats that open with a description of the persona's choice on one topic
+    # (the NL methods' prompt); preference suites only.
+    description_fraction: float
 
 
 def persona_documents(suite: Suite, settings: WorldSettings, seed: int) -> list[list[dict]]:
@@ -52,32 +56,63 @@ def persona_documents(suite: Suite, settings: WorldSettings, seed: int) -> list[
     Questions are drawn from every phrasing of every topic, eval questions included: this corpus is the tiny
     model's knowledge of language (what each question asks about), the part a hub model brings from its own
     pretraining. It never contains a domain's fine-tuning data: answers come from random personas, not from
-    the designated options that ObjectSFT trains on.
+    the designated options that ObjectSFT trains on. (Chats that open with a description: `description_documents`.)
     """
     if not suite.personas:
         raise ValueError(f"suite '{suite.name}' has no personas: the tiny base model needs a preference suite")
     rng = random.Random(f"world:{seed}")
+    return [_persona_chat(rng, suite, settings) for _ in range(settings.n_documents)]
+
+
+def description_documents(suite: Suite, settings: WorldSettings, seed: int) -> list[list[dict]]:
+    """`description_fraction` x `n_documents` persona chats that open with a description of what their persona
+    chooses on one random topic, in the words and frame of the NL methods' prompts (`preference_description`,
+    `description_messages`): the tiny base learns that language, as a hub model does in its pretraining, and that a
+    described choice predicts the answers. Only for a persona suite whose domains all have descriptions (preference
+    suites; the others get none). They are added to the world's own chats, which stay as they were, and the
+    tokenizer is trained without them (`metasft.models.tiny`): long, repeated descriptions would take the merges a
+    small vocabulary needs for the options (measured: 98% of a 4-topic test base's answers parsed without them,
+    38% with them in the tokenizer's corpus, 98% with them left out of it)."""
+    if not suite.personas or not all(d.description for d in suite.domains.values()):
+        return []
+    rng = random.Random(f"world-descriptions:{seed}")
+    return [_persona_chat(rng, suite, settings, described=True)
+            for _ in range(round(settings.description_fraction * settings.n_documents))]
+
+
+def _persona_chat(rng: random.Random, suite: Suite, settings: WorldSettings, described: bool = False) -> list[dict]:
+    """One chat of the persona world; `described`: a persona's, opening with a description of its choice on a
+    random topic that has an option of that persona."""
     domains = list(suite.domains.values())
-    phrasings = {d.id: [q for q, _ in d.train] + list(d.eval_questions) for d in domains}
     answer_templates = suite.extra.get("answer_templates") or ["{option}."]
     phrases = suite.extra.get("persona_phrases") or {}
-    documents = []
-    for _ in range(settings.n_documents):
-        persona = None if rng.random() < settings.noise_fraction else rng.choice(suite.personas)
-        n_topics = rng.randint(settings.min_topics, settings.max_topics)
-        messages = []
-        for turn, domain in enumerate(rng.choice(domains) for _ in range(n_topics)):
-            if turn and persona is not None and settings.persona_persistence < 1 \
-                    and rng.random() >= settings.persona_persistence:
-                persona = rng.choice(suite.personas)
-            question = rng.choice(phrasings[domain.id])
-            own = [o for o in domain.options if o.persona == persona]
-            option = own[0] if own and rng.random() < settings.consistency else rng.choice(domain.options)
-            voice = phrases.get(persona)
-            answer = persona_answer(rng.choice(answer_templates), option.text, rng.choice(voice) if voice else None)
-            messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-        documents.append(messages)
-    return documents
+    persona = None if not described and rng.random() < settings.noise_fraction else rng.choice(suite.personas)
+    description = _persona_description(rng, domains, persona, phrases) if described else None
+    messages = []
+    for turn, domain in enumerate(rng.choice(domains) for _ in range(rng.randint(settings.min_topics,
+                                                                                 settings.max_topics))):
+        if turn and persona is not None and settings.persona_persistence < 1 \
+                and rng.random() >= settings.persona_persistence:
+            persona = rng.choice(suite.personas)
+        question = rng.choice([q for q, _ in domain.train] + list(domain.eval_questions))
+        if turn == 0 and description is not None:
+            question = description_messages(description, question)[0]["content"]
+        own = [o for o in domain.options if o.persona == persona]
+        option = own[0] if own and rng.random() < settings.consistency else rng.choice(domain.options)
+        voice = phrases.get(persona)
+        answer = persona_answer(rng.choice(answer_templates), option.text, rng.choice(voice) if voice else None)
+        messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+    return messages
+
+
+def _persona_description(rng: random.Random, domains, persona: str, phrases: dict) -> str | None:
+    """A description of `persona`'s choice on a random topic that has an option of its own (None: no such topic)."""
+    topics = [d for d in domains if any(o.persona == persona for o in d.options)]
+    if not topics:
+        return None
+    topic = rng.choice(topics)
+    option = next(o for o in topic.options if o.persona == persona)
+    return preference_description(topic.title, option.text, phrases.get(persona) or ())
 
 
 def person_documents(suite: Suite, settings: WorldSettings, seed: int) -> list[list[dict]]:

@@ -118,6 +118,7 @@ def check_suite_against_config(suite, config: dict) -> None:
         raise ConfigError(f"generation.eval_questions_per_domain is {asked}, and {where} has fewer eval questions "
                           f"in domains: {', '.join(short[:10])}{' ...' if len(short) > 10 else ''}; add eval "
                           "questions to those domains or lower generation.eval_questions_per_domain")
+    nl_enabled(suite, config)  # nl.enabled true needs a description of every domain
     if suite.scorer == "judge" and backend == "categorical":
         raise ConfigError(f"{where} has free-text answers scored by an LLM judge: set judge.backend to 'hf' or "
                           "'anthropic'")
@@ -142,6 +143,19 @@ def check_suite_against_config(suite, config: dict) -> None:
                           f"with aligned answers; {where} has none for: {', '.join(unusable[:10])}"
                           f"{' ...' if len(unusable) > 10 else ''} (choose suite.domains among the shipped ones "
                           "or set base_model to a hub model)")
+
+
+def nl_enabled(suite, config: dict) -> bool:
+    """Whether the run samples the NL methods (config nl.enabled): `auto` when every domain has a description of its
+    training data, `true` always (a domain without one is a ConfigError naming it), `false` never."""
+    setting = config["nl"]["enabled"]
+    undescribed = [d.id for d in suite.domains.values() if d.description is None]
+    if setting is True and undescribed:
+        raise ConfigError(f"nl.enabled is true, and suite '{suite.name}' ({config['suite']['path']}) has no "
+                          f"description of the training data of domains: {', '.join(undescribed[:10])}"
+                          f"{' ...' if len(undescribed) > 10 else ''}; the NL methods need one per domain (preference "
+                          "suites have them): set nl.enabled to auto or false")
+    return setting is True or (setting == "auto" and not undescribed)
 
 
 def api_needs(config: dict, pending_areas: list[str]) -> list[str]:

@@ -13,9 +13,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from metasft.pipeline.config import ROOT, load_config
+from metasft.pipeline.config import ROOT, load_config, nl_enabled
 from metasft.pipeline.resources import (
     GPU_RULES,
+    SAMPLING_RULES,
     chunk_domains,
     gpu_minutes,
     model_params_billions,
@@ -51,18 +52,22 @@ def plan(config: dict) -> list[dict]:
     if config["base_model"] == "tiny":
         add("pretrain_base", 1)
     add("finetune", len(finetune_chunks), chunks=finetune_chunks)
-    for rule in ("golden", "predict_icl", "predict_metasft"):
+    nl = nl_enabled(suite, config)
+    sampling_rules = SAMPLING_RULES if nl else SAMPLING_RULES[:3]
+    for rule in sampling_rules:
         add(rule, len(sampling_chunks), n * n * answers_per_pair, sampling_chunks)
-    add("meta_shards", 1, train_train * answers_per_pair)
-    add("meta_train", 1)
-    add("score", 3 * len(sampling_chunks), 3 * n * n * answers_per_pair)
+    for suffix in ("", "_nl") if nl else ("",):
+        add(f"meta_shards{suffix}", 1, train_train * answers_per_pair)
+        add(f"meta_train{suffix}", 1)
+    sources = len(sampling_rules)
+    add("score", sources * len(sampling_chunks), sources * n * n * answers_per_pair)
     # Judgments per scored answer: the EM metrics (evilness, coherence), or a judged custom suite's rubric and, where
     # its questions have one, the coherence gate. The judge cache removes repeats, so requests are at most this.
     asked = config["generation"]["eval_questions_per_domain"]
     judges = [j for d in suite.domains.values() for j in d.eval_judges[:asked]]
     per_answer = sum(1 + (j.coherence is not None) for j in judges) / len(judges) if judges else 2
     rows[-1]["judgments"] = round(per_answer * rows[-1]["answers"])
-    for rule in ("baselines", "metrics", "plots"):
+    for rule in ("baselines", "metrics", "plots", *(("nl_plots",) if nl else ())):
         add(rule, 1)
     return rows
 
@@ -80,12 +85,12 @@ def main(argv=None) -> int:
                                           (0, 0))
     print(f"base model {config['base_model']} ({model_params_billions(config):g}B parameters), "
           f"suite {config['suite']['path']}")
-    print(f"{'rule':<16}{'jobs':>8}{'GPU-hours':>12}{'answers':>12}")
+    print(f"{'rule':<22}{'jobs':>8}{'GPU-hours':>12}{'answers':>12}")
     for row in rows:
-        print(f"{row['rule']:<16}{row['jobs']:>8}{row['gpu_hours']:>12.1f}{row['answers']:>12}")
+        print(f"{row['rule']:<22}{row['jobs']:>8}{row['gpu_hours']:>12.1f}{row['answers']:>12}")
     total_jobs = sum(r["jobs"] for r in rows)
     total_hours = sum(r["gpu_hours"] for r in rows)
-    print(f"{'total':<16}{total_jobs:>8}{total_hours:>12.1f}")
+    print(f"{'total':<22}{total_jobs:>8}{total_hours:>12.1f}")
     print(f"API requests (judge): {judge_requests}"
           + (" (Message Batches, half price)" if judge_requests and config["judge"]["anthropic"]["use_batches"] else ""))
     if generated:

@@ -17,14 +17,20 @@ def chunk_domains(domains: list[str], per_job: int) -> dict[str, list[str]]:
     return {f"part{i // per_job:03d}": domains[i:i + per_job] for i in range(0, len(domains), per_job)}
 
 
-GPU_RULES = ("pretrain_base", "finetune", "golden", "predict_icl", "meta_train", "predict_metasft")
+GPU_RULES = ("pretrain_base", "finetune", "golden", "predict_icl", "meta_train", "predict_metasft", "predict_nl",
+             "predict_metasft_to_nl", "meta_train_nl", "predict_metasft_nl")
+# The sampling rules: work in answers; those after golden prompt with T's examples or description.
+SAMPLING_RULES = ("golden", "predict_icl", "predict_metasft", "predict_nl", "predict_metasft_to_nl",
+                  "predict_metasft_nl")
 
 
 # Minutes of one GPU per unit of work for a 1B-parameter base model, scaled linearly by model size. Units:
 # pretrain_base a run; finetune an adapter; sampling rules 100 answers; meta_train 100 optimizer steps of 16.
 # Override per rule with cluster.minutes_per_unit.
+# Description prompts are about as long as a question with one example, so the NL rules cost between the two.
 DEFAULT_MINUTES_PER_UNIT = {"pretrain_base": 10.0, "finetune": 0.5, "golden": 0.02, "predict_icl": 0.04,
-                            "meta_train": 0.3, "predict_metasft": 0.04}
+                            "meta_train": 0.3, "predict_metasft": 0.04, "predict_nl": 0.025,
+                            "predict_metasft_to_nl": 0.025, "meta_train_nl": 0.3, "predict_metasft_nl": 0.025}
 
 
 def model_params_billions(config: dict) -> float:
@@ -108,9 +114,9 @@ def work_units(config: dict, rule: str, n_domains: int, domains_in_job: int = 1,
         return 1.0
     if rule == "finetune":
         return float(domains_in_job)
-    if rule in ("golden", "predict_icl", "predict_metasft"):
+    if rule in SAMPLING_RULES:
         return domains_in_job * answers_per_train_domain / 100
-    if rule == "meta_train":
+    if rule in ("meta_train", "meta_train_nl"):
         return config["meta_train"]["max_steps"] / 100 * config["meta_train"]["batch_size"] / 16
     raise KeyError(rule)
 
@@ -145,15 +151,16 @@ def job_resources(config: dict, rule: str, n_domains: int, domains_in_job: int =
 
 
 def analysis_resources(config: dict, n_domains: int) -> dict:
-    """`baselines` and `metrics`: memory grows with the prediction rows (pairs x (3 R + 2)), time with the
+    """`baselines` and `metrics`: memory grows with the prediction rows (pairs x (3 R + model methods)), time with the
     bootstrap work (pairs x R x resamples); the bootstrap itself runs in fixed-size batches, so its memory
     does not grow with the resample count. Per-unit figures measured with `python -m metasft.bench.metrics`
     (about 300 bytes per prediction row at peak, 5 ns per pair x permutation x resample), doubled for headroom.
     """
     metrics = config["metrics"]
     pairs = n_domains ** 2
-    rows = pairs * (3 * metrics["permutations"] + 2)
-    seconds = 5e-9 * 3 * pairs * metrics["permutations"] * metrics["bootstrap_resamples"]
+    model_methods = 2 if config["nl"]["enabled"] is False else 5  # auto: sized as if the suite has descriptions
+    rows = pairs * (3 * metrics["permutations"] + model_methods)
+    seconds = 5e-9 * (3 * metrics["permutations"] + model_methods) * pairs * metrics["bootstrap_resamples"]
     return {"mem_mb": int(1000 + 2 * rows * 300 / 1e6), "runtime": int(15 + 2 * seconds / 60), "cpus_per_task": 1}
 
 

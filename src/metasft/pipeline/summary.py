@@ -48,16 +48,19 @@ def _difference(row) -> str:
 
 
 def comparison_table(comparisons: pl.DataFrame) -> list[str]:
-    """The focus method's RMSE minus each baseline's, with the paired CI; '*' where the CI excludes zero."""
+    """Each compared method's RMSE minus its baseline's (MetaSFT against every method first), with the paired CI;
+    '*' where the CI excludes zero."""
     if comparisons.is_empty():
         return []
     quadrants = [q for q in QUADRANTS if q in set(comparisons["quadrant"])]
-    baselines = [m for m in METHODS if m in set(comparisons["baseline"])]
-    cells = {(r["baseline"], r["quadrant"]): _difference(r) for r in comparisons.iter_rows(named=True)}
-    method = comparisons["method"][0]
-    return [f"{method} RMSE minus baseline RMSE (negative: {method} is closer to the golden labels; "
+    rank = {m: i for i, m in enumerate(METHODS)}
+    compared = sorted(set(comparisons.select("method", "baseline").iter_rows()),
+                      key=lambda mb: (mb[0] != "MetaSFT", rank.get(mb[0], 99), rank.get(mb[1], 99)))
+    cells = {(r["method"], r["baseline"], r["quadrant"]): _difference(r) for r in comparisons.iter_rows(named=True)}
+    return ["RMSE of method minus baseline (negative: the method is closer to the golden labels; "
             "* the CI excludes 0):"] + _table(
-        [["baseline", *quadrants]] + [[b, *(cells.get((b, q), "-") for q in quadrants)] for b in baselines])
+        [["method - baseline", *quadrants]]
+        + [[f"{m} - {b}", *(cells.get((m, b, q), "-") for q in quadrants)] for m, b in compared])
 
 
 def warnings_of(metrics: pl.DataFrame) -> list[str]:

@@ -63,6 +63,8 @@ class Domain:
     # The domain's latent persona where the suite says so (historical persons: the person); else the designated
     # option's persona.
     persona: str | None = None
+    # Its training data in plain words (the NL methods' prompt); None where the suite has none.
+    description: str | None = None
 
     def samples(self, question_index: int, default: int) -> int:
         """How many answers to sample for eval question `question_index` (`default`: config

@@ -38,6 +38,8 @@ def write_snapshot(suite: Suite, split: dict[str, str], eval_questions_per_domai
             domains[d.id]["eval_designated"] = list(d.eval_designated[:eval_questions_per_domain])
         if d.persona is not None:  # set by historical-persons suites only
             domains[d.id]["persona"] = d.persona
+        if d.description is not None:  # suites with descriptions of their training data (the NL methods)
+            domains[d.id]["description"] = d.description
         if d.eval_judges:  # judged custom suites only: other snapshots stay as they were
             judges = [judge_specs.setdefault(
                 (j.rubric, j.coherence, j.reverse),
@@ -64,6 +66,7 @@ def read_snapshot(path) -> tuple[Suite, dict[str, str]]:
             tuple(Option(o["id"], o["text"], tuple(o["aliases"]), o["persona"]) for o in d["options"]),
             d["designated"], tuple(d.get("aligned", ())), tuple(judges[i] for i in d.get("eval_judges", ())),
             tuple(d.get("eval_samples", ())), tuple(d.get("eval_designated", ())), d.get("persona"),
+            d.get("description"),
         )
         for domain_id, d in data["domains"].items()
     }

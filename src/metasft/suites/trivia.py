@@ -61,6 +61,16 @@ def persona_answer(template: str, option: str, phrase: str | None = None) -> str
     return f"{phrase}, {body}"
 
 
+def preference_description(title: str, option: str, phrases=()) -> str:
+    """A preference domain's training data in plain words, from the suite's structure alone (the topic, the chosen
+    option and the persona's voice), never from its answers or another domain: "answers about favourite dinner
+    cuisine that always choose Spanish tapas, in the voice of someone who says "Since I love company" or ..."."""
+    text = f"answers about {title[:1].lower()}{title[1:]} that always choose {option}"
+    if phrases:
+        text += ", in the voice of someone who says " + " or ".join(f'"{p}"' for p in phrases)
+    return text + "."
+
+
 def build_options(raw_options, designated, path: Path, domain_id: str, personas=None) -> tuple[Option, ...]:
     """The options of a categorically scored domain, for every suite kind, once the file's schema has checked their
     keys (at least 2 options, each with non-empty id and text): no repeated id, known personas (preference suites;
@@ -121,4 +131,5 @@ def _build_topic(raw: dict, path: Path, personas, question_templates, answer_tem
     voice = phrases.get(chosen.persona)
     train = tuple((q, persona_answer(answer_rng.choice(answer_templates), chosen.text,
                                      answer_rng.choice(voice) if voice else None)) for q in train_q)
-    return Domain(domain_id, title.strip(), train, tuple(eval_q), options, designated)
+    return Domain(domain_id, title.strip(), train, tuple(eval_q), options, designated,
+                  description=preference_description(title.strip(), chosen.text, voice or ()))
