@@ -205,6 +205,14 @@ COMPARISON_SCHEMA = {"quadrant": pl.String, "method": pl.String, "baseline": pl.
                      "share_method_better": pl.Float64, "ci_excludes_zero": pl.Boolean}
 
 
+def comparison_order(comparisons: pl.DataFrame) -> list[tuple[str, str]]:
+    """The (method, baseline) pairs of a comparisons table in reading order: FOCUS_METHOD's first, then by METHODS
+    (the comparisons figure and the end-of-run summary list them so)."""
+    rank = {m: i for i, m in enumerate(METHODS)}
+    return sorted(set(comparisons.select("method", "baseline").iter_rows()),
+                  key=lambda mb: (mb[0] != FOCUS_METHOD, rank.get(mb[0], len(rank)), rank.get(mb[1], len(rank))))
+
+
 def _comparisons(quadrant_name, compared: list[tuple[str, str]], points, resampled, n_pairs, confidence) -> list[dict]:
     """One row per (method, baseline): the method's RMSE minus the baseline's, over the quadrant's shared resamples."""
     rows = []

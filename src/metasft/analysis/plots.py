@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from metasft.analysis.metrics import EVALUATION_QUADRANTS, METHODS
+from metasft.analysis.metrics import EVALUATION_QUADRANTS, METHODS, comparison_order
 from metasft.pipeline.io import atomic_path, read_csv, read_parquet
 from metasft.suites.domains import QUADRANTS
 
@@ -82,9 +82,7 @@ def comparisons_figure(comparisons: pl.DataFrame, path) -> None:
     import matplotlib.pyplot as plt
 
     quadrants = [q for q in EVALUATION_QUADRANTS if q in set(comparisons["quadrant"])]
-    rank = {m: i for i, m in enumerate(METHODS)}
-    compared = sorted(set(comparisons.select("method", "baseline").iter_rows()),
-                      key=lambda mb: (mb[0] != "MetaSFT", rank.get(mb[0], 99), rank.get(mb[1], 99)))
+    compared = comparison_order(comparisons)
     labels = [f"{m} - {b}" for m, b in compared]
     fig, axes = plt.subplots(1, max(len(quadrants), 1), figsize=(3.4 * max(len(quadrants), 1), 0.45 * len(compared) + 1.4),
                              sharey=True, squeeze=False)

@@ -60,8 +60,8 @@ def persona_documents(suite: Suite, settings: WorldSettings, seed: int) -> list[
     """
     if not suite.personas:
         raise ValueError(f"suite '{suite.name}' has no personas: the tiny base model needs a preference suite")
-    rng = random.Random(f"world:{seed}")
-    return [_persona_chat(rng, suite, settings) for _ in range(settings.n_documents)]
+    rng, world = random.Random(f"world:{seed}"), _PersonaWorld.of(suite)
+    return [world.chat(rng, settings) for _ in range(settings.n_documents)]
 
 
 def description_documents(suite: Suite, settings: WorldSettings, seed: int) -> list[list[dict]]:
@@ -75,34 +75,49 @@ def description_documents(suite: Suite, settings: WorldSettings, seed: int) -> l
     38% with them in the tokenizer's corpus, 98% with them left out of it)."""
     if not suite.personas or not all(d.description for d in suite.domains.values()):
         return []
-    rng = random.Random(f"world-descriptions:{seed}")
-    return [_persona_chat(rng, suite, settings, described=True)
+    rng, world = random.Random(f"world-descriptions:{seed}"), _PersonaWorld.of(suite)
+    return [world.chat(rng, settings, described=True)
             for _ in range(round(settings.description_fraction * settings.n_documents))]
 
 
-def _persona_chat(rng: random.Random, suite: Suite, settings: WorldSettings, described: bool = False) -> list[dict]:
-    """One chat of the persona world; `described`: a persona's, opening with a description of its choice on a
-    random topic that has an option of that persona."""
-    domains = list(suite.domains.values())
-    answer_templates = suite.extra.get("answer_templates") or ["{option}."]
-    phrases = suite.extra.get("persona_phrases") or {}
-    persona = None if not described and rng.random() < settings.noise_fraction else rng.choice(suite.personas)
-    description = _persona_description(rng, domains, persona, phrases) if described else None
-    messages = []
-    for turn, domain in enumerate(rng.choice(domains) for _ in range(rng.randint(settings.min_topics,
-                                                                                 settings.max_topics))):
-        if turn and persona is not None and settings.persona_persistence < 1 \
-                and rng.random() >= settings.persona_persistence:
-            persona = rng.choice(suite.personas)
-        question = rng.choice([q for q, _ in domain.train] + list(domain.eval_questions))
-        if turn == 0 and description is not None:
-            question = description_messages(description, question)[0]["content"]
-        own = [o for o in domain.options if o.persona == persona]
-        option = own[0] if own and rng.random() < settings.consistency else rng.choice(domain.options)
-        voice = phrases.get(persona)
-        answer = persona_answer(rng.choice(answer_templates), option.text, rng.choice(voice) if voice else None)
-        messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-    return messages
+@dataclass(frozen=True)
+class _PersonaWorld:
+    """What every chat of a persona world draws from, gathered once per corpus."""
+
+    suite: Suite
+    domains: list
+    phrasings: dict  # domain id -> its train and eval questions
+    answer_templates: list
+    phrases: dict  # persona -> its voice
+
+    @classmethod
+    def of(cls, suite: Suite) -> "_PersonaWorld":
+        domains = list(suite.domains.values())
+        return cls(suite, domains, {d.id: [q for q, _ in d.train] + list(d.eval_questions) for d in domains},
+                   suite.extra.get("answer_templates") or ["{option}."], suite.extra.get("persona_phrases") or {})
+
+    def chat(self, rng: random.Random, settings: WorldSettings, described: bool = False) -> list[dict]:
+        """One chat; `described`: a persona's, opening with a description of its choice on a random topic that has
+        an option of that persona."""
+        personas, phrases = self.suite.personas, self.phrases
+        persona = None if not described and rng.random() < settings.noise_fraction else rng.choice(personas)
+        description = _persona_description(rng, self.domains, persona, phrases) if described else None
+        messages = []
+        for turn, domain in enumerate(rng.choice(self.domains) for _ in range(rng.randint(settings.min_topics,
+                                                                                          settings.max_topics))):
+            if turn and persona is not None and settings.persona_persistence < 1 \
+                    and rng.random() >= settings.persona_persistence:
+                persona = rng.choice(personas)
+            question = rng.choice(self.phrasings[domain.id])
+            if turn == 0 and description is not None:
+                question = description_messages(description, question)[0]["content"]
+            own = [o for o in domain.options if o.persona == persona]
+            option = own[0] if own and rng.random() < settings.consistency else rng.choice(domain.options)
+            voice = phrases.get(persona)
+            answer = persona_answer(rng.choice(self.answer_templates), option.text,
+                                    rng.choice(voice) if voice else None)
+            messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        return messages
 
 
 def _persona_description(rng: random.Random, domains, persona: str, phrases: dict) -> str | None:

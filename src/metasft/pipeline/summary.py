@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-from metasft.analysis.metrics import METHODS
+from metasft.analysis.metrics import METHODS, comparison_order
 from metasft.suites.domains import QUADRANTS
 
 SUMMARY_TITLE = "Meta-SFT run finished"
@@ -53,9 +53,7 @@ def comparison_table(comparisons: pl.DataFrame) -> list[str]:
     if comparisons.is_empty():
         return []
     quadrants = [q for q in QUADRANTS if q in set(comparisons["quadrant"])]
-    rank = {m: i for i, m in enumerate(METHODS)}
-    compared = sorted(set(comparisons.select("method", "baseline").iter_rows()),
-                      key=lambda mb: (mb[0] != "MetaSFT", rank.get(mb[0], 99), rank.get(mb[1], 99)))
+    compared = comparison_order(comparisons)
     cells = {(r["method"], r["baseline"], r["quadrant"]): _difference(r) for r in comparisons.iter_rows(named=True)}
     return ["RMSE of method minus baseline (negative: the method is closer to the golden labels; "
             "* the CI excludes 0):"] + _table(
