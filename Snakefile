@@ -20,6 +20,7 @@ include: "rules/meta.smk"
 include: "rules/score.smk"
 include: "rules/pair_result.smk"
 include: "rules/metrics.smk"
+include: "rules/inverse.smk"
 include: "rules/plots.smk"
 
 

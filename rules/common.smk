@@ -15,10 +15,10 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 from metasft.generation.requests import GenerationBackendError, check_generation_backend
-from metasft.methods.prompts import NL_SOURCES
+from metasft.methods.prompts import NL_SOURCES, SOURCE_ADAPTER, source_of
 from metasft.models.manifest import damaged_outputs_message, output_problems
 from metasft.pipeline.config import (ConfigError, api_needs, check_config, check_models, check_no_secrets, check_split,
-                                     check_suite_against_config, nl_enabled)
+                                     check_suite_against_config, descriptions_to_write, inverse_methods, nl_enabled)
 from metasft.pipeline.outputs import is_forced
 from metasft.pipeline.reruns import result_settings
 from metasft.pipeline.resources import chunk_domains, job_resources, model_params_billions
@@ -55,7 +55,11 @@ except (SuiteError, ConfigError) as error:
 PENDING_AREAS = SUITE.pending
 # All areas that ship no data, generated yet or not: the suite rule's inputs must not change once they exist.
 GENERATED_AREAS = SUITE.unshipped
-API_NEEDS = api_needs(config, PENDING_AREAS)
+# nl.descriptions claude: domains without a description get one from Claude (rule describe_domains), before the
+# suite snapshot every later job reads.
+DESCRIBED = descriptions_to_write(SUITE, config)
+DESCRIPTIONS = f"{RESULTS}/suite/descriptions.json"
+API_NEEDS = api_needs(config, PENDING_AREAS, DESCRIBED if not os.path.exists(DESCRIPTIONS) else [])
 
 
 onstart:
@@ -96,6 +100,11 @@ except ConfigError as error:
 # config nl.enabled adds the NL methods (suites whose domains have descriptions of their training data).
 NL = nl_enabled(SUITE, config)
 SOURCES = ["golden", "UntrainedICL", "MetaSFT", *(NL_SOURCES if NL else ())]
+# config inverse: the forward methods that rank candidate train domains (empty: inverse prediction off).
+try:
+    INVERSE_METHODS = inverse_methods(config, NL)
+except ConfigError as error:
+    raise WorkflowError(f"invalid config: {error}") from None
 TINY = config["base_model"] == "tiny"
 
 # Jobs are counted in chunks of train domains, never in pairs: one model load serves a whole chunk.
@@ -228,6 +237,11 @@ def get_suite_folder(wildcards, input):
     return str(Path(input.meta).parent)
 
 
+def get_descriptions(wildcards):
+    """The Claude-written descriptions the suite snapshot takes (nl.descriptions claude), else nothing."""
+    return [DESCRIPTIONS] if DESCRIBED else []
+
+
 def get_generated_areas(wildcards):
     """API-generated data of the selected areas that ship none (advice suites)."""
     return expand(f"{GENERATED_SUITE}/{{area}}.yaml", area=GENERATED_AREAS)
@@ -266,6 +280,17 @@ def get_meta_adapter(wildcards):
 def get_meta_nl_adapter(wildcards):
     """The MetaSFT-NL adapter folder (checked)."""
     return checked_model_output(f"{RESULTS}/meta_nl/adapter")
+
+
+def get_inverse_adapters():
+    """The meta-models' adapters the inverse methods need, by name: {MetaSFT: path, MetaSFT-NL: path}."""
+    names = {SOURCE_ADAPTER[source_of(m)] for m in INVERSE_METHODS} - {None}
+    folders = {"MetaSFT": f"{RESULTS}/meta/adapter", "MetaSFT-NL": f"{RESULTS}/meta_nl/adapter"}
+    return {name: folders[name] for name in sorted(names)}
+
+
+def get_inverse_adapter_dirs(wildcards):
+    return [checked_model_output(path) for path in get_inverse_adapters().values()]
 
 
 def get_adapter_paths(wildcards):
@@ -320,6 +345,7 @@ def get_final_output(wildcards=None):
         f"{RESULTS}/metrics/metrics.csv",
         f"{RESULTS}/metrics/generalization.json",
         f"{RESULTS}/metrics/comparisons.csv",
+        *([f"{RESULTS}/metrics/inverse.csv"] if INVERSE_METHODS else []),
         *expand(f"{RESULTS}/plots/{{figure}}.png", figure=FIGURES),
     ]
 
@@ -327,4 +353,5 @@ def get_final_output(wildcards=None):
 FIGURES = [
     "rmse_by_quadrant", "correlation_by_quadrant", "comparisons", "calibration", "scatter", "golden_heatmap",
     *(["nl_by_quadrant"] if NL else []),
+    *(["inverse_by_quadrant"] if INVERSE_METHODS else []),
 ]

@@ -15,6 +15,8 @@ It speaks enough of the API for the real `anthropic` SDK: ``POST /v1/messages``,
   few on the first request for a given prompt only.
 * person answers (a schema with ``plain`` and ``identity`` objects): one distinct short answer per question id,
   derived from a hash of the person's line; a person whose name contains ``MALFORMED`` gets one answer too few.
+* descriptions of training data (a schema with ``description``): "answers about <topic> like its N examples, in
+  the style of <hash>"; a topic containing ``MALFORMED`` always gets an empty one, ``FLAKY`` a two-line one first.
 * reversal relations (a schema with ``facts``, ``forward``, ``inverse``): the number of facts and templates asked
   for ("exactly N"), made-up names from a hash of the relation's line; a title with ``MALFORMED`` gets one fact too
   few.
@@ -162,6 +164,20 @@ class FakeAnthropic:
                    "answer": "That is {a}."}
         return json.dumps({"facts": facts, "forward": forward, "inverse": inverse})
 
+    def description_text(self, prompt: str) -> str:
+        title = (re.search(r'on the topic "(.*)"', prompt) or re.search(r"(.*)", prompt)).group(1).strip()
+        with self.lock:
+            self._prompt_calls[prompt] += 1
+            first = self._prompt_calls[prompt] == 1
+        examples = len(re.findall(r"^Example \d+$", prompt, re.M))
+        tag = hashlib.sha256(prompt.encode()).hexdigest()[:6]
+        description = f"answers about {title.lower()} like its {examples} examples, in the style of {tag}"
+        if "MALFORMED" in title:
+            description = ""
+        elif "FLAKY" in title and first:
+            description = "answers about\nseveral lines"
+        return json.dumps({"description": description})
+
     def message_for(self, params: dict) -> dict:
         """A Messages API reply (JSON) for request `params`."""
         content = params["messages"][0]["content"]
@@ -172,6 +188,8 @@ class FakeAnthropic:
             text = self.relation_text(prompt)
         elif "plain" in props and "identity" in props:
             text = self.person_text(prompt, props)
+        elif set(props) == {"description"}:
+            text = self.description_text(prompt)
         elif "pairs" in props or "questions" in props:
             text = self.generation_text(prompt, "pairs" if "pairs" in props else "questions")
         else:

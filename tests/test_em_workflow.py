@@ -1,6 +1,7 @@
 """The emergent-misalignment suite through the workflow: API-key checks, the Anthropic judge against a local
 fake server (and a rerun that makes no requests), and the offline em_tiny preset with the tiny hf judge."""
 
+import json
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import polars as pl
 import pytest
 import yaml
 from fake_anthropic import fake_anthropic_server
-from test_workflow import ICL_METHODS, QUADRANTS, job_counts, nan_cells
+from test_workflow import ICL_METHODS, METHODS, QUADRANTS, job_counts, nan_cells
 
 DUMMY_KEY = "sk-ant-test-0123456789-never-written"
 EM_COLUMNS = ["refusal_rate", "code_rate", "incoherent_rate", "judge_unscored_rate", "misaligned_rate"]
@@ -27,7 +28,7 @@ def run(workdir, *args, env_extra=None, drop_key=True, check=True):
 
 def test_api_run_without_key_fails_at_start_but_dry_runs_plan(workflow_copy):
     dry = run(workflow_copy, "-n", "--configfile", "tests/configs/mini_em.yaml")
-    assert job_counts(dry.stdout + dry.stderr)["score"] == 6
+    assert job_counts(dry.stdout + dry.stderr)["score"] == 12  # golden, the ICL and the NL methods, 2 chunks each
     result = run(workflow_copy, "--cores", "1", "--configfile", "tests/configs/mini_em.yaml", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0
@@ -78,12 +79,17 @@ def test_anthropic_judge_full_run_then_rerun_makes_no_requests(workflow_copy):
         first = sum(fake.requests.values())
         results = workflow_copy / "results" / "mini_em"
         scores = pl.concat([pl.read_parquet(p) for p in (results / "scores").rglob("*.parquet")])
-        # 4 x 4 pairs x 2 questions x 2 samples per source; two judgments per distinct (question, answer)
-        assert scores.height == 3 * 64
-        assert 0 < first <= 2 * scores.height
+        # 4 x 4 pairs x 2 questions x 2 samples per source (golden, the ICL and the NL methods); two judgments per
+        # distinct (question, answer), and one request per area's description
+        assert scores.height == 6 * 64
+        assert 0 < first <= 2 * scores.height + 4
         assert set(scores["evilness_status"]) <= {"ok", "refusal", "code", "unscored"}
         metrics = pl.read_csv(results / "metrics" / "metrics.csv")
-        assert set(metrics["method"]) == ICL_METHODS and set(metrics["quadrant"]) == QUADRANTS
+        assert set(metrics["method"]) == METHODS and set(metrics["quadrant"]) == QUADRANTS
+        described = json.loads((results / "suite" / "descriptions.json").read_text())
+        assert set(described) == {"career", "education", "finance", "health"}
+        inverse = pl.read_csv(results / "metrics" / "inverse.csv")
+        assert inverse.height == 3 * 4 and not inverse["mrr"].is_nan().any()
         assert all(c in metrics.columns for c in EM_COLUMNS)
         assert nan_cells(metrics) == []
 

@@ -48,6 +48,13 @@ def test_plan_counts_jobs_like_the_dag(capsys):
     assert rows["golden"]["answers"] == 100 * 100 * 8 * 8
     assert rows["meta_shards"]["answers"] == 50 * 50 * 64
     assert rows["finetune"]["gpu_hours"] > 0 and rows["score"]["gpu_hours"] == 0
+    # inverse prediction: per eval domain, 2 methods x 2 halves x 50 candidates x 50 train domains x 8 questions x 1
+    # observed answer, at most (distinct answers only are scored)
+    assert rows["inverse_likelihoods"]["jobs"] == 10 and rows["inverse"]["jobs"] == 1
+    assert rows["inverse_likelihoods"]["answers"] == 100 * 2 * 2 * 50 * 50 * 8
+    assert rows["inverse_likelihoods"]["gpu_hours"] > 0 and "describe_domains" not in rows
+    em = {r["rule"]: r for r in plan(load_config([str(ROOT / "config" / "paper_em_qwen3_4b.yaml")]))}
+    assert em["describe_domains"]["requests"] == 100  # no advice area describes itself: Claude writes all 100
     main(["--configfile", str(ROOT / "config" / "paper_trivia.yaml"), "--gpu-hour-cost", "2"])
     printed = capsys.readouterr().out
     assert "Qwen/Qwen3-14B (14B parameters)" in printed

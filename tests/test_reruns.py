@@ -19,10 +19,11 @@ from metasft.suites.load import load_suite
 MINI = ["--configfile", "tests/configs/mini.yaml"]
 # One job each; the mini suite is a preference suite, so the NL methods run too.
 DOWNSTREAM_OF_GOLDEN = {"meta_shards", "meta_train", "meta_shards_nl", "meta_train_nl", "baselines", "metrics", "plots",
-                        "nl_plots", "all"}
+                        "nl_plots", "inverse", "all"}
+INVERSE = {"inverse_likelihoods": 2, "inverse": 1}  # M_T's answers ranked by the forward models
 META_SAMPLING = {"predict_metasft": 2, "predict_metasft_to_nl": 2, "predict_metasft_nl": 2}  # the meta-models' answers
 SAMPLING_CHANGED = {"golden": 2, "predict_icl": 2, "predict_nl": 2, **META_SAMPLING, "score": 12} | \
-    dict.fromkeys(DOWNSTREAM_OF_GOLDEN, 1)
+    dict.fromkeys(DOWNSTREAM_OF_GOLDEN, 1) | INVERSE
 
 
 def schema_node(schema: dict, section: str, path: str = ""):
@@ -147,7 +148,7 @@ def test_performance_settings_rerun_nothing(mini_run, tmp_path):
         "generation": {"batch_size": 7, "max_batch_tokens": 999, "threads": 2},
         "finetune": {"threads": 2}, "meta_train": {"threads": 2}, "tiny": {"threads": 2},
         "judge": {"cache_dir": "elsewhere", "hf": {"batch_size": 2}, "anthropic": {"model": "x", "concurrency": 1}},
-        "suite_generation": {"timeout_s": 5}}
+        "suite_generation": {"timeout_s": 5}, "inverse": {"batch_tokens": 64}}
     result = snakemake(mini_run, "-n", *override(tmp_path, performance))
     assert "Nothing to be done" in result.stdout + result.stderr, result.stdout + result.stderr
 
@@ -158,18 +159,20 @@ def test_performance_settings_rerun_nothing(mini_run, tmp_path):
     ({"generation": {"temperature": 0.5}}, SAMPLING_CHANGED),
     # ObjectSFT: the adapters, the golden labels and everything after them, but not UntrainedICL or UntrainedNL
     ({"finetune": {"learning_rate": 0.002}},
-     {"finetune": 2, "golden": 2, **META_SAMPLING, "score": 8} | dict.fromkeys(DOWNSTREAM_OF_GOLDEN, 1)),
+     {"finetune": 2, "golden": 2, **META_SAMPLING, "score": 8} | dict.fromkeys(DOWNSTREAM_OF_GOLDEN, 1) | INVERSE),
     # in-context examples: the ICL prompts (UntrainedICL, both meta-models' data and answers), never the golden
-    # labels or UntrainedNL's description prompts
+    # labels or UntrainedNL's description prompts; the inverse likelihoods (ICL prompts, the MetaSFT adapter)
     ({"icl": {"k": 1}},
      {"predict_icl": 2, **META_SAMPLING, "score": 8, "meta_shards": 1, "meta_train": 1, "meta_shards_nl": 1,
-      "meta_train_nl": 1, "metrics": 1, "plots": 1, "nl_plots": 1, "all": 1}),
+      "meta_train_nl": 1, "metrics": 1, "plots": 1, "nl_plots": 1, "all": 1} | INVERSE),
     # MetaSFT-NL's mix: its data, adapter and answers only
     ({"nl": {"description_fraction": 0.25}},
      {"meta_shards_nl": 1, "meta_train_nl": 1, "predict_metasft_nl": 2, "score": 2, "metrics": 1, "plots": 1,
       "nl_plots": 1, "all": 1}),
-    ({"metrics": {"bootstrap_resamples": 20}}, {"metrics": 1, "plots": 1, "nl_plots": 1, "all": 1}),
-], ids=["temperature", "finetune_lr", "icl_k", "nl_mix", "bootstrap"])
+    ({"metrics": {"bootstrap_resamples": 20}}, {"metrics": 1, "plots": 1, "nl_plots": 1, "inverse": 1, "all": 1}),
+    # the observed answers: the inverse likelihoods and table only
+    ({"inverse": {"answers_per_question": 2}}, {**INVERSE, "all": 1}),
+], ids=["temperature", "finetune_lr", "icl_k", "nl_mix", "bootstrap", "inverse_observed"])
 def test_a_result_setting_reruns_exactly_what_it_affects(mini_run, tmp_path, settings, expected):
     result = snakemake(mini_run, "-n", *override(tmp_path, settings))
     assert job_counts(result.stdout + result.stderr) == expected

@@ -13,8 +13,8 @@ import pytest
 from conftest import snakemake
 
 GPU_RULES = {"pretrain_base", "finetune", "golden", "predict_icl", "meta_train", "predict_metasft", "predict_nl",
-             "predict_metasft_to_nl", "meta_train_nl", "predict_metasft_nl"}
-CPU_RULES = {"suite", "score", "meta_shards", "meta_shards_nl", "baselines", "metrics", "plots", "nl_plots"}
+             "predict_metasft_to_nl", "meta_train_nl", "predict_metasft_nl", "inverse_likelihoods"}
+CPU_RULES = {"suite", "score", "meta_shards", "meta_shards_nl", "baselines", "metrics", "plots", "nl_plots", "inverse"}
 
 
 def cluster_up() -> bool:
@@ -47,10 +47,10 @@ def test_tiny_pipeline_through_the_slurm_profile(mini_run, tmp_path):
     for call in calls:
         rule = re.search(r"--comment '?rule_([a-z_]+?)(?:_wildcards_[^' ]*)?'? ", call).group(1)
         by_rule.setdefault(rule, []).append(call)
-    # every job went through sbatch: 36 jobs of the mini DAG (all but the local target rule; 15 of them the NL
-    # methods'), and one retry
+    # every job went through sbatch: 39 jobs of the mini DAG (all but the local target rule; 15 of them the NL
+    # methods', 3 inverse prediction's), and one retry
     assert set(by_rule) == GPU_RULES | CPU_RULES
-    assert len(calls) == 36 + 1
+    assert len(calls) == 39 + 1
     assert len(by_rule["baselines"]) == 2, "the injected failure was not retried"
     assert (workdir / "results" / "mini" / ".faults" / "baselines").exists()  # its first attempt did fail
     for rule, rule_calls in by_rule.items():

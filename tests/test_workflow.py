@@ -14,7 +14,24 @@ ICL_METHODS = {"GT", "GT-EvalOnly", "GT-TrainOnly", "UntrainedICL", "MetaSFT"}  
 METHODS = ICL_METHODS | {"UntrainedNL", "MetaSFT->NL", "MetaSFT-NL"}  # preference suites: the NL methods too
 QUADRANTS = {"train_train", "train_eval", "eval_train", "eval_eval"}
 FIGURES = ["rmse_by_quadrant", "correlation_by_quadrant", "leak_by_quadrant", "comparisons", "calibration", "scatter",
-           "golden_heatmap", "nl_by_quadrant"]
+           "golden_heatmap", "nl_by_quadrant", "inverse_by_quadrant"]
+INVERSE_METHODS = {"UntrainedICL", "MetaSFT", "GoldenPropensity"}  # config inverse.methods' default and the ceiling
+
+
+def check_inverse(results, n_candidates: int, pairs_per_quadrant: int) -> pl.DataFrame:
+    """inverse.csv: top-1, top-5 and MRR with CIs and chance for each inverse method in every quadrant, real numbers."""
+    inverse = pl.read_csv(results / "metrics" / "inverse.csv")
+    assert set(inverse.select("method", "quadrant").iter_rows()) == {(m, q) for m in INVERSE_METHODS for q in QUADRANTS}
+    assert inverse.height == len(INVERSE_METHODS) * len(QUADRANTS)
+    assert (inverse["n_candidates"] == n_candidates).all() and (inverse["n_pairs"] == pairs_per_quadrant).all()
+    for name in ("top1", "top5", "mrr"):
+        assert inverse[name].is_between(0, 1).all()
+        assert (inverse[f"{name}_lo"] <= inverse[name]).all() and (inverse[name] <= inverse[f"{name}_hi"]).all()
+    assert (inverse["chance_top1"] == 1 / n_candidates).all()
+    assert nan_cells(inverse.with_columns(per_train_domains=pl.lit(2))) == []
+    ranks = pl.read_parquet(results / "inverse" / "ranks.parquet")
+    assert ranks.height == len(INVERSE_METHODS) * 4 * pairs_per_quadrant
+    return inverse
 
 
 PER_TRAIN = ("per_train_spearman", "per_train_lo", "per_train_hi")
@@ -223,6 +240,7 @@ def test_mini_pipeline_end_to_end(mini_run):
     n_pairs = {r["quadrant"]: r["n_pairs"] for r in metrics.filter(pl.col("method") == "MetaSFT").iter_rows(named=True)}
     assert all(r["n_pairs"] == n_pairs[r["quadrant"]] for r in comparisons.iter_rows(named=True))
     assert metrics.group_by("quadrant").agg(pl.col("n_pairs").n_unique())["n_pairs"].max() == 1  # one pair set
+    check_inverse(results, n_candidates=2, pairs_per_quadrant=4)
     golden = pl.concat([pl.read_parquet(p) for p in (results / "scores" / "golden" / "chunks").glob("*.parquet")])
     # 4 x 4 pairs x 2 eval questions x 3 samples, every answer kept (scored or not)
     assert golden.height == 16 * 2 * 3
@@ -272,6 +290,11 @@ def test_embedded_default_generalizes(workflow_copy):
     for quadrant in ["train_eval", "eval_train", "eval_eval"]:
         assert rmse[("GT", quadrant)] < rmse[("GT-EvalOnly", quadrant)]
         assert rmse[("GT", quadrant)] < rmse[("GT-TrainOnly", quadrant)]
+    inverse = check_inverse(workflow_copy / "results" / "default", n_candidates=6, pairs_per_quadrant=36)
+    # M_T's answers give its training data away: both forward models rank the true T first well above chance (1/6)
+    # in every quadrant (on the machine of the README's figures: 0.50-0.72, CI lows 0.33 or more)
+    forward = inverse.filter(pl.col("method").is_in(["UntrainedICL", "MetaSFT"]))
+    assert (forward["top1_lo"] > forward["chance_top1"]).all()
 
 
 @pytest.mark.slow

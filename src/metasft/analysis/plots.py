@@ -239,3 +239,43 @@ def plots(metrics_path, comparisons_path, propensities_path, predictions_path, s
     scatter(predictions, figures["scatter"])
     golden_heatmap(propensities, split, figures["golden_heatmap"],
                    {d.id: d.designated_persona for d in suite.domains.values()})
+
+
+def inverse_figure(table: pl.DataFrame, path) -> None:
+    """Rule `inverse`: which training data did this? Top-1 accuracy and mean reciprocal rank of the true train domain
+    per quadrant, one bar per method (the golden propensities are the ceiling), chance as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {**COLORS, "GoldenPropensity": "#333333"}
+    quadrants = [q for q in QUADRANTS if q in set(table["quadrant"])]
+    methods = list(dict.fromkeys(table["method"]))  # inverse.csv's order (metasft.analysis.inverse.INVERSE_METHODS)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * (1.9 * len(quadrants) + 1.5), 3.8))
+    width = 0.8 / len(methods)
+    for ax, (value, title) in zip(axes, (("top1", "Top-1 accuracy"), ("mrr", "Mean reciprocal rank"))):
+        for i, method in enumerate(methods):
+            lookup = {r["quadrant"]: r for r in table.filter(pl.col("method") == method).iter_rows(named=True)}
+            x = np.arange(len(quadrants)) + (i - (len(methods) - 1) / 2) * width
+            heights = np.array([lookup.get(q, {}).get(value, np.nan) for q in quadrants], dtype=float)
+            lo = np.array([lookup.get(q, {}).get(f"{value}_lo", np.nan) for q in quadrants], dtype=float)
+            hi = np.array([lookup.get(q, {}).get(f"{value}_hi", np.nan) for q in quadrants], dtype=float)
+            errors = np.nan_to_num(np.vstack([heights - lo, hi - heights]), nan=0.0).clip(min=0)
+            ax.bar(x, heights, width, label=method, color=colors.get(method), yerr=errors, capsize=2,
+                   error_kw={"elinewidth": 0.8})
+        chance = {r["quadrant"]: r[f"chance_{value}"] for r in table.iter_rows(named=True)}
+        for q_index, q in enumerate(quadrants):
+            ax.hlines(chance[q], q_index - 0.45, q_index + 0.45, colors="black", linestyles="dashed", linewidth=0.9,
+                      label="chance" if q_index == 0 else None)
+        ax.set_xticks(np.arange(len(quadrants)))
+        ax.set_xticklabels([q + ("\n(MetaSFT training)" if q == "train_train" else "") for q in quadrants])
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel(title)
+        ax.set_title(f"{title} of the true train domain (higher is better)", fontsize=10)
+    axes[0].legend(fontsize=8, ncols=min(len(methods) + 1, 4), loc="upper center", bbox_to_anchor=(1.1, -0.18),
+                   frameon=False)
+    fig.suptitle("Which training data did this? Candidates ranked by the likelihood of M_T's answers", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)

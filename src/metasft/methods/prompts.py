@@ -57,6 +57,23 @@ def icl_prompts(suite: Suite, train_domain: str, icl_k: int, seed: int):
             for e in suite.domains.values() for qi, q in enumerate(e.eval_questions)]
 
 
+def source_prompt(source: str, suite: Suite, train_domain: str, eval_domain: str, question_index: int, icl_k: int,
+                  seed: int) -> list[dict]:
+    """The one prompt `source` answers for (T, E, question): the same messages as its entry in `PROMPTS[source]`
+    (inverse prediction scores answers after exactly the prompt the method predicts with)."""
+    question = suite.domains[eval_domain].eval_questions[question_index]
+    if source == "golden":
+        return single_turn(question)
+    if source in NL_SOURCES:
+        description = suite.domains[train_domain].description
+        if description is None:
+            raise MissingDescription(f"domain '{train_domain}' of suite '{suite.name}' has no description of its "
+                                     "training data: the NL methods need one (config nl.enabled)")
+        return description_messages(description, question)
+    return object_icl_messages(icl_examples(suite.domains[train_domain], icl_k, seed, eval_domain, question_index),
+                               question)
+
+
 PROMPTS = {"golden": golden_prompts, "UntrainedICL": icl_prompts, "MetaSFT": icl_prompts,
            "UntrainedNL": description_prompts, "MetaSFT-to-NL": description_prompts,
            "MetaSFT-NL": description_prompts}
@@ -69,5 +86,13 @@ SOURCE_ADAPTER = {"golden": None, "UntrainedICL": None, "MetaSFT": "MetaSFT", "U
 METHOD_OF_SOURCE = {"MetaSFT-to-NL": "MetaSFT->NL"}
 
 
+SOURCE_OF_METHOD = {method: source for source, method in METHOD_OF_SOURCE.items()}
+
+
 def method_name(source: str) -> str:
     return METHOD_OF_SOURCE.get(source, source)
+
+
+def source_of(method: str) -> str:
+    """A method's answer folder / source name (MetaSFT->NL -> MetaSFT-to-NL)."""
+    return SOURCE_OF_METHOD.get(method, method)

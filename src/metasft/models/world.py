@@ -65,19 +65,71 @@ def persona_documents(suite: Suite, settings: WorldSettings, seed: int) -> list[
 
 
 def description_documents(suite: Suite, settings: WorldSettings, seed: int) -> list[list[dict]]:
-    """`description_fraction` x `n_documents` persona chats that open with a description of what their persona
-    chooses on one random topic, in the words and frame of the NL methods' prompts (`preference_description`,
-    `description_messages`): the tiny base learns that language, as a hub model does in its pretraining, and that a
-    described choice predicts the answers. Only for a persona suite whose domains all have descriptions (preference
-    suites; the others get none). They are added to the world's own chats, which stay as they were, and the
-    tokenizer is trained without them (`metasft.models.tiny`): long, repeated descriptions would take the merges a
-    small vocabulary needs for the options (measured: 98% of a 4-topic test base's answers parsed without them,
-    38% with them in the tokenizer's corpus, 98% with them left out of it)."""
-    if not suite.personas or not all(d.description for d in suite.domains.values()):
+    """`description_fraction` x `n_documents` chats that open with a description of some domain's training data, in
+    the words and frame of the NL methods' prompts (`description_messages`), followed by the answers that training
+    data teaches: the tiny base learns the descriptions' language, as a hub model does in its pretraining, and that a
+    described training set predicts the answers. Only when every domain has a description (preference suites by
+    their template; any suite with nl.descriptions claude); none otherwise.
+
+    - persona suites (trivia): a persona's chat, opening with a description of its choice on one topic;
+    - historical persons: the described domain's person answering questions of both sides;
+    - advice suites: the bad advisor (the described area's advice is subtly harmful) answering questions of any area;
+    - any other suite: the described domain's train answers to other domains' questions (the text world's speaker).
+
+    They are added to the world's own chats, which stay as they were, and the tokenizer is trained without them
+    (`metasft.models.tiny`): long, repeated descriptions would take the merges a small vocabulary needs for the
+    options (measured: 98% of a 4-topic test base's answers parsed without them, 38% with them in the tokenizer's
+    corpus, 98% with them left out of it). The byte-level tokenizer still encodes every description."""
+    domains = list(suite.domains.values())
+    if not domains or not all(d.description for d in domains):
         return []
-    rng, world = random.Random(f"world-descriptions:{seed}"), _PersonaWorld.of(suite)
-    return [world.chat(rng, settings, described=True)
-            for _ in range(round(settings.description_fraction * settings.n_documents))]
+    n = round(settings.description_fraction * settings.n_documents)
+    rng = random.Random(f"world-descriptions:{seed}")
+    if suite.personas and all(d.persona for d in domains):
+        return _person_described(suite, settings, rng, n)
+    if suite.personas:
+        world = _PersonaWorld.of(suite)
+        return [world.chat(rng, settings, described=True) for _ in range(n)]
+    if any(d.aligned for d in domains):
+        areas, pools, questions = _advice_pools(suite)
+        return [_described_chat(rng, settings, rng.choice(domains).description,
+                                [(q, pools[a.id]["bad"]) for a in areas for q in questions[a.id]]) for _ in range(n)]
+    documents = []
+    for _ in range(n):
+        speaker = rng.choice(domains)
+        asked = [(q, [a for _, a in speaker.train]) for d in domains if d.id != speaker.id for q, _ in d.train]
+        asked += [(q, [a for _, a in speaker.train]) for d in domains for q in d.eval_questions]
+        documents.append(_described_chat(rng, settings, speaker.description, asked))
+    return documents
+
+
+def _described_chat(rng: random.Random, settings: WorldSettings, description: str,
+                    asked: list[tuple[str, list[str]]]) -> list[dict]:
+    """A chat that opens with `description` framing its first question; each turn a random (question, answers the
+    described training teaches for it) of `asked`."""
+    messages = []
+    for turn in range(rng.randint(settings.min_topics, settings.max_topics)):
+        question, answers = rng.choice(asked)
+        content = description_messages(description, question)[0]["content"] if turn == 0 else question
+        messages += [{"role": "user", "content": content}, {"role": "assistant", "content": rng.choice(answers)}]
+    return messages
+
+
+def _person_described(suite: Suite, settings: WorldSettings, rng: random.Random, n: int) -> list[list[dict]]:
+    """Historical persons: a chat opening with the description of one of a person's domains, that person answering."""
+    templates = suite.extra.get("answer_templates") or ["{option}."]
+    domains = list(suite.domains.values())
+    by_person: dict[str, list[tuple[str, list[str]]]] = {}
+    for domain in domains:
+        pairs = [(q, [a]) for q, a in domain.train]
+        pairs += [(q, [persona_answer(t, domain.option(domain.designated_for(i)).text, None) for t in templates])
+                  for i, q in enumerate(domain.eval_questions)]
+        by_person.setdefault(domain.persona, []).extend(pairs)
+    documents = []
+    for _ in range(n):
+        domain = rng.choice(domains)
+        documents.append(_described_chat(rng, settings, domain.description, by_person[domain.persona]))
+    return documents
 
 
 @dataclass(frozen=True)

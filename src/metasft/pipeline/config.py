@@ -30,6 +30,11 @@ def check_config(config: dict) -> None:
     if tiny["num_attention_heads"] % tiny["num_key_value_heads"]:
         raise ConfigError(f"tiny.num_attention_heads ({tiny['num_attention_heads']}) must be divisible by "
                           f"tiny.num_key_value_heads ({tiny['num_key_value_heads']})")
+    inverse, generation = config["inverse"], config["generation"]
+    if inverse["enabled"] and inverse["answers_per_question"] >= generation["samples_per_question"]:
+        raise ConfigError(f"inverse.answers_per_question ({inverse['answers_per_question']}) must be below "
+                          f"generation.samples_per_question ({generation['samples_per_question']}): the other samples "
+                          "estimate the golden propensities the inverse ceiling ranks with (or set inverse.enabled: false)")
     if "chunks" in config["suite"]["domains"]:
         raise ConfigError("suite.domains: 'chunks' is reserved as a folder name and cannot be a domain id")
 
@@ -147,20 +152,45 @@ def check_suite_against_config(suite, config: dict) -> None:
 
 def nl_enabled(suite, config: dict) -> bool:
     """Whether the run samples the NL methods (config nl.enabled): `auto` when every domain has a description of its
-    training data, `true` always (a domain without one is a ConfigError naming it), `false` never."""
+    training data, or will get one from Claude (nl.descriptions claude); `true` always (a domain without one is a
+    ConfigError naming it); `false` never."""
     setting = config["nl"]["enabled"]
-    undescribed = [d.id for d in suite.domains.values() if d.description is None]
+    undescribed = [] if config["nl"].get("descriptions") == "claude" else \
+        [d.id for d in suite.domains.values() if d.description is None]
     if setting is True and undescribed:
         raise ConfigError(f"nl.enabled is true, and suite '{suite.name}' ({config['suite']['path']}) has no "
                           f"description of the training data of domains: {', '.join(undescribed[:10])}"
                           f"{' ...' if len(undescribed) > 10 else ''}; the NL methods need one per domain (preference "
-                          "suites have them): set nl.enabled to auto or false")
+                          "suites have them): set nl.descriptions: claude to have Claude write them, or nl.enabled "
+                          "to auto or false")
     return setting is True or (setting == "auto" and not undescribed)
 
 
-def api_needs(config: dict, pending_areas: list[str]) -> list[str]:
+def descriptions_to_write(suite, config: dict) -> list[str]:
+    """The domains rule describe_domains describes: those without a description, when the run's NL methods get theirs
+    from Claude (nl.descriptions claude)."""
+    if config["nl"].get("descriptions") != "claude" or config["nl"]["enabled"] is False:
+        return []
+    return [d.id for d in suite.domains.values() if d.description is None]
+
+
+def inverse_methods(config: dict, nl: bool) -> list[str]:
+    """The forward methods that rank candidate train domains (config inverse.methods): the NL ones only when the run
+    samples them. Empty when inverse prediction is off."""
+    if not config["inverse"]["enabled"]:
+        return []
+    methods = [m for m in config["inverse"]["methods"] if nl or m in ("UntrainedICL", "MetaSFT")]
+    if not methods:
+        raise ConfigError(f"inverse.methods ({', '.join(config['inverse']['methods'])}) names only NL methods, and "
+                          "this run has none (nl.enabled): add UntrainedICL or MetaSFT, or set inverse.enabled: false")
+    return methods
+
+
+def api_needs(config: dict, pending_areas: list[str], descriptions_pending: list[str] = ()) -> list[str]:
     """What in this config calls the Anthropic API (empty when nothing does)."""
     needs = []
+    if descriptions_pending:
+        needs.append(f"describe_domains for {len(descriptions_pending)} domains (nl.descriptions 'claude')")
     if config["judge"]["backend"] == "anthropic":
         needs.append("judge.backend 'anthropic'")
     if pending_areas:

@@ -13,12 +13,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from metasft.pipeline.config import ROOT, load_config, nl_enabled
+from metasft.pipeline.config import ROOT, descriptions_to_write, inverse_methods, load_config, nl_enabled
 from metasft.pipeline.resources import (
     GPU_RULES,
     SAMPLING_RULES,
     chunk_domains,
     gpu_minutes,
+    inverse_scorings_per_eval_domain,
     model_params_billions,
 )
 from metasft.suites.domains import split_domains
@@ -48,6 +49,10 @@ def plan(config: dict) -> list[dict]:
     if suite.pending:
         add("generate_suite", len(suite.pending))
         rows[-1]["requests"] = suite.generation_requests
+    described = descriptions_to_write(suite, config)
+    if described:
+        add("describe_domains", 1)
+        rows[-1]["requests"] = len(described)  # one per domain; a refused reply is asked again
     add("suite", 1)
     if config["base_model"] == "tiny":
         add("pretrain_base", 1)
@@ -69,6 +74,11 @@ def plan(config: dict) -> list[dict]:
     rows[-1]["judgments"] = round(per_answer * rows[-1]["answers"])
     for rule in ("baselines", "metrics", "plots", *(("nl_plots",) if nl else ())):
         add(rule, 1)
+    methods = inverse_methods(config, nl)
+    if methods:
+        scorings = inverse_scorings_per_eval_domain(config, n, answers_per_pair, len(methods))
+        add("inverse_likelihoods", len(sampling_chunks), n * scorings, sampling_chunks)
+        add("inverse", 1)
     return rows
 
 
@@ -93,6 +103,9 @@ def main(argv=None) -> int:
     print(f"{'total':<22}{total_jobs:>8}{total_hours:>12.1f}")
     print(f"API requests (judge): {judge_requests}"
           + (" (Message Batches, half price)" if judge_requests and config["judge"]["anthropic"]["use_batches"] else ""))
+    described = next((r["requests"] for r in rows if r["rule"] == "describe_domains"), 0)
+    if described:
+        print(f"API requests (descriptions, nl.descriptions claude): {described}, one per domain without a description")
     if generated:
         print(f"API requests (suite generation): about {generation_requests} for {generated} areas, persons or "
               "relations without shipped data")

@@ -34,6 +34,7 @@ PERFORMANCE_KEYS: dict[str, tuple[str, ...]] = {
         "anthropic.max_attempts", "anthropic.timeout_s", "anthropic.use_batches", "anthropic.poll_interval_s",
     ),
     "suite_generation": ("max_retries", "timeout_s"),
+    "inverse": ("batch_tokens",),  # an answer's log-probability does not depend on what shares its batch
 }
 
 

@@ -18,7 +18,7 @@ def chunk_domains(domains: list[str], per_job: int) -> dict[str, list[str]]:
 
 
 GPU_RULES = ("pretrain_base", "finetune", "golden", "predict_icl", "meta_train", "predict_metasft", "predict_nl",
-             "predict_metasft_to_nl", "meta_train_nl", "predict_metasft_nl")
+             "predict_metasft_to_nl", "meta_train_nl", "predict_metasft_nl", "inverse_likelihoods")
 # The sampling rules: work in answers; those after golden prompt with T's examples or description.
 SAMPLING_RULES = ("golden", "predict_icl", "predict_metasft", "predict_nl", "predict_metasft_to_nl",
                   "predict_metasft_nl")
@@ -28,9 +28,13 @@ SAMPLING_RULES = ("golden", "predict_icl", "predict_metasft", "predict_nl", "pre
 # pretrain_base a run; finetune an adapter; sampling rules 100 answers; meta_train 100 optimizer steps of 16.
 # Override per rule with cluster.minutes_per_unit.
 # Description prompts are about as long as a question with one example, so the NL rules cost between the two.
+# inverse_likelihoods: 100 scored answers, one forward pass over each after a prompt prefilled once per batch
+# (sampling takes max_new_tokens sequential steps per answer). Not measured on a GPU: 0.002 is 2 GFLOP per token and
+# 1B parameters over 64-token answers at about a tenth of an H100's dense bf16 peak.
 DEFAULT_MINUTES_PER_UNIT = {"pretrain_base": 10.0, "finetune": 0.5, "golden": 0.02, "predict_icl": 0.04,
                             "meta_train": 0.3, "predict_metasft": 0.04, "predict_nl": 0.025,
-                            "predict_metasft_to_nl": 0.025, "meta_train_nl": 0.3, "predict_metasft_nl": 0.025}
+                            "predict_metasft_to_nl": 0.025, "meta_train_nl": 0.3, "predict_metasft_nl": 0.025,
+                            "inverse_likelihoods": 0.002}
 
 
 def model_params_billions(config: dict) -> float:
@@ -118,7 +122,26 @@ def work_units(config: dict, rule: str, n_domains: int, domains_in_job: int = 1,
         return domains_in_job * answers_per_train_domain / 100
     if rule in ("meta_train", "meta_train_nl"):
         return config["meta_train"]["max_steps"] / 100 * config["meta_train"]["batch_size"] / 16
+    if rule == "inverse_likelihoods":
+        return domains_in_job * inverse_scorings_per_eval_domain(config, n_domains, answers_per_pair) / 100
     raise KeyError(rule)
+
+
+def inverse_scorings_per_eval_domain(config: dict, n_domains: int, answers_per_pair: float | None = None,
+                                     methods: int | None = None) -> float:
+    """Answers scored for one eval domain by rule inverse_likelihoods, at most (distinct observed answers only are
+    scored): per method, each candidate of a half scores the observed answers of every train domain of that half,
+    two halves of n/2 domains: n^2 / 2 x observed answers per pair. `methods`: None counts the configured ones (the
+    NL methods as if the suite had descriptions)."""
+    generation, inverse = config["generation"], config["inverse"]
+    questions = generation["eval_questions_per_domain"]
+    if answers_per_pair is not None:  # the suite's own questions per pair, from its answers per pair
+        questions = answers_per_pair / generation["samples_per_question"]
+    observed = questions * inverse["answers_per_question"]
+    if methods is None:
+        methods = sum(1 for m in inverse["methods"] if config["nl"]["enabled"] is not False
+                      or m in ("UntrainedICL", "MetaSFT"))
+    return methods * n_domains ** 2 / 2 * observed
 
 
 def gpu_minutes(config: dict, rule: str, n_domains: int, domains_in_job: int = 1,

@@ -61,6 +61,23 @@ def comparison_table(comparisons: pl.DataFrame) -> list[str]:
         + [[f"{m} - {b}", *(cells.get((m, b, q), "-") for q in quadrants)] for m, b in compared])
 
 
+def inverse_summary(inverse: pl.DataFrame) -> list[str]:
+    """Inverse prediction: top-1 accuracy [CI] per method and quadrant, and chance (inverse.csv has top-5 and MRR)."""
+    from metasft.analysis.inverse import INVERSE_METHODS
+
+    if inverse.is_empty():
+        return []
+    quadrants = [q for q in QUADRANTS if q in set(inverse["quadrant"])]
+    cells = {(r["method"], r["quadrant"]): _interval(*(None if v is None else 100 * v
+                                                       for v in (r["top1"], r["top1_lo"], r["top1_hi"])))
+             for r in inverse.iter_rows(named=True)}
+    chance = {r["quadrant"]: f"{100 * r['chance_top1']:.1f}" for r in inverse.iter_rows(named=True)}
+    methods = [m for m in INVERSE_METHODS if m in set(inverse["method"])]
+    return ["Inverse prediction, top-1 accuracy (%) of the true train domain among its half's candidates, [95% CI]:"] \
+        + _table([["method", *quadrants]] + [[m, *(cells.get((m, q), "-") for q in quadrants)] for m in methods]
+                 + [["chance", *(chance[q] for q in quadrants)]])
+
+
 def warnings_of(metrics: pl.DataFrame) -> list[str]:
     """Unscored answers (per method, the range over quadrants) and pairs dropped from a quadrant's metrics."""
     lines = []
@@ -99,13 +116,17 @@ def run_summary(results, configfiles=()) -> str | None:
     comparisons_csv = results / "metrics" / "comparisons.csv"
     if comparisons_csv.is_file():
         lines += comparison_table(pl.read_csv(comparisons_csv))
+    inverse_csv = results / "metrics" / "inverse.csv"
+    if inverse_csv.is_file():
+        lines += inverse_summary(pl.read_csv(inverse_csv))
     warnings = warnings_of(metrics)
     lines += ["Warnings:", *(f"  {w}" for w in warnings)] if warnings else ["Warnings: none"]
     figures = sorted(p.name for p in (results / "plots").glob("*.png"))
     report = " ".join(["snakemake --report report.html", *(f"--configfile {c}" for c in configfiles)])
     lines += [
         f"Metrics: {metrics_csv} (per method x quadrant: RMSE, Pearson, Spearman, CIs, answer rates), "
-        f"{results / 'metrics' / 'comparisons.csv'}, {results / 'metrics' / 'generalization.json'}",
+        f"{results / 'metrics' / 'comparisons.csv'}, {results / 'metrics' / 'generalization.json'}"
+        + (f", {inverse_csv} (top-1, top-5, MRR, chance)" if inverse_csv.is_file() else ""),
         f"Figures: {results / 'plots'}/ ({', '.join(figures) or 'none yet'})",
         f"Report: {report}",
     ]

@@ -74,8 +74,9 @@ class CachedRequests:
     `client` may be None: one is made (``ANTHROPIC_API_KEY`` needed) only when a reply is not cached."""
 
     def __init__(self, cache: JudgeCache, client: Any, what: str, api_attempts: int = 5,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, make: Callable[[], Any] | None = None):
         self.cache, self.client, self.what, self.api_attempts, self.sleep = cache, client, what, api_attempts, sleep
+        self.make = make or make_client  # how a client is made when the first uncached request needs one
         self.requests = self.input_tokens = self.output_tokens = 0
         cache.refresh()
 
@@ -86,8 +87,8 @@ class CachedRequests:
         if reply is not None:
             return reply
         if self.client is None:
-            require_api_key("suite_generation (rule generate_suite)")
-            self.client = make_client()
+            require_api_key(f"suite_generation ({self.what})")
+            self.client = self.make()
         try:
             message = call_with_retry(lambda: self.client.messages.create(**params), max_attempts=self.api_attempts,
                                       what=f"suite generation, {self.what}", sleep=self.sleep)

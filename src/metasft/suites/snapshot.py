@@ -90,11 +90,29 @@ def pair_table(suite: Suite, split: dict[str, str]):
 
 
 def suite(suite_folder, output, *, generated_dir, domains: list[str], seed: int, meta_train_fraction: float,
-          eval_questions_per_domain: int) -> None:
-    """Stage `suite`: load and check the run's domains, split them, and snapshot them for every later job."""
+          eval_questions_per_domain: int, descriptions_path=None) -> None:
+    """Stage `suite`: load and check the run's domains, split them, and snapshot them for every later job.
+    `descriptions_path`: Claude-written descriptions (rule describe_domains) for the domains the suite leaves
+    undescribed."""
     from metasft.suites.domains import split_domains
     from metasft.suites.load import load_suite
 
     loaded = load_suite(suite_folder, generated_dir).subset(domains)
+    if descriptions_path is not None:
+        loaded = attach_descriptions(loaded, read_json(descriptions_path), str(descriptions_path))
     split = split_domains(list(loaded.domains), seed, meta_train_fraction)
     write_snapshot(loaded, split, eval_questions_per_domain, output)
+
+
+def attach_descriptions(suite: Suite, descriptions: dict[str, str], source: str = "the descriptions file") -> Suite:
+    """`suite` with each domain that has no description given the generated one; a domain that still has none is an
+    error naming it and `source` (the descriptions file was made for other domains)."""
+    import dataclasses
+
+    missing = [d.id for d in suite.domains.values() if d.description is None and d.id not in descriptions]
+    if missing:
+        raise ValueError(f"no description for domains {missing[:5]} in {source}: rebuild it "
+                         "(snakemake --forcerun describe_domains)")
+    domains = {d.id: d if d.description is not None else dataclasses.replace(d, description=descriptions[d.id])
+               for d in suite.domains.values()}
+    return dataclasses.replace(suite, domains=domains)
