@@ -108,7 +108,7 @@ def test_chunk_likelihoods_rank_like_a_direct_computation(fixture):
     """A hand-made golden table of 3 domains in one half: the chunk's summed scores of every (T, candidate) equal the
     direct per-answer log-probabilities summed over T's observed answers, and pair_ranks ranks candidates by them."""
     from metasft.methods.inverse import chunk_likelihoods
-    from metasft.methods.prompts import source_prompt
+    from metasft.methods.prompts import method_name, source_prompt
 
     suite, model, tokenizer = fixture
     split = dict.fromkeys(DOMAINS, "meta_eval")
@@ -117,11 +117,13 @@ def test_chunk_likelihoods_rank_like_a_direct_computation(fixture):
     golden = pl.DataFrame([
         {"train_domain": t, "eval_domain": "dinner_cuisine", "question_index": 0, "sample_index": s, "answer": a,
          "finished": True} for t, listed in answers.items() for s, a in enumerate(listed)])
-    table = chunk_likelihoods(model, tokenizer, suite, split, golden, ["UntrainedICL", "MetaSFT"], ["dinner_cuisine"],
+    sources = {"UntrainedICL": None, "MetaSFT": "MetaSFT", "MetaSFT-to-NL": "MetaSFT"}  # by examples or description
+    table = chunk_likelihoods(model, tokenizer, suite, split, golden, list(sources), ["dinner_cuisine"],
                               icl_k=2, seed=0, answers_per_question=2, batch_tokens=64)
-    assert table.height == 2 * 3 * 3
+    assert table.height == 3 * 3 * 3
     assert set(table["n_answers"]) == {2}  # sample 2 is held out
-    for source, adapter in (("UntrainedICL", None), ("MetaSFT", "MetaSFT")):
+    for source, adapter in sources.items():
+        method = method_name(source)
         expected = {}
         for t, listed in answers.items():
             for candidate in DOMAINS:
@@ -129,11 +131,11 @@ def test_chunk_likelihoods_rank_like_a_direct_computation(fixture):
                 expected[(t, candidate)] = sum(direct_logprob(model, tokenizer, messages, a, True, adapter)
                                                for a in listed[:2])
         got = {(r["train_domain"], r["candidate"]): r["loglik"]
-               for r in table.filter(pl.col("method") == source).iter_rows(named=True)}
+               for r in table.filter(pl.col("method") == method).iter_rows(named=True)}
         assert got.keys() == expected.keys()
         for key in expected:
             assert got[key] == pytest.approx(expected[key], abs=1e-3)
-        ranks = pair_ranks(table.filter(pl.col("method") == source), split)
+        ranks = pair_ranks(table.filter(pl.col("method") == method), split)
         for r in ranks.iter_rows(named=True):
             scores = [expected[(r["train_domain"], c)] for c in sorted(DOMAINS)]
             true = scores[sorted(DOMAINS).index(r["train_domain"])]
