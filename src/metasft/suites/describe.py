@@ -16,7 +16,6 @@ can hold neither the eval domain nor a golden answer.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -28,6 +27,7 @@ from metasft.judging.cache import JudgeCache
 from metasft.judging.prompts import render
 from metasft.suites.domains import Domain, Suite, word_pattern
 from metasft.suites.generation import CACHE_NAMESPACE, CachedRequests, MalformedReply, SuiteGenerationError, load_prompt
+from metasft.suites.units import json_object
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +85,8 @@ def describe_domain(domain: Domain, suite: Suite, *, model: str, template: str, 
                   "output_config": {"format": {"type": "json_schema", "schema": DESCRIPTION_SCHEMA}}}
         reply = requests.reply({"description_of": domain.id, "nonce": nonce}, params, "description")
         try:
-            if reply.get("stop_reason") == "max_tokens":
-                raise MalformedReply("the reply was cut at max_tokens")
-            try:
-                data = json.loads(reply.get("text") or "")
-            except ValueError:
-                raise MalformedReply(f"the reply is not JSON: {(reply.get('text') or '')[:80]!r}") from None
-            if not isinstance(data, dict) or set(data) != {"description"}:
+            data = json_object(reply)
+            if set(data) != {"description"}:
                 raise MalformedReply("the reply must be an object with exactly a 'description'")
             return check_description(data["description"], domain, suite, max_words)
         except MalformedReply as error:

@@ -135,7 +135,7 @@ def _checked_reply(requests: CachedRequests, key: dict, params: dict, check: Cal
     for nonce in range(max_attempts):
         reply = requests.reply({**key, "nonce": nonce}, params, "data")
         try:
-            return check(_json_object(reply))
+            return check(json_object(reply))
         except (MalformedReply, SuiteError) as error:
             errors.append(str(error))
             log.warning("suite generation, %s: malformed reply (%s); try %d of %d", requests.what, error, nonce + 1,
@@ -144,7 +144,7 @@ def _checked_reply(requests: CachedRequests, key: dict, params: dict, check: Cal
                                f"{'; '.join(errors)}")
 
 
-def _json_object(reply: dict) -> dict:
+def json_object(reply: dict) -> dict:
     """The JSON object of a structured-output reply; `MalformedReply` when it was cut or is not an object."""
     if reply.get("stop_reason") == "max_tokens":
         raise MalformedReply("the reply was cut at suite_generation.max_tokens (raise it)")
