@@ -252,7 +252,7 @@ def inverse_figure(table: pl.DataFrame, path) -> None:
     colors = {**COLORS, "GoldenPropensity": "#333333"}
     quadrants = [q for q in QUADRANTS if q in set(table["quadrant"])]
     methods = list(dict.fromkeys(table["method"]))  # inverse.csv's order (metasft.analysis.inverse.INVERSE_METHODS)
-    fig, axes = plt.subplots(1, 2, figsize=(2 * (1.9 * len(quadrants) + 1.5), 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(3.2 * len(quadrants) + 1.0, 4.2))
     width = 0.8 / len(methods)
     for ax, (value, title) in zip(axes, (("top1", "Top-1 accuracy"), ("mrr", "Mean reciprocal rank"))):
         for i, method in enumerate(methods):
@@ -273,9 +273,9 @@ def inverse_figure(table: pl.DataFrame, path) -> None:
         ax.set_ylim(0, 1.05)
         ax.set_ylabel(title)
         ax.set_title(f"{title} of the true train domain (higher is better)", fontsize=10)
-    axes[0].legend(fontsize=8, ncols=min(len(methods) + 1, 4), loc="upper center", bbox_to_anchor=(1.1, -0.18),
-                   frameon=False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, ncols=len(labels), loc="lower center", frameon=False)
     fig.suptitle("Which training data did this? Candidates ranked by the likelihood of M_T's answers", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     _save(fig, path)
     plt.close(fig)

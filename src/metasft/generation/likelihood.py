@@ -101,15 +101,14 @@ def prompts_answer_logprobs(model, tokenizer, prompts: list[list[dict]], answers
         raise ValueError("a chat prompt of fewer than 2 tokens: the chat template renders nothing around the question")
     # An answer's tokens follow the generation prompt, which ends every prompt alike: tokenized once, after the
     # first prompt (rendering the chat per prompt and answer took most of a tiny model's time).
-    first = [completion_ids(tokenizer, encoded[0], prompts[0], text, finished, end) for text, finished in answers]
-    targets = [first] * len(prompts)
+    targets = [completion_ids(tokenizer, encoded[0], prompts[0], text, finished, end) for text, finished in answers]
     lm = _causal_lm(model)
     decoder, lm_head = lm.get_decoder(), lm.get_output_embeddings()
     # transformers renamed the forward's `past_key_values` to `cache` (5.2x); pass whichever it takes
     cache_kwarg = "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
     device = lm.device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    answer_lengths = [max(len(t[a]) for t in targets) for a in range(len(answers))]
+    answer_lengths = [len(t) for t in targets]
     scores = [[0.0] * len(answers) for _ in prompts]
     with torch.inference_mode(), adapter_active(model, adapter):
         for prompt_block, answer_block in _batches([len(e) for e in encoded], answer_lengths, batch_tokens):
@@ -128,12 +127,12 @@ def prompts_answer_logprobs(model, tokenizer, prompts: list[list[dict]], answers
             cache.batch_repeat_interleave(len(answer_block))
             # Each row: a prompt's last token, then one answer, right-padded (causal attention keeps the padding
             # out of every real position).
-            width = 1 + max(len(targets[p][a]) for p in prompt_block for a in answer_block)
+            width = 1 + max(answer_lengths[a] for a in answer_block)
             rows = torch.full((len(prompt_block) * len(answer_block), width), pad, dtype=torch.long)
             lengths = []
             for r, (p, a) in enumerate((p, a) for p in prompt_block for a in answer_block):
-                rows[r, :1 + len(targets[p][a])] = torch.tensor([encoded[p][-1], *targets[p][a]])
-                lengths.append(len(targets[p][a]))
+                rows[r, :1 + len(targets[a])] = torch.tensor([encoded[p][-1], *targets[a]])
+                lengths.append(len(targets[a]))
             rows = rows.to(device)
             mask = torch.cat([head_mask.repeat_interleave(len(answer_block), dim=0),
                               torch.ones_like(rows)], dim=1)
