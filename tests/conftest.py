@@ -43,6 +43,24 @@ def snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = 
     return result
 
 
+def random_trivia_base(folder: Path, domains: list[str], max_position_embeddings: int = 256):
+    """The trivia suite's `domains` and a random-init tiny Qwen3 (2 layers, 64 wide) with the project's tokenizer
+    trained on their train pairs, saved under `folder/base` (a few seconds): (suite, base folder)."""
+    import torch
+
+    from metasft.models.random import build_random_model, project_tokenizer
+    from metasft.suites.load import load_suite
+
+    torch.set_num_threads(2)
+    suite = load_suite(ROOT / "resources/suites/trivia").subset(domains)
+    tokenizer = project_tokenizer([t for d in suite.domains.values() for pair in d.train for t in pair], vocab_size=512)
+    base = build_random_model(folder / "base", tokenizer, {"hidden_size": 64, "num_hidden_layers": 2,
+                                                           "intermediate_size": 128, "num_attention_heads": 4,
+                                                           "num_key_value_heads": 2,
+                                                           "max_position_embeddings": max_position_embeddings})
+    return suite, base
+
+
 @pytest.fixture
 def workflow_copy(tmp_path) -> Path:
     return copy_workflow(tmp_path / "wf")

@@ -26,22 +26,12 @@ DOMAINS = ["dinner_cuisine", "instrument", "morning_drink"]
 @pytest.fixture(scope="module")
 def fixture(tmp_path_factory):
     """A random-init tiny Qwen3 with the project's tokenizer and three random LoRA adapters (a few seconds)."""
-    import torch
+    from conftest import random_trivia_base
 
-    from metasft.models.random import (
-        build_random_adapters,
-        build_random_model,
-        project_tokenizer,
-    )
-    from metasft.suites.load import load_suite
+    from metasft.models.random import build_random_adapters
 
-    torch.set_num_threads(2)
-    suite = load_suite(ROOT / "resources/suites/trivia").subset(DOMAINS)
-    tokenizer = project_tokenizer([t for d in suite.domains.values() for pair in d.train for t in pair], vocab_size=512)
     folder = tmp_path_factory.mktemp("generation")
-    base = build_random_model(folder / "base", tokenizer, {"hidden_size": 64, "num_hidden_layers": 2,
-                                                           "intermediate_size": 128, "num_attention_heads": 4,
-                                                           "num_key_value_heads": 2, "max_position_embeddings": 256})
+    suite, base = random_trivia_base(folder, DOMAINS)
     adapters = build_random_adapters(base, DOMAINS, folder / "adapters")
     return suite, base, adapters
 
