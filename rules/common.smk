@@ -18,10 +18,11 @@ from metasft.generation.requests import GenerationBackendError, check_generation
 from metasft.methods.prompts import NL_SOURCES, SOURCE_ADAPTER, source_of
 from metasft.models.manifest import damaged_outputs_message, output_problems
 from metasft.pipeline.config import (ConfigError, api_needs, check_config, check_models, check_no_secrets, check_split,
-                                     check_suite_against_config, descriptions_to_write, inverse_methods, nl_enabled)
+                                     check_suite_against_config, descriptions_to_write, inverse_eval_domains,
+                                     inverse_methods, nl_enabled)
 from metasft.pipeline.outputs import is_forced
 from metasft.pipeline.reruns import result_settings
-from metasft.pipeline.resources import chunk_domains, job_resources, model_params_billions
+from metasft.pipeline.resources import chunk_domains, inverse_chunks, job_resources, model_params_billions
 from metasft.pipeline.secrets import ApiKeyMissing, require_api_key
 from metasft.pipeline.summary import failure_summary, run_summary
 from metasft.suites.domains import QUADRANTS, SuiteError, split_domains
@@ -112,6 +113,8 @@ FINETUNE_CHUNKS = chunk_domains(DOMAINS, config["finetune"]["domains_per_job"])
 SAMPLING_CHUNKS = chunk_domains(DOMAINS, config["generation"]["domains_per_job"])
 FINETUNE_CHUNK_OF = {d: c for c, members in FINETUNE_CHUNKS.items() for d in members}
 SAMPLING_CHUNK_OF = {d: c for c, members in SAMPLING_CHUNKS.items() for d in members}
+# Inverse prediction ranks the pairs of these eval domains (config inverse.eval_domains), chunked like sampling.
+INVERSE_CHUNKS = inverse_chunks(inverse_eval_domains(config, SPLIT), SAMPLING_CHUNKS) if INVERSE_METHODS else {}
 
 
 _halves = {s: sum(v == s for v in SPLIT.values()) for s in ("meta_train", "meta_eval")}
@@ -136,6 +139,7 @@ wildcard_constraints:
     eval_domain=_one_of(DOMAINS),
     finetune_chunk=_one_of(FINETUNE_CHUNKS),
     chunk=_one_of(SAMPLING_CHUNKS),
+    inverse_chunk=_one_of(INVERSE_CHUNKS) if INVERSE_CHUNKS else "(?!)",
     source=_one_of(SOURCES),
     table="answers|scores",
     area=_one_of(GENERATED_AREAS) if GENERATED_AREAS else "(?!)",
@@ -163,6 +167,8 @@ def get_resource(rule, name):
             raise WorkflowError(f"invalid config: {MODEL_SIZE_ERROR}")
         if "chunk" in wildcards.keys():
             in_job = len(SAMPLING_CHUNKS[wildcards.chunk])
+        elif "inverse_chunk" in wildcards.keys():
+            in_job = len(INVERSE_CHUNKS[wildcards.inverse_chunk])
         elif "finetune_chunk" in wildcards.keys():
             in_job = len(FINETUNE_CHUNKS[wildcards.finetune_chunk])
         else:
@@ -302,6 +308,10 @@ def get_adapter_paths(wildcards):
 
 def get_chunk_domains(wildcards):
     return SAMPLING_CHUNKS[wildcards.chunk]
+
+
+def get_inverse_chunk_domains(wildcards):
+    return INVERSE_CHUNKS[wildcards.inverse_chunk]
 
 
 def get_finetune_chunk_domains(wildcards):

@@ -1,6 +1,6 @@
 # Inverse prediction (config inverse): which training data did this? The forward methods score every candidate train
-# domain of T's half by the likelihood of M_T's golden answers; one job per chunk of eval domains, one model load
-# with the meta-models' adapters (metasft.methods.inverse).
+# domain of T's half by the likelihood of M_T's golden answers; one job per chunk of the ranked eval domains (all, or
+# inverse.eval_domains of them), one model load with the meta-models' adapters (metasft.methods.inverse).
 rule inverse_likelihoods:
     input:
         suite=f"{RESULTS}/suite/suite.json",
@@ -8,16 +8,16 @@ rule inverse_likelihoods:
         adapters=get_inverse_adapter_dirs,
         golden=expand(f"{RESULTS}/answers/golden/chunks/{{chunk}}.parquet", chunk=SAMPLING_CHUNKS),
     output:
-        f"{RESULTS}/inverse/likelihoods/{{chunk}}.parquet",
+        f"{RESULTS}/inverse/likelihoods/{{inverse_chunk}}.parquet",
     log:
-        f"{LOGS}/inverse_likelihoods/{{chunk}}.log",
+        f"{LOGS}/inverse_likelihoods/{{inverse_chunk}}.log",
     benchmark:
-        f"{BENCHMARKS}/inverse_likelihoods/{{chunk}}.tsv"
+        f"{BENCHMARKS}/inverse_likelihoods/{{inverse_chunk}}.tsv"
     params:
         base_model=base_model_path(),
         adapters=get_inverse_adapters(),
         methods=INVERSE_METHODS,
-        eval_domains=get_chunk_domains,
+        eval_domains=get_inverse_chunk_domains,
         settings=result_settings(config, "inverse"),
         icl_k=config["icl"]["k"],
         seed=config["seed"],
@@ -36,7 +36,7 @@ rule inverse_likelihoods:
 rule inverse:
     input:
         suite=f"{RESULTS}/suite/suite.json",
-        likelihoods=expand(f"{RESULTS}/inverse/likelihoods/{{chunk}}.parquet", chunk=SAMPLING_CHUNKS),
+        likelihoods=expand(f"{RESULTS}/inverse/likelihoods/{{chunk}}.parquet", chunk=INVERSE_CHUNKS),
         golden=get_score_chunks("golden"),
     output:
         table=f"{RESULTS}/metrics/inverse.csv",

@@ -14,7 +14,10 @@ from metasft.analysis.inverse import (
     inverse_table,
     pair_ranks,
     rank_statistics,
+    with_golden_ceiling,
 )
+from metasft.pipeline.config import inverse_eval_domains, load_config
+from metasft.pipeline.resources import chunk_domains, inverse_chunks
 
 DOMAINS = ["dinner_cuisine", "morning_drink", "ideal_pet"]
 
@@ -174,6 +177,51 @@ def test_golden_ceiling_uses_held_out_propensities():
     assert got[("c", "c")] == (pytest.approx(math.log(p_c)), 1)  # the unscored observed answer is left out
     assert set(got) == {("a", "a"), ("a", "b"), ("b", "a"), ("b", "b"), ("c", "c")}  # candidates from T's half only
     assert set(table["method"]) == {GOLDEN_PROPENSITY}
+
+
+def test_inverse_eval_domains_are_a_seeded_sample_from_both_halves():
+    split = {f"d{i:02d}": ("meta_train" if i % 10 < 7 else "meta_eval") for i in range(30)}  # 21 train, 9 eval
+    config = load_config([])
+    assert inverse_eval_domains(config, split) == list(split)  # null: every eval domain
+    config["inverse"]["eval_domains"] = 10
+    chosen = inverse_eval_domains(config, split)
+    assert len(chosen) == 10 and chosen == [d for d in split if d in chosen]  # in the split's order
+    assert sum(split[d] == "meta_train" for d in chosen) == 7  # in proportion: 10 x 21/30
+    assert inverse_eval_domains(config, split) == chosen  # seeded: the same in every process
+    assert inverse_eval_domains(config, dict(reversed(split.items()))) == chosen[::-1]  # not the listing order
+    config["seed"] = 1
+    assert inverse_eval_domains(config, split) != chosen
+    # a lopsided split still gets pairs in all four quadrants, and the sample keeps its size
+    lopsided = {f"d{i}": ("meta_eval" if i == 0 else "meta_train") for i in range(10)}
+    config["inverse"]["eval_domains"] = 3
+    chosen = inverse_eval_domains(config, lopsided)
+    assert len(chosen) == 3 and "d0" in chosen
+    config["inverse"]["eval_domains"] = 40
+    assert inverse_eval_domains(config, split) == list(split)
+
+
+def test_inverse_chunks_keep_the_sampling_jobs_or_cut_the_sample_as_many_ways():
+    domains = [f"d{i}" for i in range(12)]
+    sampling = chunk_domains(domains, 5)  # 3 jobs
+    assert inverse_chunks(domains, sampling) == sampling
+    assert inverse_chunks(domains[:7], sampling) == {"part000": domains[:3], "part001": domains[3:6],
+                                                      "part002": domains[6:7]}
+    assert inverse_chunks(domains[:2], sampling) == {"d0": ["d0"], "d1": ["d1"]}  # one a job: named by the domain
+    assert inverse_chunks(["d3"], chunk_domains(domains, 1)) == {"d3": ["d3"]}
+
+
+def test_the_golden_ceiling_ranks_only_the_eval_domains_the_methods_ranked():
+    split = {"a": "meta_train", "b": "meta_train", "c": "meta_eval", "d": "meta_eval"}
+    golden = pl.DataFrame([{"train_domain": t, "eval_domain": e, "sample_index": i, "score": 100.0 * (i % 2)}
+                           for t in split for e in split for i in range(4)])
+    forward = pl.DataFrame([{"method": "MetaSFT", "eval_domain": e, "train_domain": t, "candidate": c,
+                             "loglik": -1.0 - (c != t), "n_answers": 2}
+                            for e in ("a", "c") for t in split for c in split if split[c] == split[t]])
+    ranks = pair_ranks(with_golden_ceiling(forward, golden, split, answers_per_question=2), split)
+    for method in ("MetaSFT", GOLDEN_PROPENSITY):
+        of_method = ranks.filter(pl.col("method") == method)
+        assert of_method.height == 8 and set(of_method["eval_domain"]) == {"a", "c"}
+    assert set(ranks["quadrant"]) == {"train_train", "eval_train", "train_eval", "eval_eval"}
 
 
 def test_inverse_table_by_hand():

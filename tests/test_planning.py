@@ -53,6 +53,12 @@ def test_plan_counts_jobs_like_the_dag(capsys):
     assert rows["inverse_likelihoods"]["jobs"] == 10 and rows["inverse"]["jobs"] == 1
     assert rows["inverse_likelihoods"]["answers"] == 100 * 2 * 2 * 50 * 50 * 8
     assert rows["inverse_likelihoods"]["gpu_hours"] > 0 and "describe_domains" not in rows
+    # a seeded sample of 20 eval domains: the same 10 jobs (2 domains each), a fifth of the work
+    sampled = load_config([str(ROOT / "config" / "paper_trivia.yaml")])
+    sampled["inverse"]["eval_domains"] = 20
+    inverse_rows = {r["rule"]: r for r in plan(sampled)}["inverse_likelihoods"]
+    assert inverse_rows["jobs"] == 10 and inverse_rows["answers"] == 20 * 2 * 2 * 50 * 50 * 8
+    assert inverse_rows["gpu_hours"] == pytest.approx(rows["inverse_likelihoods"]["gpu_hours"] / 5)
     em = {r["rule"]: r for r in plan(load_config([str(ROOT / "config" / "paper_em_qwen3_4b.yaml")]))}
     assert em["describe_domains"]["requests"] == 100  # no advice area describes itself: Claude writes all 100
     main(["--configfile", str(ROOT / "config" / "paper_trivia.yaml"), "--gpu-hour-cost", "2"])

@@ -76,6 +76,9 @@ def test_scale_tiny_preset_plans_the_paper_shape_on_the_tiny_base(workflow_copy)
     # fewer, larger processes: 25 train domains per job, one pretraining, one metrics job
     assert counts["pretrain_base"] == 1 and counts["metrics"] == 1
     assert counts["finetune"] == counts["golden"] == counts["predict_icl"] == counts["predict_metasft"] == 4
+    # inverse prediction ranks the pairs of 20 seeded eval domains, in as many jobs as sampling (5 domains each)
+    assert counts["inverse_likelihoods"] == 4
+    assert len(re.findall(r"wildcards: inverse_chunk=part00[0-3]", output)) == 4
     config = yaml.safe_load((ROOT / "config" / "scale_tiny.yaml").read_text())
     assert config["metrics"] == {"permutations": 100, "bootstrap_resamples": 2000}  # the paper presets' settings
 

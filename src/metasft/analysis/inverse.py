@@ -82,6 +82,14 @@ def golden_loglik(golden_scores: pl.DataFrame, split: dict[str, str], answers_pe
     return table.select(list(LIKELIHOOD_SCHEMA)).cast(LIKELIHOOD_SCHEMA)
 
 
+def with_golden_ceiling(likelihoods: pl.DataFrame, golden_scores: pl.DataFrame, split: dict[str, str],
+                        answers_per_question: int) -> pl.DataFrame:
+    """The forward methods' likelihoods and the GoldenPropensity ceiling's, for the eval domains the forward methods
+    ranked (every one, or the sample of inverse.eval_domains): the ceiling is not ranked on pairs they skipped."""
+    ranked = golden_scores.filter(pl.col("eval_domain").is_in(likelihoods["eval_domain"].unique().implode()))
+    return pl.concat([likelihoods.cast(LIKELIHOOD_SCHEMA), golden_loglik(ranked, split, answers_per_question)])
+
+
 def pair_ranks(likelihoods: pl.DataFrame, split: dict[str, str]) -> pl.DataFrame:
     """Per method and pair (T, E): the true T's rank statistics among the candidates of T's half. A pair is ranked
     only when every candidate of the half has a score (a missing row would silently shrink the field)."""
@@ -162,8 +170,7 @@ def inverse(suite_path, likelihood_paths: list[str], golden_score_paths: list[st
     likelihoods = pl.concat([read_parquet(p) for p in likelihood_paths])
     golden = pl.concat([read_parquet(p, columns=["train_domain", "eval_domain", "sample_index", "score"])
                         for p in golden_score_paths])
-    likelihoods = pl.concat([likelihoods.cast(LIKELIHOOD_SCHEMA), golden_loglik(golden, split, answers_per_question)])
-    ranks = pair_ranks(likelihoods, split)
+    ranks = pair_ranks(with_golden_ceiling(likelihoods, golden, split, answers_per_question), split)
     table = inverse_table(ranks, n_resamples, confidence, seed)
     if table.is_empty() or table["mrr"].is_nan().all():
         raise ValueError("inverse prediction ranked no pair: the golden answers or the inverse likelihoods are empty")

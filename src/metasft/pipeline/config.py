@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import random
 import re
 import typing
 from pathlib import Path
@@ -184,6 +185,26 @@ def inverse_methods(config: dict, nl: bool) -> list[str]:
         raise ConfigError(f"inverse.methods ({', '.join(config['inverse']['methods'])}) names only NL methods, and "
                           "this run has none (nl.enabled): add UntrainedICL or MetaSFT, or set inverse.enabled: false")
     return methods
+
+
+def inverse_eval_domains(config: dict, split: dict[str, str]) -> list[str]:
+    """The eval domains whose pairs inverse prediction ranks (config inverse.eval_domains): every domain, or a seeded
+    sample of that many drawn from each half of the split in proportion to its size (at least one from each, so all
+    four quadrants have pairs). In `split`'s order; every train domain of a half stays a candidate either way."""
+    wanted = config["inverse"].get("eval_domains")
+    domains = list(split)
+    if wanted is None or wanted >= len(domains):
+        return domains
+    halves = {h: [d for d in domains if split[d] == h] for h in ("meta_train", "meta_eval")}
+    sizes = {h: len(members) for h, members in halves.items()}
+    from_train = min(max(round(wanted * sizes["meta_train"] / len(domains)), 1), wanted - 1, sizes["meta_train"])
+    from_eval = min(wanted - from_train, sizes["meta_eval"])
+    counts = {"meta_train": min(wanted - from_eval, sizes["meta_train"]), "meta_eval": from_eval}
+    chosen = set()
+    for half, members in halves.items():
+        rng = random.Random(f"inverse_eval_domains:{config['seed']}:{half}")
+        chosen.update(rng.sample(sorted(members), counts[half]))
+    return [d for d in domains if d in chosen]
 
 
 def api_needs(config: dict, pending_areas: list[str], descriptions_pending: list[str] = ()) -> list[str]:

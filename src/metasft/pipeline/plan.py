@@ -13,12 +13,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from metasft.pipeline.config import ROOT, descriptions_to_write, inverse_methods, load_config, nl_enabled
+from metasft.pipeline.config import (ROOT, descriptions_to_write, inverse_eval_domains, inverse_methods, load_config,
+                                     nl_enabled)
 from metasft.pipeline.resources import (
     GPU_RULES,
     SAMPLING_RULES,
     chunk_domains,
     gpu_minutes,
+    inverse_chunks,
     inverse_scorings_per_eval_domain,
     model_params_billions,
 )
@@ -77,7 +79,9 @@ def plan(config: dict) -> list[dict]:
     methods = inverse_methods(config, nl)
     if methods:
         scorings = inverse_scorings_per_eval_domain(config, n, answers_per_pair, len(methods))
-        add("inverse_likelihoods", len(sampling_chunks), n * scorings, sampling_chunks)
+        chunks = inverse_chunks(inverse_eval_domains(config, split), sampling_chunks)
+        ranked = sum(len(members) for members in chunks.values())
+        add("inverse_likelihoods", len(chunks), ranked * scorings, chunks)
         add("inverse", 1)
     return rows
 

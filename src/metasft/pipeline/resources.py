@@ -17,6 +17,14 @@ def chunk_domains(domains: list[str], per_job: int) -> dict[str, list[str]]:
     return {f"part{i // per_job:03d}": domains[i:i + per_job] for i in range(0, len(domains), per_job)}
 
 
+def inverse_chunks(eval_domains: list[str], sampling_chunks: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Jobs of rule inverse_likelihoods: the sampling chunks when every domain is ranked, else the ranked eval domains
+    cut into as many chunks (so a sample keeps the run's parallelism)."""
+    if eval_domains == [d for members in sampling_chunks.values() for d in members]:
+        return sampling_chunks
+    return chunk_domains(eval_domains, -(-len(eval_domains) // len(sampling_chunks)))
+
+
 GPU_RULES = ("pretrain_base", "finetune", "golden", "predict_icl", "meta_train", "predict_metasft", "predict_nl",
              "predict_metasft_to_nl", "meta_train_nl", "predict_metasft_nl", "inverse_likelihoods")
 # The sampling rules: work in answers; those after golden prompt with T's examples or description.
