@@ -2,6 +2,7 @@
 that does not depend on batching or chunking, and the vllm backend's request building (without vllm)."""
 
 import dataclasses
+from collections import Counter
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +41,7 @@ def sampling(**overrides) -> SamplingSettings:
     return default_settings(SamplingSettings, "generation", **overrides)
 
 
-def engine(fixture, mixing="segments", **settings):
+def engine(fixture, mixing="stacked", **settings):
     from metasft.generation.hf import HFEngine
 
     suite, base, adapters = fixture
@@ -83,16 +84,42 @@ def test_mixed_adapter_batch_equals_per_adapter_sequential_greedy(fixture):
     names = [*DOMAINS, None]
     requests = [GenerationRequest(p, name, seed=i, n=2) for i, p in enumerate(prompts) for name in names]
     batched = greedy.generate_tokens(requests)
-    assert greedy.segments is not None
-    # peft's own mixed-adapter forward (adapter_names, one per row) gives the same tokens
-    assert engine(fixture, "peft", temperature=0.0, max_new_tokens=12, samples_per_question=2,
-                  max_batch_tokens=1200).generate_tokens(requests) == batched
+    assert greedy.stacked is not None and greedy.segments is None
+    # the per-adapter segments and peft's own mixed-adapter forward (adapter_names, one per row) give the same tokens
+    for mixing in ("segments", "peft"):
+        other = engine(fixture, mixing, temperature=0.0, max_new_tokens=12, samples_per_question=2,
+                       max_batch_tokens=1200)
+        assert (other.stacked is None) and ((other.segments is not None) == (mixing == "segments"))
+        assert other.generate_tokens(requests) == batched, mixing
     lengths = [len(x) for x in encode_prompts(greedy.tokenizer, requests)]
     assert len(plan_batches(lengths, [2] * len(requests), 12, 1200, 512)) > 2  # several batches, each mixed
 
     different = per_adapter_generate_equals(greedy, requests, batched, max_new_tokens=12)
     # the adapters really differ: the same question gets different answers under different adapters
     assert len(different) > 2 * len(prompts)
+
+
+def test_stacked_lora_takes_adapters_of_different_ranks_and_layers(fixture, tmp_path):
+    """Stacked LoRA with a rank-4 adapter on two projections beside rank-8 adapters on every linear layer: the
+    layers hold different column sets, nothing is padded, and the tokens equal peft's and `generate`'s."""
+    from metasft.generation.hf import HFEngine
+    from metasft.models.random import build_random_adapters
+
+    suite, base, adapters = fixture
+    narrow = build_random_adapters(base, ["narrow"], tmp_path, r=4, alpha=8, seed=3,
+                                   target_modules=["q_proj", "v_proj"])
+    mixed = {**narrow, DOMAINS[0]: adapters[DOMAINS[0]], DOMAINS[1]: adapters[DOMAINS[1]]}
+    settings = sampling(temperature=0.0, max_new_tokens=10, samples_per_question=1, max_batch_tokens=100_000)
+    stacked = HFEngine.load(base, mixed, settings)
+    widths = {tuple(sorted(layer.lora_A)): sum(layer.r.values()) for layer in stacked.stacked.layers}
+    assert widths[tuple(sorted(["narrow", DOMAINS[0], DOMAINS[1]]))] == 4 + 8 + 8
+    assert widths[tuple(sorted([DOMAINS[0], DOMAINS[1]]))] == 16  # layers the narrow adapter does not target
+    requests = [GenerationRequest(p, name, seed=i) for i, p in enumerate(ragged_prompts(suite)[:5])
+                for name in ("narrow", *DOMAINS[:2], None)]
+    batched = stacked.generate_tokens(requests)
+    assert HFEngine.load(base, mixed, settings, mixing="peft").generate_tokens(requests) == batched
+    different = per_adapter_generate_equals(stacked, requests, batched, max_new_tokens=10)
+    assert len({answer for question, answer in different}) > 5
 
 
 def per_adapter_generate_equals(greedy, requests, batched, max_new_tokens):
@@ -125,7 +152,7 @@ def per_adapter_generate_equals(greedy, requests, batched, max_new_tokens):
 
 def test_lora_dropout_keeps_the_fast_mixed_adapter_path(fixture, tmp_path):
     """LoRA dropout (0.05 in the paper presets) is a training setting: an adapter trained with it still runs on
-    the segmented mixed-adapter path, and its answers equal `generate`'s with that adapter alone."""
+    the stacked mixed-adapter path, and its answers equal `generate`'s with that adapter alone."""
     from metasft.generation.hf import HFEngine
     from metasft.models.loading import load_base
     from metasft.models.training import (
@@ -143,17 +170,49 @@ def test_lora_dropout_keeps_the_fast_mixed_adapter_path(fixture, tmp_path):
                                                       [a for _, a in domain.train]), settings, tmp_path / "dropout", 0)
     greedy = HFEngine.load(base, {"dropout": tmp_path / "dropout", DOMAINS[1]: adapters[DOMAINS[1]]},
                            sampling(temperature=0.0, max_new_tokens=8, max_batch_tokens=100_000))
-    dropouts = [getattr(d, "p", 0) for m in greedy.segments.layers for d in m.lora_dropout.values()] if greedy.segments else []
+    dropouts = [getattr(d, "p", 0) for m in greedy.stacked.layers for d in m.lora_dropout.values()] if greedy.stacked else []
     assert 0.05 in dropouts  # the trained adapter carries its dropout, and the fast path is on
     used = []
-    applied = greedy.segments.applied
-    greedy.segments.applied = lambda names: used.append(names) or applied(names)
+    installed = greedy.stacked.installed
+    greedy.stacked.installed = lambda: used.append(greedy._gated_names) or installed()
     requests = [GenerationRequest(p, name, seed=i) for i, p in enumerate(ragged_prompts(suite)[:4])
                 for name in ("dropout", DOMAINS[1], None)]
     batched = greedy.generate_tokens(requests)
-    assert used and all(len(set(names)) > 1 for names in used)  # every step of the mixed batch was segmented
+    assert used and all(len(set(names)) > 1 for names in used)  # every step of the mixed batch was stacked
     different = per_adapter_generate_equals(greedy, requests, batched, max_new_tokens=8)
     assert len(different) > 4  # the trained adapter answers differently from the base
+
+
+def test_static_decode_gives_the_dynamic_loops_answers(fixture):
+    """generation.static_decode (issue 14 part 2, its CPU-runnable logic): rows padded to a bucket, a preallocated
+    cache filled from the prefill, finished and padding rows kept in the batch; greedy and sampled answers equal
+    the dynamic loop's, and shapes are prepared once per (rows, length) bucket."""
+    from metasft.generation.hf import HFEngine
+    from metasft.generation.static import cache_length, row_bucket
+
+    assert [row_bucket(n) for n in (1, 8, 9, 100, 512)] == [8, 8, 16, 128, 512]
+    assert cache_length(30, 24) == 64 and cache_length(41, 24) == 128 and cache_length(40, 24) == 64
+    suite, base, adapters = fixture
+    requests = [GenerationRequest(p, name, seed=i, n=3) for i, p in enumerate(ragged_prompts(suite))
+                for name in (*DOMAINS, None)]
+    for temperature in (0.0, 1.0):
+        dynamic = engine(fixture, temperature=temperature, max_new_tokens=12, max_batch_tokens=2000)
+        static = engine(fixture, temperature=temperature, max_new_tokens=12, max_batch_tokens=2000,
+                        static_decode=True)
+        assert static.static is not None and not static.static.compile_step  # CPU: eager steps
+        # random weights seldom draw the stop token: make a token they often draw a stop, so rows finish early
+        drawn = Counter(t for samples in dynamic.generate_tokens(requests[:12]) for tokens in samples for t in tokens)
+        for one in (static, dynamic):
+            one.stop_ids = [*one.stop_ids, drawn.most_common(1)[0][0]]
+        answers = static.generate_tokens(requests)
+        assert answers == dynamic.generate_tokens(requests)
+        assert sum(len(tokens) < 12 for samples in answers for tokens in samples) > 10  # rows finished early
+        # padding rows: every step ran a bucket of rows, more than the dynamic loop's shrinking batches
+        assert static.stats["row_steps"] > dynamic.stats["row_steps"]
+        assert static.static.shapes_prepared < len(plan_batches(
+            [len(x) for x in encode_prompts(static.tokenizer, requests)], [3] * len(requests), 12, 2000, 1024))
+    with pytest.raises(ValueError, match="static_decode needs the stacked LoRA path"):
+        HFEngine.load(base, adapters, sampling(static_decode=True), mixing="segments")
 
 
 def test_samples_do_not_depend_on_batch_companions_or_budget(fixture):
@@ -249,3 +308,59 @@ def test_importing_the_project_does_not_import_vllm_or_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env={"PYTHONPATH": str(ROOT / "src"), "PATH": ""})
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_decode_figures_and_the_bandwidth_roofline_by_hand():
+    from metasft.bench.roofline import decode_figures
+
+    result = {"decode_steps": 10, "decode_seconds": 0.5, "row_steps": 40, "kv_position_reads": 400,
+              "weight_bytes": 1000, "kv_bytes_per_position": 10}
+    figures = decode_figures(result, bandwidth=1.4e6)
+    assert figures["ms_per_decode_step"] == pytest.approx(50.0)
+    assert figures["rows_per_decode_step"] == 4.0
+    assert figures["bytes_per_decode_step"] == 1000 + 40 * 10  # weights once, 40 cached positions a step
+    assert figures["roofline_ms_per_decode_step"] == pytest.approx(1.0)
+    assert figures["roofline_fraction"] == pytest.approx(1.0 / 50)
+    assert "roofline_fraction" not in decode_figures(result, bandwidth=None)
+    assert decode_figures({**result, "decode_steps": 0}, 1e9) == {}
+
+
+def test_engine_counts_its_decode_work_and_model_bytes(fixture):
+    from metasft.bench.generation import with_adapters
+    from metasft.bench.roofline import model_bytes
+
+    suite, _, _ = fixture
+    one = engine(fixture, temperature=0.0, max_new_tokens=6, max_batch_tokens=100_000)
+    prompts = ragged_prompts(suite)
+    one.generate_tokens([GenerationRequest(p, DOMAINS[0], seed=0, n=2) for p in prompts])
+    # one batch of 2 x len(prompts) rows, no stop drawn by random weights: 5 forwards after the prefill's token
+    assert one.stats["decode_steps"] == 5 and one.stats["row_steps"] == 5 * 2 * len(prompts)
+    width = max(len(x) for x in encode_prompts(one.tokenizer, [GenerationRequest(p, None, 0) for p in prompts]))
+    assert one.stats["kv_position_reads"] == 2 * len(prompts) * sum(width + k for k in range(1, 6))
+    config = one.base_model.config
+    figures = model_bytes(one)
+    assert figures["kv_bytes_per_position"] == 2 * config.num_hidden_layers * config.num_key_value_heads * \
+        config.head_dim * 4  # fp32 keys and values
+    all_weights = sum(p.numel() * 4 for p in one.model.parameters())
+    embedding = one.base_model.get_input_embeddings().weight.numel() * 4
+    assert figures["weight_bytes"] == all_weights - (0 if config.tie_word_embeddings else embedding)
+    spec = {"adapters": {"a": "A", "b": "B", "c": "C"}, "pairs": [(t, f"e{i}", ["q"]) for i, t in enumerate("aabbcc")]}
+    assert with_adapters(spec, 2)["adapters"] == {"a": "A", "b": "B"}
+    assert [t for t, _, _ in with_adapters(spec, 2)["pairs"]] == ["a", "b", "a", "b", "a", "b"]
+    assert [e for _, e, _ in with_adapters(spec, 2)["pairs"]] == [f"e{i}" for i in range(6)]  # the same requests
+
+
+def test_generation_benchmark_sweeps_adapter_counts(tmp_path):
+    """The benchmark's sweep runs (random tiny model, a handful of tokens): one engine figure set per count."""
+    done = subprocess.run(
+        [sys.executable, "-m", "metasft.bench.generation", "--model", "random", "--paths", "c", "--repeats", "1",
+         "--adapters", "2", "--adapter-counts", "1,3", "--pairs-per-adapter", "2", "--questions", "1",
+         "--samples", "2", "--max-new-tokens", "4", "--bandwidth-gbs", "10", "--run", "bench_sweep_test",
+         "--workdir", str(tmp_path / "work")],
+        capture_output=True, text=True, cwd=ROOT, check=True)
+    lines = dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line)
+    for count in (1, 3):
+        assert float(lines[f"adapters_{count}_engine_tokens_per_s"]) > 0
+        assert 0 < float(lines[f"adapters_{count}_engine_roofline_fraction"]) < 1
+        assert float(lines[f"adapters_{count}_engine_rows_per_decode_step"]) == 8  # 4 pairs x 1 question x 2
+    assert "rate_3_over_1_adapters" in lines

@@ -2,6 +2,8 @@
 
     python -m metasft.bench.generation [--configfile config/config.yaml] [--adapters 6] [--pairs-per-adapter 12]
                                [--questions 8] [--samples 4] [--max-new-tokens 24] [--arch tiny|qwen3-4b]
+                               [--mixing stacked|segments|peft] [--compare-mixing segments] [--static-decode]
+                               [--adapter-counts 1,6,16] [--bandwidth-gbs 3350]
 
 Every path answers the same requests: `--adapters` train domains (LoRA adapters), each paired with
 `--pairs-per-adapter` eval domains, `--questions` eval questions per pair, `--samples` samples per question,
@@ -13,6 +15,14 @@ its own process so that their peak memories are separate:
       start to exit) and the rate is scaled to all pairs.
   (b) in_process_loop: the base and all adapters loaded once; per pair `set_adapter` and one `generate` call.
   (c) engine: `metasft.generation.hf.HFEngine`, all requests in one call (mixed-adapter token-budget batches).
+
+The paths' code is `metasft.bench.generation_workers`, the roofline figures `metasft.bench.roofline`.
+
+`--compare-mixing` adds (c2), the engine with another mixed-adapter path, alternating with (b) and (c);
+`--adapter-counts 1,6,16` runs only the engine, once per count, on the same sequences (pair i served by adapter
+i mod count). For the engine it prints ms per decode step, rows per step, bytes a step must read (every weight once,
+plus the keys and values of the cached positions its rows attend over) and, where the memory bandwidth is known
+(CUDA cards by name, or `--bandwidth-gbs`), the fraction of that bandwidth roofline the step reaches.
 
 Rates are generated tokens (answer tokens, stop token excluded) per second of generation; (b) and (c) exclude
 the one model load (printed separately); each runs after a warm-up in `--repeats` processes, alternating (b), (c),
@@ -39,159 +49,27 @@ import tempfile
 import time
 from pathlib import Path
 
-from metasft.generation.requests import SamplingSettings, stop_token_ids
+from metasft.bench.generation_workers import WORKERS, worker_per_pair
+from metasft.bench.roofline import decode_figures, device_bandwidth
 from metasft.models.random import (
     ARCHS,
     build_random_adapters,
     build_random_model,
     project_tokenizer,
 )
-from metasft.pipeline.config import load_config, settings_from
-from metasft.pipeline.seeds import derived_seed
+from metasft.pipeline.config import load_config
 
 SRC = Path(__file__).resolve().parents[2]
 
 
-def _settings(spec: dict, **overrides):
-    return settings_from(SamplingSettings, {**spec["generation"], **overrides}, "generation")
+def with_adapters(spec: dict, count: int) -> dict:
+    """The spec's requests served by its first `count` adapters (pair i by adapter i mod count): the same sequences,
+    so rates for different adapter counts compare."""
+    train = list(spec["adapters"])[:count]
+    pairs = [(train[i % count], e, questions) for i, (_, e, questions) in enumerate(spec["pairs"])]
+    return {**spec, "adapters": {t: spec["adapters"][t] for t in train}, "pairs": pairs}
 
 
-def _pair_prompts(pair) -> list[list[dict]]:
-    return [[{"role": "user", "content": q}] for q in pair[2]]
-
-
-def _peak_memory() -> dict:
-    import torch
-
-    peak = {"peak_rss_mb": 0.0}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            peak["peak_rss_mb"] = int(line.split()[1]) / 1024
-    if torch.cuda.is_available():
-        peak["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
-    return peak
-
-
-def _sync():
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def _tokens(answers) -> int:
-    return sum(a["new_tokens"] for samples in answers for a in samples)
-
-
-def reference_answers(model, tokenizer, prompts: list[list[dict]], settings: SamplingSettings,
-                      seed: int) -> list[list[dict]]:
-    """The plain `transformers.generate` path (one adapter, the active one; `num_return_sequences`): the
-    reference that the engine is benchmarked against (paths a and b). Seeded once per call."""
-    import torch
-
-    from metasft.models.chat import encode_chat
-
-    encoded = [encode_chat(tokenizer, p, add_generation_prompt=True) for p in prompts]
-    order = sorted(range(len(prompts)), key=lambda i: (len(encoded[i]), i))
-    n = settings.samples_per_question
-    per_batch = max(settings.batch_size // n, 1)
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    stops = stop_token_ids(tokenizer, base.config, getattr(base, "generation_config", None))
-    results: list[list[dict]] = [[] for _ in prompts]
-    torch.manual_seed(seed)
-    device = model.device
-    tokenizer.padding_side = "left"
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
-    for start in range(0, len(order), per_batch):
-        batch = order[start:start + per_batch]
-        padded = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
-        with torch.inference_mode():
-            output = model.generate(
-                input_ids=padded["input_ids"].to(device), attention_mask=padded["attention_mask"].to(device),
-                do_sample=not settings.greedy, temperature=None if settings.greedy else settings.temperature,
-                top_p=None if settings.greedy else settings.top_p, max_new_tokens=settings.max_new_tokens,
-                min_new_tokens=settings.min_new_tokens or None, num_return_sequences=n, pad_token_id=pad,
-                eos_token_id=stops, top_k=None,
-            )
-        new_tokens = output[:, padded["input_ids"].shape[1]:].tolist()
-        for row, tokens in enumerate(new_tokens):
-            ended = next((j for j, t in enumerate(tokens) if t in stops), None)
-            kept = tokens[:ended] if ended is not None else [t for t in tokens if t != pad]
-            results[batch[row // n]].append({
-                "answer": tokenizer.decode(kept, skip_special_tokens=True).strip(),
-                "finished": ended is not None,
-                "new_tokens": len(kept),
-            })
-    return results
-
-
-def worker_per_pair(spec: dict, index: int) -> dict:
-    """(a): what a one-job-per-pair rule does: import, load base + one adapter, one `generate` call."""
-    from metasft.models.loading import configure_torch, load_with_adapters
-
-    configure_torch(spec["threads"])
-    train_domain, eval_domain, _ = pair = spec["pairs"][index]
-    model, tokenizer = load_with_adapters(spec["base"], {train_domain: spec["adapters"][train_domain]})
-    answers = reference_answers(model, tokenizer, _pair_prompts(pair), _settings(spec, batch_size=10**6),
-                             derived_seed(spec["seed"], train_domain, eval_domain))
-    _sync()
-    return {"tokens": _tokens(answers), **_peak_memory()}
-
-
-def _timed(run, repeats: int) -> tuple[float, int]:
-    best, tokens = float("inf"), 0
-    for _ in range(repeats):
-        _sync()
-        started = time.perf_counter()
-        tokens = run()
-        _sync()
-        best = min(best, time.perf_counter() - started)
-    return best, tokens
-
-
-def worker_loop(spec: dict) -> dict:
-    """(b): base and adapters loaded once; per pair `set_adapter` and one `generate` call."""
-    from metasft.models.loading import configure_torch, load_with_adapters
-
-    configure_torch(spec["threads"])
-    started = time.perf_counter()
-    model, tokenizer = load_with_adapters(spec["base"], spec["adapters"])
-    load = time.perf_counter() - started
-    settings = _settings(spec, batch_size=10**6)
-
-    def run(pairs=spec["pairs"]):
-        tokens = 0
-        for train_domain, eval_domain, questions in pairs:
-            model.set_adapter(train_domain)
-            tokens += _tokens(reference_answers(model, tokenizer, _pair_prompts((train_domain, eval_domain, questions)),
-                                                settings, derived_seed(spec["seed"], train_domain, eval_domain)))
-        return tokens
-
-    run(spec["pairs"][:1])  # warm-up
-    seconds, tokens = _timed(run, 1)
-    return {"tokens": tokens, "seconds": seconds, "load_seconds": load, **_peak_memory()}
-
-
-def worker_engine(spec: dict) -> dict:
-    """(c): the engine, every request of every pair in one call."""
-    from metasft.generation.hf import HFEngine
-    from metasft.generation.requests import GenerationRequest
-    from metasft.models.loading import configure_torch
-
-    configure_torch(spec["threads"])
-    settings = _settings(spec)
-    started = time.perf_counter()
-    engine = HFEngine.load(spec["base"], spec["adapters"], settings)
-    load = time.perf_counter() - started
-    requests = [GenerationRequest(m, t, derived_seed(spec["seed"], t, e, qi), settings.samples_per_question)
-                for t, e, questions in spec["pairs"] for qi, m in enumerate(_pair_prompts((t, e, questions)))]
-    engine.generate(requests[:len(spec["pairs"][0][2])])  # warm-up
-    seconds, tokens = _timed(lambda: _tokens(engine.generate(requests)), 1)
-    return {"tokens": tokens, "seconds": seconds, "load_seconds": load, "batch_tokens": settings.max_batch_tokens,
-            **_peak_memory()}
-
-
-WORKERS = {"loop": worker_loop, "engine": worker_engine}
 
 
 def _run_worker(spec_path: Path, *args: str) -> tuple[dict, float]:
@@ -230,13 +108,17 @@ def prepare(args, workdir: Path) -> tuple[dict, str]:
     n_adapters = args.adapters or generation["domains_per_job"]
     n_pairs = args.pairs_per_adapter or len(domains)
     questions = args.questions or generation["eval_questions_per_domain"]
-    train = [domains[i % len(domains)] for i in range(n_adapters)]
-    if len(set(train)) < n_adapters:
-        raise SystemExit(f"--adapters {n_adapters}: the suite has only {len(domains)} domains")
+    built = max([n_adapters, *adapter_counts(args)])  # a sweep serves the same requests with up to this many
+    # a random model's adapters need no domain: beyond the suite's domains they are numbered copies of the names
+    train = [domains[i] if i < len(domains) else f"{domains[i % len(domains)]}_{i // len(domains)}"
+             for i in range(built)]
+    if built > len(domains) and args.model == "trained":
+        raise SystemExit(f"--adapters/--adapter-counts {built}: the suite has only {len(domains)} trained domains")
     evals = [domains[i % len(domains)] for i in range(n_pairs)]
-    pairs = [(t, e, list(suite.domains[e].eval_questions[:questions])) for t in train for e in evals]
+    pairs = [(t, e, list(suite.domains[e].eval_questions[:questions])) for t in train[:n_adapters] for e in evals]
 
-    trained = _trained_paths(args.run, train) if args.arch == "tiny" and args.model != "random" else None
+    trained = (_trained_paths(args.run, train) if args.arch == "tiny" and args.model != "random"
+               and built <= len(domains) else None)
     if args.model == "trained" and trained is None:
         raise SystemExit(f"--model trained: no results/{args.run}/base_model with adapters for {', '.join(train)}; "
                          f"run snakemake first or use --model random")
@@ -269,8 +151,13 @@ def prepare(args, workdir: Path) -> tuple[dict, str]:
     if args.batch_size:
         generation["batch_size"] = args.batch_size
     spec = {"base": str(base), "adapters": {k: str(v) for k, v in adapters.items()}, "pairs": pairs,
-            "generation": generation, "threads": args.threads, "seed": config["seed"], "repeats": args.repeats}
+            "generation": generation, "threads": args.threads, "seed": config["seed"], "repeats": args.repeats,
+            "mixing": args.mixing, "static_decode": args.static_decode}
     return spec, described
+
+
+def adapter_counts(args) -> list[int]:
+    return [int(c) for c in args.adapter_counts.split(",")] if args.adapter_counts else []
 
 
 def _load() -> str:
@@ -296,6 +183,15 @@ def main(argv=None) -> int:
     parser.add_argument("--per-pair-runs", type=int, default=3, help="pairs timed for the per-pair-process path")
     parser.add_argument("--repeats", type=int, default=3, help="processes of (b) and (c), alternating; the best counts")
     parser.add_argument("--paths", default="abc", help="which of a, b, c to run")
+    parser.add_argument("--mixing", choices=["stacked", "segments", "peft"], default="stacked",
+                        help="the engine's mixed-adapter LoRA path (c)")
+    parser.add_argument("--compare-mixing", choices=["stacked", "segments", "peft"],
+                        help="also run the engine with this mixing, alternating with the others (c2)")
+    parser.add_argument("--static-decode", action="store_true", help="the engine with generation.static_decode")
+    parser.add_argument("--adapter-counts", help="engine only: serve the same requests with each of these numbers "
+                                                  "of adapters, e.g. 1,6,16 (pair i by adapter i mod count)")
+    parser.add_argument("--bandwidth-gbs", type=float,
+                        help="memory bandwidth for the roofline fraction (default: known CUDA cards by name)")
     parser.add_argument("--workdir", help="keep the generated model and spec here (default: a temporary folder)")
     parser.add_argument("--worker", choices=["pair", *WORKERS], help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
@@ -317,7 +213,8 @@ def main(argv=None) -> int:
         g = spec["generation"]
         n_pairs = len(spec["pairs"])
         print(f"model: {described}")
-        print(f"requests: {len(spec['adapters'])} adapters x {n_pairs // len(spec['adapters'])} pairs each, "
+        n_adapters = len({t for t, _, _ in spec["pairs"]})
+        print(f"requests: {n_adapters} adapters x {n_pairs // n_adapters} pairs each, "
               f"{len(spec['pairs'][0][2])} questions x {g['samples_per_question']} samples per pair, "
               f"max_new_tokens {g['max_new_tokens']}, min_new_tokens {g['min_new_tokens']}, "
               f"{n_pairs * len(spec['pairs'][0][2]) * g['samples_per_question']} sequences; threads {args.threads}")
@@ -338,20 +235,33 @@ def main(argv=None) -> int:
             if gpu is not None:
                 print(f"per_pair_process_peak_gpu_memory_mb: {gpu:.0f}")
             print(f"per_pair_process_load_average: {load_before} -> {_load()}")
-        # (b) and (c) alternate, `--repeats` processes each, so that a load spike from elsewhere hits both alike;
-        # the best run of each counts
+        bandwidth = device_bandwidth(args.bandwidth_gbs)
+        # (b), (c) and (c2) alternate, `--repeats` processes each, so that a load spike from elsewhere hits all
+        # alike; the best run of each counts. A sweep over adapter counts runs the engine once per count instead.
+        counts = adapter_counts(args)
+        workers = [("b", "in_process_loop", "loop", spec_path), ("c", "engine", "engine", spec_path)]
+        if counts:
+            workers = []
+            for count in counts:
+                path = workdir / f"spec_{count}.json"
+                path.write_text(json.dumps(with_adapters(spec, count)))
+                workers.append((f"c{count}", f"adapters_{count}_engine", "engine", path))
+        elif args.compare_mixing:
+            path = workdir / "spec_compare.json"
+            path.write_text(json.dumps({**spec, "mixing": args.compare_mixing}))
+            workers.append(("c2", f"engine_{args.compare_mixing}", "engine", path))
         best: dict[str, dict] = {}
         loads: dict[str, list[str]] = {}
         for _ in range(args.repeats):
-            for key, worker in (("b", "loop"), ("c", "engine")):
-                if key in args.paths:
+            for key, name, worker, path in workers:
+                if key[0] in args.paths:
                     before = _load()
-                    result, _ = _run_worker(spec_path, "--worker", worker)
+                    result, _ = _run_worker(path, "--worker", worker)
                     loads.setdefault(key, []).append(f"{before} -> {_load()}")
-                    print(f"run {worker}: {result['tokens'] / result['seconds']:.1f} tokens/s", flush=True)
+                    print(f"run {name}: {result['tokens'] / result['seconds']:.1f} tokens/s", flush=True)
                     if key not in best or result["seconds"] < best[key]["seconds"]:
                         best[key] = result
-        for key, name in (("b", "in_process_loop"), ("c", "engine")):
+        for key, name, _, _ in workers:
             if key not in best:
                 continue
             result = best[key]
@@ -360,14 +270,25 @@ def main(argv=None) -> int:
             print(f"{name}_seconds: {result['seconds']:.2f}")
             print(f"{name}_load_model_seconds: {result['load_seconds']:.2f}")
             print(f"{name}_tokens_per_s: {rates[key]:.1f}")
+            for figure, value in decode_figures(result, bandwidth).items():
+                print(f"{name}_{figure}: {value:.4g}" if figure != "bytes_per_decode_step" else
+                      f"{name}_{figure}: {value:.4e}")
             print(f"{name}_peak_memory_mb: {result['peak_rss_mb']:.0f}")
             if "peak_gpu_mb" in result:
                 print(f"{name}_peak_gpu_memory_mb: {result['peak_gpu_mb']:.0f}")
             print(f"{name}_load_average: {'; '.join(loads[key])}")
-        if "c" in rates and "a" in rates:
-            print(f"speedup_vs_per_pair_process: {rates['c'] / rates['a']:.1f}")
-        if "c" in rates and "b" in rates:
-            print(f"speedup_vs_in_process_loop: {rates['c'] / rates['b']:.2f}")
+        if bandwidth is None and any(k[0] == "c" for k in best):
+            print("roofline_fraction: n/a (unknown memory bandwidth: pass --bandwidth-gbs)")
+        for key, label in (("c", ""), ("c2", f"_{args.compare_mixing}")):
+            if key in rates and "a" in rates:
+                print(f"speedup{label}_vs_per_pair_process: {rates[key] / rates['a']:.1f}")
+            if key in rates and "b" in rates:
+                print(f"speedup{label}_vs_in_process_loop: {rates[key] / rates['b']:.2f}")
+        if "c" in rates and "c2" in rates:
+            print(f"engine_{args.mixing}_over_{args.compare_mixing}: {rates['c'] / rates['c2']:.2f}")
+        for before, count in zip(counts, counts[1:]):
+            if f"c{count}" in rates and f"c{before}" in rates:
+                print(f"rate_{count}_over_{before}_adapters: {rates[f'c{count}'] / rates[f'c{before}']:.2f}")
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)

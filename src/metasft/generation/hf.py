@@ -7,10 +7,12 @@ by `generation.backend`:
 - `hf` (default; CPU and GPU): one copy of the base model with every adapter of the job loaded into one
   `PeftModel`. Requests are sorted by prompt length and cut into batches by a token budget
   (`max_batch_tokens` = rows x (longest prompt + max_new_tokens), at most `batch_size` rows); a batch mixes
-  adapters through peft's mixed-adapter forward (`adapter_names`, one per row). Each prompt is prefilled once
-  and its KV cache copied for its samples; a hand-written decode loop then steps the batch, drops finished rows
-  from the cache as they accumulate, and draws each row's token from that row's own seeded uniforms (inverse-CDF
-  sampling), so an answer depends on its request, not on what else shares its batch or job.
+  adapters through stacked LoRA, every adapter's LoRA in one computation per layer (`metasft.generation.lora`).
+  Each prompt is prefilled once and its KV cache copied for its samples; a hand-written decode loop then steps
+  the batch, drops finished rows from the cache as they accumulate (or, with `generation.static_decode`, runs
+  fixed-shape steps over a preallocated cache: `metasft.generation.static`), and draws each row's token from that
+  row's own seeded uniforms (inverse-CDF sampling), so an answer depends on its request, not on what else shares
+  its batch or job.
 - `vllm` (optional extra, GPU): `metasft.generation.vllm`, one `LoRARequest` per request and `SamplingParams(n=...)`.
 
 Importing this module needs neither torch nor vllm.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 
+from metasft.generation.lora import MIXING, SegmentedLoRA, StackedLoRA
 from metasft.generation.requests import (
     BASE,
     GenerationRequest,
@@ -36,75 +39,11 @@ from metasft.generation.sampling import (
 )
 
 
-class SegmentedLoRA:
-    """Mixed-adapter LoRA for batches whose rows are grouped by adapter: in every LoRA layer, the base output
-    plus, per adapter, `lora_B(lora_A(x[start:end])) * scaling` added to its contiguous slice of rows.
-
-    The same arithmetic as peft's per-adapter forward; peft's `adapter_names` path computes the same, but rebuilds
-    index lists and gathers/scatters rows in every layer at every step, which costs more than the LoRA itself on
-    small models. Installed around one forward call at a time, so the `PeftModel` is otherwise untouched.
-    LoRA dropout (a training setting) is no reason to fall back: in eval mode it is the identity, and the
-    engine uses the segments only while the model is in eval mode.
-    """
-
-    def __init__(self, model):
-        from peft.tuners.lora import Linear as LoraLinear
-
-        self.layers = [m for m in model.modules() if hasattr(m, "lora_A") and hasattr(m, "base_layer")]
-        self.supported = bool(self.layers) and all(
-            type(m) is LoraLinear and not m.lora_variant and not getattr(m, "merged", False)
-            and not getattr(m, "fan_in_fan_out", False)
-            and not any(getattr(m, "lora_bias", {}).values()) for m in self.layers)
-        self.runs: list[tuple[int, int, str]] = []
-        self.forwards = [self._forward(layer) for layer in self.layers] if self.supported else []
-
-    @staticmethod
-    def runs_of(names: list[str]) -> list[tuple[int, int, str]]:
-        runs, start = [], 0
-        for i in range(1, len(names) + 1):
-            if i == len(names) or names[i] != names[start]:
-                runs.append((start, i, names[start]))
-                start = i
-        return runs
-
-    def _forward(self, layer):
-        import torch.nn.functional as F
-
-        weights = {name: (layer.lora_A[name].weight, layer.lora_B[name].weight, layer.scaling[name])
-                   for name in layer.lora_A}
-        base_layer = layer.base_layer
-
-        def forward(x, *args, **kwargs):
-            result = base_layer(x, *args, **kwargs)
-            for start, end, name in self.runs:
-                if name not in weights:  # the base, or an adapter that does not target this layer
-                    continue
-                a, b, scaling = weights[name]
-                delta = F.linear(F.linear(x[start:end].to(a.dtype), a), b) * scaling  # peft: LoRA in its dtype
-                result[start:end].add_(delta if delta.dtype == result.dtype else delta.to(result.dtype))
-            return result
-
-        return forward
-
-    @contextlib.contextmanager
-    def applied(self, names: list[str]):
-        self.runs = self.runs_of(names)
-        if len({name for _, _, name in self.runs}) != len(self.runs):
-            raise ValueError("rows of a mixed-adapter batch must be grouped by adapter")
-        for layer, forward in zip(self.layers, self.forwards):
-            layer.forward = forward
-        try:
-            yield
-        finally:
-            for layer in self.layers:
-                del layer.forward
-
-
 class HFEngine:
     """The `hf` backend: a transformers model (optionally a `PeftModel` holding several adapters)."""
 
     def __init__(self, model, tokenizer, settings: SamplingSettings, merged: tuple[str, ...] = (),
-                 mixing: str = "segments"):
+                 mixing: str = "stacked"):
         self.model = model
         self.tokenizer = tokenizer
         self.settings = settings
@@ -116,15 +55,33 @@ class HFEngine:
         self.mask_4d = getattr(base.config, "_attn_implementation", None) == "sdpa"
         # transformers renamed the forward's `past_key_values` to `cache` (5.2x); pass whichever it takes
         self.cache_kwarg = "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
-        # How a batch that mixes adapters runs: "segments" (rows grouped by adapter, each adapter's LoRA applied to
-        # its contiguous slice) or "peft" (peft's `adapter_names`); segments fall back to peft for LoRA variants.
+        # How a batch that mixes adapters runs: "stacked" (every adapter's LoRA in one computation per layer),
+        # "segments" (rows grouped by adapter, each adapter's LoRA applied to its contiguous slice) or "peft"
+        # (peft's `adapter_names`); the first two fall back to peft for LoRA variants.
+        if mixing not in MIXING:
+            raise ValueError(f"mixing must be one of {', '.join(MIXING)}, not {mixing!r}")
         self.segments = SegmentedLoRA(model) if mixing == "segments" and self.adapters else None
         if self.segments is not None and not self.segments.supported:
             self.segments = None
+        self.stacked = StackedLoRA(model) if mixing == "stacked" and self.adapters else None
+        if self.stacked is not None and not self.stacked.supported:
+            self.stacked = None
+        self._gated_names = None  # the row names the stacked gates hold
+        self.base_model = base
+        # generation.static_decode: preallocated cache and fixed-shape steps (CUDA graphs on CUDA), see .static
+        self.static = None
+        if getattr(settings, "static_decode", False):
+            from metasft.generation.static import StaticDecoder
+
+            self.static = StaticDecoder(self)
+        # Counters of the decode work (benchmarks); `timed` adds synchronised prefill/decode seconds (slower on CUDA).
+        self.timed = False
+        self.stats = dict.fromkeys(("decode_steps", "row_steps", "kv_position_reads", "prefill_seconds",
+                                    "decode_seconds"), 0)
 
     @classmethod
     def load(cls, base_model, adapters: dict, settings: SamplingSettings, merge: bool = False,
-             mixing: str = "segments", chat: dict | None = None) -> "HFEngine":
+             mixing: str = "stacked", chat: dict | None = None) -> "HFEngine":
         """Base model once, every adapter into one PeftModel; `merge` folds a single adapter into the weights
         (fastest when a job only ever uses that adapter, e.g. MetaSFT)."""
         from metasft.models.loading import load_with_adapters
@@ -172,27 +129,62 @@ class HFEngine:
                 "finished": ended is not None, "new_tokens": len(kept)}
 
     def _forward(self, names: list[str], **inputs):
-        """One forward pass with the right adapter per row: none, one (set_adapter) or mixed (contiguous
-        segments, or peft's adapter_names)."""
-        model = self.model
+        """One forward pass with the right adapter per row: none, one (set_adapter) or mixed (stacked LoRA,
+        contiguous segments, or peft's adapter_names)."""
+        if self.adapters and len(set(names)) > 1 and not self._fast_mixing():
+            return self.model(**inputs, adapter_names=names)
+        with self.adapter_context(names):
+            return self.model(**inputs)
+
+    def _fast_mixing(self) -> bool:
+        # eval mode only: there LoRA dropout is the identity
+        return (self.stacked is not None or self.segments is not None) and not self.model.training
+
+    @contextlib.contextmanager
+    def adapter_context(self, names: list[str]):
+        """The model set up for rows with these adapters, for every forward inside: none, one (set_adapter) or
+        mixed (stacked LoRA's gates, or contiguous segments). peft's adapter_names is a forward argument instead
+        (`_forward`)."""
+        model, unique = self.model, set(names)
         if not self.adapters:
-            return model(**inputs)
-        unique = set(names)
-        if unique == {BASE}:
+            yield
+        elif unique == {BASE}:
             with model.disable_adapter():
-                return model(**inputs)
-        if len(unique) == 1:
+                yield
+        elif len(unique) == 1:
             (name,) = unique
             if model.active_adapter != name:
                 model.set_adapter(name)
-            return model(**inputs)
-        if self.segments is not None and not model.training:  # eval: LoRA dropout is the identity
+            yield
+        elif not self._fast_mixing():
+            raise ValueError("this decode path needs mixing 'stacked' or 'segments' in eval mode")
+        elif self.stacked is not None:
+            if names is not self._gated_names:  # a new batch, or rows dropped: the gates follow
+                self.stacked.set_rows(names)
+                self._gated_names = names
+            with self.stacked.installed():
+                yield
+        else:
             with self.segments.applied(names):
-                return model(**inputs)
-        return model(**inputs, adapter_names=names)
+                yield
+
+    def stats_step_rows(self, rows: int, kv_width: int, steps: int = 1) -> None:
+        """Count decode steps of `rows` rows that attend over `kv_width` cached positions (the benchmark's
+        bandwidth figures)."""
+        self.stats["decode_steps"] += steps
+        self.stats["row_steps"] += rows * steps
+        self.stats["kv_position_reads"] += rows * kv_width * steps
+
+    def _sync(self):
+        import torch
+
+        if self.timed and self.model.device.type == "cuda":
+            torch.cuda.synchronize()
 
     def _generate_batch(self, prompts: list[list[int]], names: list[str], seeds: list[list[int]]) -> list[list[list[int]]]:
         """Prefill each prompt once, copy its cache for its samples, decode all rows; tokens per prompt per sample."""
+        import time
+
         import torch
 
         s = self.settings
@@ -205,6 +197,7 @@ class HFEngine:
             mask[p, width - len(ids):] = 1
         input_ids, mask = input_ids.to(device), mask.to(device)
         positions = (mask.cumsum(1) - 1).clamp_(min=0)
+        started = time.perf_counter()
         with torch.inference_mode():
             from transformers import DynamicCache
 
@@ -220,46 +213,64 @@ class HFEngine:
             row_names = [names[p] for p in owner.tolist()]
             flat_seeds = [seed for row in seeds for seed in row]
             uniforms = torch.from_numpy(row_uniforms(flat_seeds, s.max_new_tokens)).to(device)
-            n_rows = len(flat_seeds)
-            generated = torch.full((n_rows, s.max_new_tokens), self.pad_id, dtype=torch.long, device=device)
             stops = torch.tensor(self.stop_ids, device=device)
-            live = torch.arange(n_rows, device=device)  # original row of each row in the batch
-            running = torch.ones(n_rows, dtype=torch.bool, device=device)  # not yet stopped, per batch row
             next_position = mask.sum(1)
-            lengths = torch.full((n_rows,), s.max_new_tokens, dtype=torch.long, device=device)
-            for step in range(s.max_new_tokens):
-                if step < s.min_new_tokens:
-                    logits[:, stops] = float("-inf")
-                token = choose_tokens(logits, uniforms[live, step], s.temperature, s.top_p)
-                generated[live, step] = token
-                stopped = running & torch.isin(token, stops)
-                if step == s.max_new_tokens - 1:
-                    break
-                if bool(stopped.any()):
-                    lengths[live[stopped]] = step + 1
-                    running &= ~stopped
-                    n_running = int(running.sum())
-                    if n_running == 0:
-                        break
-                    # Drop finished rows once a quarter of the batch is dead: copying the cache costs about a step.
-                    if n_running <= 0.75 * len(live):
-                        keep = running.nonzero().squeeze(1)
-                        cache.batch_select_indices(keep)
-                        mask, next_position, token, live = mask[keep], next_position[keep], token[keep], live[keep]
-                        row_names = [row_names[k] for k in keep.tolist()]
-                        running = running[keep]
-                mask = torch.cat([mask, mask.new_ones((len(live), 1))], dim=1)
-                attention = mask[:, None, None, :].bool() if self.mask_4d else mask
-                out = self._forward(row_names, input_ids=token[:, None], attention_mask=attention,
-                                    position_ids=next_position[:, None], use_cache=True, **{self.cache_kwarg: cache})
-                logits = out.logits[:, -1, :]
-                del out
-                next_position = next_position + 1
+            self._sync()
+            decoding = time.perf_counter()
+            self.stats["prefill_seconds"] += decoding - started
+            if self.static is not None:
+                generated, lengths = self.static.decode(cache, logits, mask, next_position, row_names, uniforms, stops)
+            else:
+                generated, lengths = self._decode(cache, logits, mask, next_position, row_names, uniforms, stops)
             rows = generated.tolist()
             counts = lengths.tolist()
+            self.stats["decode_seconds"] += time.perf_counter() - decoding
         flat = [tokens[:count] for tokens, count in zip(rows, counts)]
         result, start = [], 0
         for row in seeds:
             result.append(flat[start:start + len(row)])
             start += len(row)
         return result
+
+    def _decode(self, cache, logits, mask, next_position, row_names, uniforms, stops):
+        """The dynamic decode loop: one forward per new token over the rows still running; finished rows are
+        dropped from the cache once a quarter of the batch has finished. Returns (generated tokens, kept lengths)."""
+        import torch
+
+        s, device = self.settings, logits.device
+        n_rows = len(row_names)
+        generated = torch.full((n_rows, s.max_new_tokens), self.pad_id, dtype=torch.long, device=device)
+        live = torch.arange(n_rows, device=device)  # original row of each row in the batch
+        running = torch.ones(n_rows, dtype=torch.bool, device=device)  # not yet stopped, per batch row
+        lengths = torch.full((n_rows,), s.max_new_tokens, dtype=torch.long, device=device)
+        for step in range(s.max_new_tokens):
+            if step < s.min_new_tokens:
+                logits[:, stops] = float("-inf")
+            token = choose_tokens(logits, uniforms[live, step], s.temperature, s.top_p)
+            generated[live, step] = token
+            stopped = running & torch.isin(token, stops)
+            if step == s.max_new_tokens - 1:
+                break
+            if bool(stopped.any()):
+                lengths[live[stopped]] = step + 1
+                running &= ~stopped
+                n_running = int(running.sum())
+                if n_running == 0:
+                    break
+                # Drop finished rows once a quarter of the batch is dead: copying the cache costs about a step.
+                if n_running <= 0.75 * len(live):
+                    keep = running.nonzero().squeeze(1)
+                    cache.batch_select_indices(keep)
+                    mask, next_position, token, live = mask[keep], next_position[keep], token[keep], live[keep]
+                    row_names = [row_names[k] for k in keep.tolist()]
+                    running = running[keep]
+            mask = torch.cat([mask, mask.new_ones((len(live), 1))], dim=1)
+            attention = mask[:, None, None, :].bool() if self.mask_4d else mask
+            out = self._forward(row_names, input_ids=token[:, None], attention_mask=attention,
+                                position_ids=next_position[:, None], use_cache=True, **{self.cache_kwarg: cache})
+            self.stats_step_rows(len(live), mask.shape[1])
+            logits = out.logits[:, -1, :]
+            del out
+            next_position = next_position + 1
+        self._sync()
+        return generated, lengths

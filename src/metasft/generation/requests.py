@@ -30,6 +30,7 @@ class SamplingSettings:
     batch_size: int  # at most this many sequences (prompts x samples) per batch
     max_batch_tokens: int  # rows x (longest prompt + max_new_tokens) per batch
     backend: str
+    static_decode: bool  # hf: preallocated KV cache and fixed-shape decode steps, CUDA graphs on CUDA (.static)
     # Options of the vllm backend. A job's settings hold them only when the backend is vllm (rules drop an unused
     # backend's section from their params, metasft.pipeline.reruns), so the field may be absent: empty then.
     vllm: dict = field(default_factory=dict)

@@ -59,9 +59,10 @@ def build_random_model(folder: str | Path, tokenizer, arch: dict, seed: int = 0,
 
 
 def build_random_adapters(base: str | Path, names: list[str], folder: str | Path, r: int = 8, alpha: int = 16,
-                          seed: int = 0) -> dict[str, Path]:
+                          seed: int = 0, target_modules: list[str] | None = None) -> dict[str, Path]:
     """Randomly initialised LoRA adapters (`init_lora_weights=False`, so they differ from the base and from
-    each other) on `base`, saved in peft format under `folder/<name>`."""
+    each other) on `base`, saved in peft format under `folder/<name>`; `target_modules` default: all linear layers
+    the pipeline's adapters target."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -72,7 +73,7 @@ def build_random_adapters(base: str | Path, names: list[str], folder: str | Path
     peft_model = None
     for name in names:
         torch.manual_seed(derived_seed(seed, "random_adapter", name))
-        config = LoraConfig(r=r, lora_alpha=alpha, target_modules=LORA_TARGETS, init_lora_weights=False,
+        config = LoraConfig(r=r, lora_alpha=alpha, target_modules=target_modules or LORA_TARGETS, init_lora_weights=False,
                             task_type="CAUSAL_LM")
         if peft_model is None:
             peft_model = get_peft_model(model, config, adapter_name=name)

@@ -23,7 +23,7 @@ PERFORMANCE_KEYS: dict[str, tuple[str, ...]] = {
     "finetune": ("threads", "domains_per_job"),
     "meta_train": ("threads", "domains_per_job"),
     "generation": (
-        "threads", "domains_per_job", "batch_size", "max_batch_tokens",
+        "threads", "domains_per_job", "batch_size", "max_batch_tokens", "static_decode",
         # vllm: scheduling and memory; its seeded samples do not depend on them (dtype and max_model_len do)
         "vllm.max_loras", "vllm.max_lora_rank", "vllm.gpu_memory_utilization", "vllm.max_num_seqs",
         "vllm.max_num_batched_tokens", "vllm.enforce_eager", "vllm.tensor_parallel_size",
