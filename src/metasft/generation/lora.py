@@ -16,6 +16,32 @@ import contextlib
 MIXING = ("stacked", "segments", "peft")
 
 
+def plain_lora_layers(model) -> tuple[list, bool]:
+    """The model's LoRA layers, and whether all are plain LoRA linears (no variant such as DoRA, not merged, no
+    fan-in-fan-out, no LoRA bias): the only kind the fast paths below reproduce exactly."""
+    from peft.tuners.lora import Linear as LoraLinear
+
+    layers = [m for m in model.modules() if hasattr(m, "lora_A") and hasattr(m, "base_layer")]
+    supported = bool(layers) and all(
+        type(m) is LoraLinear and not m.lora_variant and not getattr(m, "merged", False)
+        and not getattr(m, "fan_in_fan_out", False)
+        and not any(getattr(m, "lora_bias", {}).values()) for m in layers)
+    return layers, supported
+
+
+@contextlib.contextmanager
+def patched_forwards(layers: list, forwards: list):
+    """Each layer's `forward` replaced by its entry of `forwards` inside the block (an instance attribute, removed
+    after), so the model is untouched outside it."""
+    for layer, forward in zip(layers, forwards):
+        layer.forward = forward
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer.forward
+
+
 class SegmentedLoRA:
     """Mixed-adapter LoRA for batches whose rows are grouped by adapter: in every LoRA layer, the base output
     plus, per adapter, `lora_B(lora_A(x[start:end])) * scaling` added to its contiguous slice of rows.
@@ -28,13 +54,7 @@ class SegmentedLoRA:
     """
 
     def __init__(self, model):
-        from peft.tuners.lora import Linear as LoraLinear
-
-        self.layers = [m for m in model.modules() if hasattr(m, "lora_A") and hasattr(m, "base_layer")]
-        self.supported = bool(self.layers) and all(
-            type(m) is LoraLinear and not m.lora_variant and not getattr(m, "merged", False)
-            and not getattr(m, "fan_in_fan_out", False)
-            and not any(getattr(m, "lora_bias", {}).values()) for m in self.layers)
+        self.layers, self.supported = plain_lora_layers(model)
         self.runs: list[tuple[int, int, str]] = []
         self.forwards = [self._forward(layer) for layer in self.layers] if self.supported else []
 
@@ -71,13 +91,8 @@ class SegmentedLoRA:
         self.runs = self.runs_of(names)
         if len({name for _, _, name in self.runs}) != len(self.runs):
             raise ValueError("rows of a mixed-adapter batch must be grouped by adapter")
-        for layer, forward in zip(self.layers, self.forwards):
-            layer.forward = forward
-        try:
+        with patched_forwards(self.layers, self.forwards):
             yield
-        finally:
-            for layer in self.layers:
-                del layer.forward
 
 
 class StackedLoRA:
@@ -100,13 +115,8 @@ class StackedLoRA:
 
     def __init__(self, model):
         import torch
-        from peft.tuners.lora import Linear as LoraLinear
 
-        self.layers = [m for m in model.modules() if hasattr(m, "lora_A") and hasattr(m, "base_layer")]
-        self.supported = bool(self.layers) and all(
-            type(m) is LoraLinear and not m.lora_variant and not getattr(m, "merged", False)
-            and not getattr(m, "fan_in_fan_out", False)
-            and not any(getattr(m, "lora_bias", {}).values()) for m in self.layers)
+        self.layers, self.supported = plain_lora_layers(model)
         self.adapters = sorted({name for layer in self.layers for name in layer.lora_A})
         self.gates: dict[tuple[str, ...], object] = {}  # adapters of a layer -> (rows, columns) gate
         self.columns: dict[tuple[str, ...], tuple[object, object]] = {}  # -> (adapter index, scaling) per column
@@ -161,10 +171,5 @@ class StackedLoRA:
 
     @contextlib.contextmanager
     def installed(self):
-        for layer, forward in zip(self.layers, self.forwards):
-            layer.forward = forward
-        try:
+        with patched_forwards(self.layers, self.forwards):
             yield
-        finally:
-            for layer in self.layers:
-                del layer.forward
