@@ -1,5 +1,6 @@
 """What a run prints when it ends: the results summary (onsuccess) and the failed jobs (onerror)."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -120,3 +121,15 @@ def test_run_summary_tables_warnings_and_paths(tmp_path):
     assert "unscored_rate > 0, answers that could not be scored (propensities are means over the scored " \
            "ones): MetaSFT 5.0-20.0%" in text
     assert "eval_eval: 2 of 9 pairs dropped from every method's metrics (no scored answer: MetaSFT 2)" in text
+
+
+def test_what_the_workflow_imports_at_dag_time_leaves_scipy_and_torch_out():
+    """Every snakemake call, dry runs included, imports the modules rules/common.smk names: scipy (about a second)
+    and torch (several) are for jobs, not for planning the DAG."""
+    modules = sorted(set(re.findall(r"^from (metasft[\w.]+) import", (ROOT / "rules" / "common.smk").read_text(),
+                                    re.M)))
+    assert "metasft.pipeline.summary" in modules and "metasft.suites.load" in modules
+    code = f"import sys; import {', '.join(modules)}; print(sorted({{'scipy', 'torch'}} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={"PYTHONPATH": str(ROOT / "src"), "PATH": ""})
+    assert done.stdout.strip() == "[]"

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import polars as pl
 
-from metasft.analysis.metrics import METHODS, comparison_order
 from metasft.suites.domains import QUADRANTS
+
+# metasft.analysis.metrics is imported where used: the workflow imports this module on every snakemake call, dry
+# runs included, and metrics pulls in scipy (about a second).
 
 SUMMARY_TITLE = "Meta-SFT run finished"
 FAILURE_TITLE = "Meta-SFT run failed"
@@ -31,6 +33,8 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 def rmse_table(metrics: pl.DataFrame) -> list[str]:
     """RMSE with its CI, one row per method, one column per quadrant (as in the headline figure)."""
+    from metasft.analysis.metrics import METHODS
+
     quadrants = [q for q in QUADRANTS if q in set(metrics["quadrant"])]
     methods = [m for m in METHODS if m in set(metrics["method"])]
     cells = {(r["method"], r["quadrant"]): _interval(r["rmse"], r["rmse_lo"], r["rmse_hi"])
@@ -50,6 +54,8 @@ def _difference(row) -> str:
 def comparison_table(comparisons: pl.DataFrame) -> list[str]:
     """Each compared method's RMSE minus its baseline's (MetaSFT against every method first), with the paired CI;
     '*' where the CI excludes zero."""
+    from metasft.analysis.metrics import comparison_order
+
     if comparisons.is_empty():
         return []
     quadrants = [q for q in QUADRANTS if q in set(comparisons["quadrant"])]
@@ -80,6 +86,8 @@ def inverse_summary(inverse: pl.DataFrame) -> list[str]:
 
 def warnings_of(metrics: pl.DataFrame) -> list[str]:
     """Unscored answers (per method, the range over quadrants) and pairs dropped from a quadrant's metrics."""
+    from metasft.analysis.metrics import METHODS
+
     lines = []
     for column in [c for c in metrics.columns if c.endswith("unscored_rate")]:
         parts = []
