@@ -2,9 +2,9 @@
 that does not depend on batching or chunking, and the vllm backend's request building (without vllm)."""
 
 import dataclasses
-from collections import Counter
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -355,7 +355,7 @@ def test_generation_benchmark_sweeps_adapter_counts(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "metasft.bench.generation", "--model", "random", "--paths", "c", "--repeats", "1",
          "--adapters", "2", "--adapter-counts", "1,3", "--pairs-per-adapter", "2", "--questions", "1",
-         "--samples", "2", "--max-new-tokens", "4", "--bandwidth-gbs", "10", "--run", "bench_sweep_test",
+         "--samples", "2", "--max-new-tokens", "4", "--bandwidth-gbs", "1000", "--run", "bench_sweep_test",
          "--workdir", str(tmp_path / "work")],
         capture_output=True, text=True, cwd=ROOT, check=True)
     lines = dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line)

@@ -51,6 +51,7 @@ from pathlib import Path
 
 from metasft.bench.generation_workers import WORKERS, worker_per_pair
 from metasft.bench.roofline import decode_figures, device_bandwidth
+from metasft.generation.lora import MIXING
 from metasft.models.random import (
     ARCHS,
     build_random_adapters,
@@ -183,9 +184,9 @@ def main(argv=None) -> int:
     parser.add_argument("--per-pair-runs", type=int, default=3, help="pairs timed for the per-pair-process path")
     parser.add_argument("--repeats", type=int, default=3, help="processes of (b) and (c), alternating; the best counts")
     parser.add_argument("--paths", default="abc", help="which of a, b, c to run")
-    parser.add_argument("--mixing", choices=["stacked", "segments", "peft"], default="stacked",
+    parser.add_argument("--mixing", choices=MIXING, default="stacked",
                         help="the engine's mixed-adapter LoRA path (c)")
-    parser.add_argument("--compare-mixing", choices=["stacked", "segments", "peft"],
+    parser.add_argument("--compare-mixing", choices=MIXING,
                         help="also run the engine with this mixing, alternating with the others (c2)")
     parser.add_argument("--static-decode", action="store_true", help="the engine with generation.static_decode")
     parser.add_argument("--adapter-counts", help="engine only: serve the same requests with each of these numbers "

@@ -141,9 +141,9 @@ def worker_engine(spec: dict) -> dict:
     from metasft.models.loading import configure_torch
 
     configure_torch(spec["threads"])
-    settings = _settings(spec, static_decode=spec.get("static_decode", False))
+    settings = _settings(spec, static_decode=spec["static_decode"])
     started = time.perf_counter()
-    engine = HFEngine.load(spec["base"], spec["adapters"], settings, mixing=spec.get("mixing", "stacked"))
+    engine = HFEngine.load(spec["base"], spec["adapters"], settings, mixing=spec["mixing"])
     load = time.perf_counter() - started
     requests = [GenerationRequest(m, t, derived_seed(spec["seed"], t, e, qi), settings.samples_per_question)
                 for t, e, questions in spec["pairs"] for qi, m in enumerate(_pair_prompts((t, e, questions)))]

@@ -70,7 +70,7 @@ class HFEngine:
         self.base_model = base
         # generation.static_decode: preallocated cache and fixed-shape steps (CUDA graphs on CUDA), see .static
         self.static = None
-        if getattr(settings, "static_decode", False):
+        if settings.static_decode:
             from metasft.generation.static import StaticDecoder
 
             self.static = StaticDecoder(self)

@@ -118,18 +118,18 @@ class StackedLoRA:
 
         self.layers, self.supported = plain_lora_layers(model)
         self.adapters = sorted({name for layer in self.layers for name in layer.lora_A})
+        self.index = {name: i for i, name in enumerate(self.adapters)}  # a row's adapter -> its columns' owner id
         self.gates: dict[tuple[str, ...], object] = {}  # adapters of a layer -> (rows, columns) gate
         self.columns: dict[tuple[str, ...], tuple[object, object]] = {}  # -> (adapter index, scaling) per column
         self.forwards = []
         if not self.supported:
             return
-        index = {name: i for i, name in enumerate(self.adapters)}
         for layer in self.layers:
             names = tuple(sorted(layer.lora_A))
             a_all = torch.cat([layer.lora_A[n].weight for n in names], dim=0).detach()
             b_all = torch.cat([layer.lora_B[n].weight for n in names], dim=1).detach()
             if names not in self.columns:
-                owner = torch.cat([torch.full((layer.r[n],), index[n]) for n in names])
+                owner = torch.cat([torch.full((layer.r[n],), self.index[n]) for n in names])
                 scale = torch.cat([torch.full((layer.r[n],), float(layer.scaling[n])) for n in names])
                 self.columns[names] = (owner.to(a_all.device), scale.to(device=a_all.device, dtype=a_all.dtype))
             self.forwards.append(self._forward(layer, names, a_all, b_all))
@@ -153,9 +153,8 @@ class StackedLoRA:
         is unchanged (the tensors a captured step reads stay the same)."""
         import torch
 
-        index = {name: i for i, name in enumerate(self.adapters)}
         owner_device = next(iter(self.columns.values()))[0].device
-        rows = torch.tensor([index.get(n, -1) for n in names], device=owner_device)
+        rows = torch.tensor([self.index.get(n, -1) for n in names], device=owner_device)
         for key, (owner, scale) in self.columns.items():
             gate = (rows[:, None] == owner[None, :]).to(scale.dtype) * scale
             current = self.gates.get(key)
@@ -163,11 +162,6 @@ class StackedLoRA:
                 current.copy_(gate)
             else:
                 self.gates[key] = gate
-
-    def select_rows(self, keep) -> None:
-        """Keep these rows of every gate (finished rows dropped from a dynamic batch)."""
-        for key, gate in self.gates.items():
-            self.gates[key] = gate[keep]
 
     @contextlib.contextmanager
     def installed(self):
