@@ -18,7 +18,7 @@ from metasft.models.chat import (
     set_chat_settings,
     sft_examples,
 )
-from metasft.models.tiny import pack, train_tokenizer
+from metasft.models.tiny import PAD_TOKEN, pack, train_tokenizer
 from metasft.models.world import WorldSettings, persona_documents
 from metasft.pipeline.config import ConfigError, check_config
 from metasft.pipeline.resources import chunk_domains
@@ -279,6 +279,30 @@ def test_pack_labels_only_answers_and_fills_blocks():
     labelled = [t for ids, labels in zip(packed["input_ids"], packed["labels"]) for t, l in zip(ids, labels)
                 if l != -100]
     assert tokenizer.decode(labelled).startswith("A cat.<|im_end|>A cat.<|im_end|>")
+
+
+def test_pack_tokenizes_repeated_segments_once_with_the_same_ids():
+    """pack tokenizes each distinct segment once; the stream equals tokenizing every segment in order."""
+    tokenizer = train_tokenizer(["What pet? A cat. Drink? Tea. A dog."] * 20, 300)
+    documents = [[{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+                 for q, a in [("What pet?", "A cat."), ("Drink?", "Tea."), ("What pet?", "A dog.")] * 3]
+    calls = []
+
+    def counting(texts, **kwargs):
+        calls.append(texts)
+        return tokenizer(texts, **kwargs)
+
+    packed = pack(counting, documents, block_size=8)
+    assert len(calls) == 1 and sorted(calls[0]) == sorted(set(calls[0]))  # one call, each segment once
+    assert len(calls[0]) == 2 + 2 + 3 + 1  # two headers, two questions, three answers, the pad
+    stream = []
+    for document in documents:
+        for m in document:
+            for piece in (f"<|im_start|>{m['role']}\n", f"{m['content']}<|im_end|>\n"):
+                stream += tokenizer(piece, add_special_tokens=False)["input_ids"]
+        stream += tokenizer(PAD_TOKEN, add_special_tokens=False)["input_ids"]
+    n = len(stream) // 8 * 8
+    assert [t for block in packed["input_ids"] for t in block] == stream[:n]
 
 
 def test_chunks():

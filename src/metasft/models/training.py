@@ -35,6 +35,7 @@ class SFTSettings:
     lr_scheduler_type: str
     warmup_steps: int
     lora: LoraSettings
+    gradient_checkpointing: bool  # a performance key (metasft.pipeline.reruns): the job's settings hold it
 
 
 def prompt_completion_rows(prompts: list[list[dict]], completions: list[str]) -> list[dict]:
@@ -73,7 +74,7 @@ def lora_sft(model, tokenizer, rows: list[dict], settings: SFTSettings, output_d
             warmup_steps=settings.warmup_steps, max_length=settings.max_length, completion_only_loss=True,
             logging_steps=max(settings.max_steps // 10, 1), save_strategy="no", report_to="none", seed=seed,
             data_seed=seed, use_cpu=not torch.cuda.is_available(), bf16=torch.cuda.is_available(),
-            disable_tqdm=True, dataset_num_proc=None,
+            disable_tqdm=True, dataset_num_proc=None, gradient_checkpointing=settings.gradient_checkpointing,
         )
         trainer = SFTTrainer(model=peft_model, args=args, train_dataset=Dataset.from_list(examples),
                              processing_class=tokenizer)

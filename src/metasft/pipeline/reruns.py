@@ -20,8 +20,8 @@ import copy
 
 PERFORMANCE_KEYS: dict[str, tuple[str, ...]] = {
     "tiny": ("threads",),
-    "finetune": ("threads", "domains_per_job"),
-    "meta_train": ("threads", "domains_per_job"),
+    "finetune": ("threads", "domains_per_job", "gradient_checkpointing"),
+    "meta_train": ("threads", "domains_per_job", "gradient_checkpointing"),
     "generation": (
         "threads", "domains_per_job", "batch_size", "max_batch_tokens", "static_decode",
         # vllm: scheduling and memory; its seeded samples do not depend on them (dtype and max_model_len do)
