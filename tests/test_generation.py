@@ -186,7 +186,7 @@ def test_lora_dropout_keeps_the_fast_mixed_adapter_path(fixture, tmp_path):
 def test_gradient_checkpointing_changes_speed_not_weights(fixture, tmp_path):
     """finetune/meta_train.gradient_checkpointing is a performance key (metasft.pipeline.reruns): with LoRA dropout
     on, the adapter trained with activation recomputation equals the one trained without, tensor for tensor, and
-    the setting reaches the trainer."""
+    the setting reaches the trainer ("auto": on a GPU only)."""
     import torch
     from safetensors.torch import load_file
 
@@ -198,15 +198,15 @@ def test_gradient_checkpointing_changes_speed_not_weights(fixture, tmp_path):
     rows = prompt_completion_rows([[{"role": "user", "content": q}] for q, _ in domain.train],
                                   [a for _, a in domain.train])
     weights, used = {}, {}
-    for checkpointing in (True, False):
+    for checkpointing in (True, False, "auto"):
         model, tokenizer = load_base(base)
         settings = default_settings(SFTSettings, "finetune", learning_rate=0.05, max_steps=3, batch_size=4,
                                     lora={"dropout": 0.1}, gradient_checkpointing=checkpointing)
         lora_sft(model, tokenizer, rows, settings, tmp_path / str(checkpointing), 0)
         used[checkpointing] = model.is_gradient_checkpointing
         weights[checkpointing] = load_file(tmp_path / str(checkpointing) / "adapter_model.safetensors")
-    assert used == {True: True, False: False}
-    assert weights[True].keys() == weights[False].keys() and len(weights[True]) > 4
+    assert used == {True: True, False: False, "auto": torch.cuda.is_available()}  # auto: on a GPU only
+    assert weights[True].keys() == weights[False].keys() == weights["auto"].keys() and len(weights[True]) > 4
     assert all(torch.equal(weights[True][k], weights[False][k]) for k in weights[True])
     assert any(weights[True][k].abs().sum() > 0 for k in weights[True] if "lora_B" in k)  # it trained
 

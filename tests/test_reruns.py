@@ -61,7 +61,7 @@ def test_every_performance_key_is_a_config_key():
     ("generation", "domains_per_job", 5), ("finetune", "threads", 4), ("meta_train", "threads", 4),
     ("tiny", "threads", 8), ("judge", "cache_dir", "/elsewhere"), ("judge", "hf.batch_size", 64),
     ("suite_generation", "timeout_s", 1.0), ("finetune", "gradient_checkpointing", False),
-    ("meta_train", "gradient_checkpointing", False),
+    ("meta_train", "gradient_checkpointing", True),
     ("judge", "anthropic.model", "another"),  # the categorical judge uses no anthropic settings
     ("generation", "vllm.dtype", "bfloat16"),  # nor does the hf engine use vllm's
 ])

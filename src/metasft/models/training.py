@@ -35,7 +35,7 @@ class SFTSettings:
     lr_scheduler_type: str
     warmup_steps: int
     lora: LoraSettings
-    gradient_checkpointing: bool  # a performance key (metasft.pipeline.reruns): the job's settings hold it
+    gradient_checkpointing: bool | str  # true, false or "auto" (on a GPU only); a performance key (pipeline.reruns)
 
 
 def prompt_completion_rows(prompts: list[list[dict]], completions: list[str]) -> list[dict]:
@@ -65,6 +65,9 @@ def lora_sft(model, tokenizer, rows: list[dict], settings: SFTSettings, output_d
     peft_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                              target_modules=list(lora.target_modules), task_type="CAUSAL_LM")
     peft_model = get_peft_model(model, peft_config)
+    checkpointing = settings.gradient_checkpointing
+    if checkpointing == "auto":
+        checkpointing = torch.cuda.is_available()
     with atomic_path(output_dir) as tmp:
         args = SFTConfig(
             output_dir=str(tmp / "trainer"), max_steps=settings.max_steps,
@@ -74,7 +77,7 @@ def lora_sft(model, tokenizer, rows: list[dict], settings: SFTSettings, output_d
             warmup_steps=settings.warmup_steps, max_length=settings.max_length, completion_only_loss=True,
             logging_steps=max(settings.max_steps // 10, 1), save_strategy="no", report_to="none", seed=seed,
             data_seed=seed, use_cpu=not torch.cuda.is_available(), bf16=torch.cuda.is_available(),
-            disable_tqdm=True, dataset_num_proc=None, gradient_checkpointing=settings.gradient_checkpointing,
+            disable_tqdm=True, dataset_num_proc=None, gradient_checkpointing=checkpointing,
         )
         trainer = SFTTrainer(model=peft_model, args=args, train_dataset=Dataset.from_list(examples),
                              processing_class=tokenizer)
