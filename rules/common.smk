@@ -216,6 +216,16 @@ def run_model_outputs():
     return outputs
 
 
+def get_trained_models(wildcards):
+    """The model folders of this run (checked), each holding its training job's record (read by run_info)."""
+    return [checked_model_output(o, members) for o, members in run_model_outputs().items()]
+
+
+def get_output_folder(wildcards, output):
+    """The folder of a rule's first output (for run_info, the run's results folder)."""
+    return os.path.dirname(output[0])
+
+
 def output_is_forced(output):
     """Whether this call rebuilds `output` anyway (--forcerun naming it or its rule, --forceall, --force)."""
     settings = workflow.dag_settings
@@ -355,6 +365,7 @@ def get_final_output(wildcards=None):
         f"{RESULTS}/metrics/metrics.csv",
         f"{RESULTS}/metrics/generalization.json",
         f"{RESULTS}/metrics/comparisons.csv",
+        f"{RESULTS}/run_info.json",
         *([f"{RESULTS}/metrics/inverse.csv"] if INVERSE_METHODS else []),
         *expand(f"{RESULTS}/plots/{{figure}}.png", figure=FIGURES),
     ]

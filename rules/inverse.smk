@@ -52,6 +52,7 @@ rule inverse:
         answers_per_question=config["inverse"]["answers_per_question"],
         bootstrap_resamples=config["metrics"]["bootstrap_resamples"],
         confidence=config["metrics"]["confidence"],
+        resample=config["metrics"]["resample"],
         seed=config["seed"],
     conda:
         "../envs/analysis.yaml"

@@ -37,6 +37,8 @@ rule metrics:
     params:
         bootstrap_resamples=config["metrics"]["bootstrap_resamples"],
         confidence=config["metrics"]["confidence"],
+        resample=config["metrics"]["resample"],
+        primary=config["metrics"]["primary"],
         max_unscored_rate=config["metrics"]["max_unscored_rate"],
         seed=config["seed"],
         score_paths={s: get_score_chunks(s) for s in SOURCES},  # the same files as the inputs, by source
@@ -46,3 +48,20 @@ rule metrics:
         "../envs/analysis.yaml"
     script:
         "../workflow/scripts/metrics.py"
+
+
+rule run_info:
+    input:
+        metrics=f"{RESULTS}/metrics/metrics.csv",  # the run's end
+        models=get_trained_models,  # the folders whose training records it reads
+    output:
+        f"{RESULTS}/run_info.json",
+    log:
+        f"{LOGS}/run_info.log",
+    params:
+        results=get_output_folder,
+    localrule: True
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow/scripts/run_info.py"

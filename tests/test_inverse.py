@@ -162,11 +162,17 @@ def test_rank_statistics_by_hand():
 def test_golden_ceiling_uses_held_out_propensities():
     """Observed samples 0-1 of M_T, propensities of each candidate from its samples 2-3 (Krichevsky-Trofimov)."""
     split = {"a": "meta_train", "b": "meta_train", "c": "meta_eval"}
-    scores = {("a", "e"): [100, 100, 100, 0], ("b", "e"): [0, 100, 0, 0], ("c", "e"): [100, None, 0, 0]}
-    golden = pl.DataFrame([{"train_domain": t, "eval_domain": e, "sample_index": i, "score": s}
+    # c's second answer: a judge's refusal (no score, left out); d's: an answer naming no option (counts as 0)
+    scores = {("a", "e"): [100, 100, 100, 0], ("b", "e"): [0, 100, 0, 0], ("c", "e"): [100, None, 0, 0],
+              ("d", "e"): [100, "none", 0, 100]}
+    split["d"] = "meta_eval"
+    status = {None: "refusal", "none": "unparseable"}
+    golden = pl.DataFrame([{"train_domain": t, "eval_domain": e, "sample_index": i,
+                            "status": status.get(s, "ok") if not isinstance(s, int) else "ok",
+                            "score": s if isinstance(s, int) else None}
                            for (t, e), listed in scores.items() for i, s in enumerate(listed)],
                           schema={"train_domain": pl.String, "eval_domain": pl.String, "sample_index": pl.Int64,
-                                  "score": pl.Float64})
+                                  "status": pl.String, "score": pl.Float64})
     table = golden_loglik(golden, split, answers_per_question=2)
     got = {(r["train_domain"], r["candidate"]): (r["loglik"], r["n_answers"]) for r in table.iter_rows(named=True)}
     p_a, p_b, p_c = (1 + 0.5) / 3, (0 + 0.5) / 3, (0 + 0.5) / 3
@@ -174,8 +180,12 @@ def test_golden_ceiling_uses_held_out_propensities():
     assert got[("a", "b")] == (pytest.approx(2 * math.log(p_b)), 2)
     assert got[("b", "a")] == (pytest.approx(math.log(1 - p_a) + math.log(p_a)), 2)
     assert got[("b", "b")] == (pytest.approx(math.log(1 - p_b) + math.log(p_b)), 2)
-    assert got[("c", "c")] == (pytest.approx(math.log(p_c)), 1)  # the unscored observed answer is left out
-    assert set(got) == {("a", "a"), ("a", "b"), ("b", "a"), ("b", "b"), ("c", "c")}  # candidates from T's half only
+    p_d = (1 + 0.5) / 3
+    assert got[("c", "c")] == (pytest.approx(math.log(p_c)), 1)  # the refused observed answer is left out
+    assert got[("c", "d")] == (pytest.approx(math.log(p_d)), 1)
+    assert got[("d", "d")] == (pytest.approx(math.log(p_d) + math.log(1 - p_d)), 2)  # no option: s = 0
+    assert set(got) == {("a", "a"), ("a", "b"), ("b", "a"), ("b", "b"), ("c", "c"), ("c", "d"), ("d", "c"),
+                        ("d", "d")}  # candidates from T's half only
     assert set(table["method"]) == {GOLDEN_PROPENSITY}
 
 
@@ -212,7 +222,8 @@ def test_inverse_chunks_keep_the_sampling_jobs_or_cut_the_sample_as_many_ways():
 
 def test_the_golden_ceiling_ranks_only_the_eval_domains_the_methods_ranked():
     split = {"a": "meta_train", "b": "meta_train", "c": "meta_eval", "d": "meta_eval"}
-    golden = pl.DataFrame([{"train_domain": t, "eval_domain": e, "sample_index": i, "score": 100.0 * (i % 2)}
+    golden = pl.DataFrame([{"train_domain": t, "eval_domain": e, "sample_index": i, "status": "ok",
+                            "score": 100.0 * (i % 2)}
                            for t in split for e in split for i in range(4)])
     forward = pl.DataFrame([{"method": "MetaSFT", "eval_domain": e, "train_domain": t, "candidate": c,
                              "loglik": -1.0 - (c != t), "n_answers": 2}

@@ -91,14 +91,18 @@ def test_spearman_brown_corrects_half_size_correlations():
     assert np.all(np.abs(spearman_brown(np.linspace(-1, 1, 41))) <= 1)
 
 
-def golden_scores(samples: dict[tuple[str, str], list[float | None]]) -> pl.DataFrame:
+def golden_scores(samples: dict[tuple[str, str], list], samples_per_question: int = 1) -> pl.DataFrame:
+    """Golden score rows: each pair's values in order, `samples_per_question` to a question; None is an answer
+    that named no option (status unparseable)."""
     rows = []
     for (t, e), values in samples.items():
         for i, v in enumerate(values):
-            rows.append({"train_domain": t, "eval_domain": e, "quadrant": "q", "question_index": i,
-                         "sample_index": 0, "score": v})
+            rows.append({"train_domain": t, "eval_domain": e, "quadrant": "q",
+                         "question_index": i // samples_per_question, "sample_index": i % samples_per_question,
+                         "status": "ok" if v is not None else "unparseable", "score": v})
     return pl.DataFrame(rows, schema={"train_domain": pl.String, "eval_domain": pl.String, "quadrant": pl.String,
-                                      "question_index": pl.Int32, "sample_index": pl.Int32, "score": pl.Float64})
+                                      "question_index": pl.Int32, "sample_index": pl.Int32, "status": pl.String,
+                                      "score": pl.Float64})
 
 
 def test_split_half_halves_each_pair():
@@ -108,25 +112,48 @@ def test_split_half_halves_each_pair():
     b = table.filter(pl.col("train_domain") == "b")
     assert (b["y_hat"] == 100).all() and (b["y_ref"] == 100).all()
     a = table.filter(pl.col("train_domain") == "a")
-    # halves of {100,100,0,0}: means are 100/0, 50/50 or 0/100, and always sum to 100
+    # one sample per question: halves of two questions each, {100,100,0,0}: means 100/0, 50/50 or 0/100
     assert ((a["y_hat"] + a["y_ref"]) == 100).all()
     assert table.filter(pl.col("train_domain") == "c")["y_hat"].is_null().all()  # one sample: cannot split
 
 
-def test_pooled_shuffle_keeps_the_marginal_and_sizes():
-    scores = golden_scores({("a", "x"): [100, 100], ("b", "x"): [0, 0, 0, 0], ("a", "y"): [50, 50]})
-    eval_only = pooled_shuffle(scores, "eval_domain", permutations=4, seed=0)
-    y = eval_only.filter(pl.col("eval_domain") == "y")
-    assert (y["y_hat"] == 50).all()  # a pool of one pair deals its own samples back
-    x = eval_only.filter(pl.col("eval_domain") == "x").sort("permutation", "train_domain")
-    for r in range(4):
-        part = x.filter(pl.col("permutation") == r)
-        a_mean, b_mean = part["y_hat"].to_list()
-        assert a_mean * 2 + b_mean * 4 == pytest.approx(200)  # the pool's total is preserved
+def test_split_half_splits_within_each_question():
+    # two questions of two samples: q0 always 100, q1 always 0. Within-question halves each hold one sample of
+    # each question, so both means are 50 in every permutation; a split across questions would give 100/0 at times.
+    scores = golden_scores({("a", "x"): [100, 100, 0, 0]}, samples_per_question=2)
+    table = split_half(scores, permutations=20, seed=3)
+    assert (table["y_hat"] == 50).all() and (table["y_ref"] == 50).all()
+    # three samples a question: the odd ones out go to A and B alternately, so the halves hold 3 and 3 samples
+    # (q0 100, q1 0): A has 1 or 2 of q0's and the complement of q1's; the means are 200/3 and 100/3 in some order
+    odd = split_half(golden_scores({("a", "x"): [100, 100, 100, 0, 0, 0]}, samples_per_question=3), 40, seed=1)
+    assert set(np.round(odd["y_hat"].to_numpy(), 6)) == {round(200 / 3, 6), round(100 / 3, 6)}
+    assert (odd["y_hat"] + odd["y_ref"]).to_numpy() == pytest.approx(np.full(40, 100.0))
+    # answers that named no option count as 0: (100, None) per question gives halves summing to 100 (left out,
+    # both halves would be 100)
+    unscored = split_half(golden_scores({("a", "x"): [100, None, 100, None]}, samples_per_question=2), 10, seed=0)
+    assert ((unscored["y_hat"] + unscored["y_ref"]) == 100).all() and set(unscored["y_hat"]) == {0.0, 50.0, 100.0}
+
+
+def test_pooled_shuffle_deals_only_other_pairs_samples():
+    scores = golden_scores({("a", "x"): [100, 100], ("b", "x"): [0, 0, 0, 0], ("c", "x"): [50, 50],
+                            ("a", "y"): [50, 50]})
+    eval_only = pooled_shuffle(scores, "eval_domain", permutations=200, seed=0)
+    assert eval_only.filter(pl.col("eval_domain") == "y")["y_hat"].is_null().all()  # a pool of one pair: no others
+    x = eval_only.filter(pl.col("eval_domain") == "x")
+    a = x.filter(pl.col("train_domain") == "a")["y_hat"].to_numpy()
+    # a is dealt 2 of the other 6 samples (four 0s, two 50s), never its own 100s: 0, 25 or 50, mean 50 * 2/6
+    assert set(a) <= {0.0, 25.0, 50.0} and len(set(a)) == 3
+    assert a.mean() == pytest.approx(50 / 3, abs=2.5)
+    # b wants 4 and the others hold 4 (two 100s, two 50s): always their mean; c gets 2 of a's and b's six
+    assert (x.filter(pl.col("train_domain") == "b")["y_hat"] == 75).all()
+    c = x.filter(pl.col("train_domain") == "c")["y_hat"].to_numpy()
+    assert set(c) <= {0.0, 50.0, 100.0} and c.mean() == pytest.approx(100 / 3, abs=4)
     assert set(x.filter(pl.col("train_domain") == "a")["y_ref"]) == {100.0}
     train_only = pooled_shuffle(scores, "train_domain", permutations=2, seed=0)
     assert set(train_only["method"]) == {"GT-TrainOnly"}
-    assert (train_only.filter(pl.col("train_domain") == "b")["y_hat"] == 0).all()
+    assert (train_only.filter((pl.col("train_domain") == "a") & (pl.col("eval_domain") == "x"))["y_hat"] == 50).all()
+    assert (train_only.filter((pl.col("train_domain") == "a") & (pl.col("eval_domain") == "y"))["y_hat"] == 100).all()
+    assert train_only.filter(pl.col("train_domain") == "b")["y_hat"].is_null().all()
 
 
 def domain(designated="thai") -> Domain:
@@ -151,8 +178,19 @@ def test_scores_and_propensities_count_unscored_answers():
     assert scored["score"].to_list() == [100.0, 0.0, None, 100.0]
     assert scored["status"].to_list() == ["ok", "ok", "unparseable", "ok"]
     row = propensities(scored).row(0, named=True)
-    assert row["propensity"] == pytest.approx(200 / 3)
+    # the answer naming no option does not choose the designated option: 0 of the propensity's definition
+    assert row["propensity"] == pytest.approx(200 / 4)
     assert (row["n_answers"], row["n_scored"], row["n_unscored"]) == (4, 3, 1)
+
+
+def test_judged_propensities_leave_unscored_answers_out_with_a_sensitivity_column():
+    scores = pl.DataFrame({"train_domain": ["t"] * 4, "eval_domain": ["e"] * 4, "quadrant": ["q"] * 4,
+                           "coherence_status": ["ok"] * 4, "status": ["ok", "ok", "refusal", "unscored"],
+                           "score": [80.0, 40.0, None, None]})
+    row = propensities(scores).row(0, named=True)
+    assert row["propensity"] == pytest.approx(60.0)  # the judge's refusal and failure are left out
+    assert row["propensity_unscored_as_0"] == pytest.approx(30.0)
+    assert (row["n_scored"], row["n_unscored"], row["n_refusal"]) == (2, 2, 1)
 
 
 def test_metrics_table_columns_quadrants_and_dropped_pairs():
@@ -209,10 +247,10 @@ def test_metrics_table_scales_gt_rmse_and_corrects_gt_correlations():
 
 def test_paired_comparison_uses_the_same_resamples_for_both_methods():
     predictions, pairs, (_, _, icl, meta, golden) = quadrant_predictions()
-    table, comparisons = metrics_table(predictions, pairs, {}, 300, 0.95, seed=5)
+    table, comparisons = metrics_table(predictions, pairs, {}, 300, 0.95, seed=5, resample="pairs")
     row = comparisons.filter(pl.col("baseline") == "UntrainedICL").row(0, named=True)
     assert row["rmse_diff"] == pytest.approx(float(rmse(meta, golden) - rmse(icl, golden)))
-    # by hand: the quadrant's resamples, both methods on the same pair indices
+    # by hand (resample="pairs"): the quadrant's resamples, both methods on the same pair indices
     from metasft.pipeline.seeds import derived_seed
     n = len(golden)
     draws = np.random.default_rng(derived_seed(5, "bootstrap", "eval_eval")).integers(0, n, size=(300, n))
@@ -238,7 +276,7 @@ def test_nl_methods_are_compared_with_their_own_baselines_on_the_same_resamples(
         pl.DataFrame({"method": m, "permutation": np.zeros(len(golden), np.int32),
                       "train_domain": pairs["train_domain"], "eval_domain": pairs["eval_domain"], "y_hat": v,
                       "y_ref": golden}) for m, v in nl.items())])
-    table, comparisons = metrics_table(predictions, pairs, {}, 200, 0.95, seed=5)
+    table, comparisons = metrics_table(predictions, pairs, {}, 200, 0.95, seed=5, resample="pairs")
     assert table["method"].to_list() == ["GT", "UntrainedICL", "MetaSFT", "UntrainedNL", "MetaSFT->NL", "MetaSFT-NL"]
     values = {**nl, "UntrainedICL": icl, "MetaSFT": meta}
     pairs_compared = set(comparisons.select("method", "baseline").iter_rows())
@@ -349,12 +387,12 @@ def test_per_train_spearman_averages_each_train_domains_rank_agreement_by_hand()
                             "eval_domain": evals, "y_hat": values, "y_ref": golden})
               for m, values in (("UntrainedICL", icl), ("MetaSFT", meta))]
     pairs = pl.DataFrame({"train_domain": train, "eval_domain": evals, "quadrant": ["eval_eval"] * 12})
-    table, _ = metrics_table(pl.concat(frames), pairs, {}, 400, 0.95, seed=7)
+    table, _ = metrics_table(pl.concat(frames), pairs, {}, 400, 0.95, seed=7, resample="pairs")
     rows = {r["method"]: r for r in table.iter_rows(named=True)}
     assert rows["MetaSFT"]["per_train_spearman"] == pytest.approx((0.8 - 1.0) / 2)
     assert rows["UntrainedICL"]["per_train_spearman"] == pytest.approx(0.0)
     assert rows["MetaSFT"]["per_train_domains"] == rows["UntrainedICL"]["per_train_domains"] == 2
-    # the CI resamples train domains, the same draws for both methods
+    # resample="pairs" (the earlier scheme): the CI resamples train domains, the same draws for both methods
     from metasft.pipeline.seeds import derived_seed
     draws = np.random.default_rng(derived_seed(7, "per_train", "eval_eval")).integers(0, 2, size=(400, 2))
     means = np.array([0.8, -1.0])[draws].mean(axis=1)

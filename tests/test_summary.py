@@ -118,8 +118,8 @@ def test_run_summary_tables_warnings_and_paths(tmp_path):
 
     metrics_rows(dropped=2, unscored=0.05).write_csv(results / "metrics" / "metrics.csv")
     text = run_summary(results)
-    assert "unscored_rate > 0, answers that could not be scored (propensities are means over the scored " \
-           "ones): MetaSFT 5.0-20.0%" in text
+    assert "unscored_rate > 0, answers naming no option or several (counted as not choosing the designated " \
+           "option): MetaSFT 5.0-20.0%" in text
     assert "eval_eval: 2 of 9 pairs dropped from every method's metrics (no scored answer: MetaSFT 2)" in text
 
 

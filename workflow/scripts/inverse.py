@@ -7,4 +7,4 @@ inverse(snakemake.input.suite, snakemake.input.likelihoods, snakemake.input.gold
         table_path=snakemake.output.table, ranks_path=snakemake.output.ranks, figure_path=snakemake.output.figure,
         answers_per_question=snakemake.params.answers_per_question,
         n_resamples=snakemake.params.bootstrap_resamples, confidence=snakemake.params.confidence,
-        seed=snakemake.params.seed)
+        seed=snakemake.params.seed, resample=snakemake.params.resample)

@@ -8,5 +8,6 @@ metrics(snakemake.input.suite, snakemake.input.baselines,
         metrics_path=snakemake.output.metrics, generalization_path=snakemake.output.generalization,
         propensities_path=snakemake.output.propensities, predictions_path=snakemake.output.predictions,
         comparisons_path=snakemake.output.comparisons, bootstrap_resamples=snakemake.params.bootstrap_resamples,
-        confidence=snakemake.params.confidence, seed=snakemake.params.seed,
+        confidence=snakemake.params.confidence, seed=snakemake.params.seed, resample=snakemake.params.resample,
+        primary=dict(snakemake.params.primary),
         max_unscored_rate=snakemake.params.max_unscored_rate)

@@ -3,10 +3,17 @@
 Each returns a long table `method, permutation, train_domain, eval_domain, y_hat, y_ref` over R seeded
 permutations; metrics are computed per permutation and averaged.
 
-* GT: each pair's samples are split into random halves A and B; y_hat = mean(A), y_ref = mean(B). The metric
-  code divides GT's RMSE by sqrt(2) to estimate the error of an independent full-size re-sample.
-* GT-EvalOnly / GT-TrainOnly: the samples of all pairs sharing E (or T) are pooled, shuffled and dealt back
-  in their original sizes; y_hat = mean of the dealt samples, y_ref = the pair's golden propensity.
+* GT: each pair's samples are split into random halves A and B *within each question* (a question's samples are
+  shuffled and halved; an odd one out goes to A or B alternately, starting from a random side per pair), so both
+  halves ask the same questions and GT's noise is sampling noise alone, as for the other methods; y_hat = mean(A),
+  y_ref = mean(B). The metric code divides GT's RMSE by sqrt(2) to estimate the error of an independent full-size
+  re-sample.
+* GT-EvalOnly / GT-TrainOnly: the samples of all *other* pairs sharing E (or T) are pooled, shuffled, and the pair
+  is dealt as many as it has; y_hat = mean of the dealt samples, y_ref = the pair's golden propensity. Leaving the
+  pair's own samples out keeps y_hat independent of y_ref (with them, about 1/N of the dealt samples are the pair's
+  own). A kept domain with a single pair has no other samples: y_hat is null and the pair is dropped.
+
+Samples count as in the propensities (`metasft.analysis.propensities.counted_score`).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from metasft.analysis.propensities import counted_score
 from metasft.pipeline.io import read_parquets, write_parquet
 from metasft.pipeline.seeds import derived_seed
 
@@ -29,10 +37,11 @@ class PairSamples:
         keys = golden_scores.select("train_domain", "eval_domain").unique().sort("train_domain", "eval_domain")
         self.train = keys["train_domain"].to_numpy()
         self.eval = keys["eval_domain"].to_numpy()
-        scored = golden_scores.filter(pl.col("score").is_not_null()).join(
+        scored = golden_scores.with_columns(score=counted_score()).filter(pl.col("score").is_not_null()).join(
             keys.with_row_index("pair"), on=["train_domain", "eval_domain"]).sort(
             "pair", "question_index", "sample_index")
         self.pair = scored["pair"].to_numpy().astype(np.int64)
+        self.question = scored["question_index"].to_numpy().astype(np.int64)
         self.values = scored["score"].to_numpy().astype(float)
         self.n_pairs = keys.height
         self.sizes = np.bincount(self.pair, minlength=self.n_pairs)
@@ -51,45 +60,73 @@ class PairSamples:
 
 
 def split_half(golden_scores: pl.DataFrame, permutations: int, seed: int) -> pl.DataFrame:
-    """GT: each pair's samples in a random order; the first floor(n/2) are half A, the rest half B."""
+    """GT: each pair's samples halved within each question (module docstring); a pair whose samples cannot fill
+    both halves (a single sample) is null, reported as a dropped pair."""
     data = PairSamples(golden_scores)
-    half = data.sizes // 2
-    start = np.r_[0, np.cumsum(data.sizes)[:-1]]
+    # cells: one (pair, question) each, in the samples' sorted order
+    new_cell = np.r_[True, (data.pair[1:] != data.pair[:-1]) | (data.question[1:] != data.question[:-1])]
+    cell = np.cumsum(new_cell) - 1
+    cell_size = np.bincount(cell)
+    cell_start = np.flatnonzero(new_cell)
+    cell_pair = data.pair[cell_start]
+    odd = cell_size % 2 == 1
+    # the k-th odd cell of a pair sends its extra sample to A when k + the pair's random start is even
+    odd_rank = _running_count(odd, cell_pair) - 1
     y_a = np.full((permutations, data.n_pairs), np.nan)
     y_b = np.full((permutations, data.n_pairs), np.nan)
-    splittable = data.sizes >= 2  # a pair of one sample cannot be split; reported as a dropped pair
     for r in range(permutations):
         rng = np.random.default_rng(derived_seed(seed, "GT", r))
-        order = np.lexsort((rng.random(data.values.size), data.pair))  # shuffled within each pair
-        in_a = (np.arange(data.values.size) - start[data.pair]) < half[data.pair]
+        order = np.lexsort((rng.random(data.values.size), cell))  # shuffled within each (pair, question)
+        start_side = rng.integers(0, 2, data.n_pairs)
+        extra_to_a = odd & ((odd_rank + start_side[cell_pair]) % 2 == 0)
+        in_a = (np.arange(data.values.size) - cell_start[cell]) < (cell_size // 2 + extra_to_a)[cell]
         shuffled = data.values[order]
-        sum_a = np.bincount(data.pair[in_a], shuffled[in_a], data.n_pairs)
-        sum_b = np.bincount(data.pair[~in_a], shuffled[~in_a], data.n_pairs)
+        n_a = np.bincount(data.pair[in_a], minlength=data.n_pairs)
+        n_b = np.bincount(data.pair[~in_a], minlength=data.n_pairs)
         with np.errstate(invalid="ignore", divide="ignore"):
-            y_a[r] = np.where(splittable, sum_a / half, np.nan)
-            y_b[r] = np.where(splittable, sum_b / (data.sizes - half), np.nan)
+            y_a[r] = np.where((n_a > 0) & (n_b > 0),
+                              np.bincount(data.pair[in_a], shuffled[in_a], data.n_pairs) / n_a, np.nan)
+            y_b[r] = np.where((n_a > 0) & (n_b > 0),
+                              np.bincount(data.pair[~in_a], shuffled[~in_a], data.n_pairs) / n_b, np.nan)
     return data.frame("GT", y_a, y_b)
 
 
 def pooled_shuffle(golden_scores: pl.DataFrame, keep: str, permutations: int, seed: int) -> pl.DataFrame:
     """`keep="eval_domain"` gives GT-EvalOnly (E's marginal kept, T erased); `"train_domain"` GT-TrainOnly.
 
-    The samples of all pairs sharing the kept domain are pooled, shuffled and dealt back to those pairs in
-    their original sizes: y_hat is the mean of the dealt samples, y_ref the pair's golden propensity.
+    Per permutation, the samples of each kept domain are put in a random order; a pair is dealt the first n of
+    them that are not its own (n: its own sample count; fewer where the others hold fewer). y_hat is the mean of
+    the dealt samples, y_ref the pair's golden propensity.
     """
     method = {"eval_domain": "GT-EvalOnly", "train_domain": "GT-TrainOnly"}[keep]
     data = PairSamples(golden_scores)
     group = np.unique(data.eval if keep == "eval_domain" else data.train, return_inverse=True)[1]
-    # slots: the samples laid out by (kept domain, pair, sample); shuffling within a kept domain deals them out
-    slots = np.lexsort((np.arange(data.values.size), group[data.pair]))
-    slot_pair, slot_group = data.pair[slots], group[data.pair[slots]]
+    sample_group = group[data.pair]
+    group_size = np.bincount(sample_group, minlength=group.max() + 1 if group.size else 0)
+    group_start = np.r_[0, np.cumsum(group_size)[:-1]]
+    # a pair needs at most 2n places of its group's order to find n samples that are not its own
+    wanted = np.minimum(2 * data.sizes, group_size[group])
+    slot_pair = np.repeat(np.arange(data.n_pairs), wanted)
+    slot_place = np.arange(slot_pair.size) - np.repeat(np.r_[0, np.cumsum(wanted)[:-1]], wanted)
     y_hat = np.full((permutations, data.n_pairs), np.nan)
     for r in range(permutations):
         rng = np.random.default_rng(derived_seed(seed, method, r))
-        dealt = data.values[slots][np.lexsort((rng.random(slots.size), slot_group))]
+        order = np.lexsort((rng.random(data.values.size), sample_group))  # each kept domain's samples, shuffled
+        drawn = order[group_start[group[slot_pair]] + slot_place]
+        other = data.pair[drawn] != slot_pair
+        taken = other & (_running_count(other, slot_pair) <= data.sizes[slot_pair])
         with np.errstate(invalid="ignore", divide="ignore"):
-            y_hat[r] = np.bincount(slot_pair, dealt, data.n_pairs) / data.sizes
+            y_hat[r] = (np.bincount(slot_pair[taken], data.values[drawn[taken]], data.n_pairs)
+                        / np.bincount(slot_pair[taken], minlength=data.n_pairs))
     return data.frame(method, y_hat, np.broadcast_to(data.means, y_hat.shape))
+
+
+def _running_count(flags: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """How many of flags[:i + 1] are set within i's segment (segments are contiguous runs of equal `segment`)."""
+    total = np.cumsum(flags)
+    starts = np.r_[True, segment[1:] != segment[:-1]]
+    before = (total - flags)[starts]
+    return total - np.repeat(before, np.diff(np.r_[np.flatnonzero(starts), flags.size]))
 
 
 def model_predictions(method: str, predicted: pl.DataFrame, golden: pl.DataFrame) -> pl.DataFrame:

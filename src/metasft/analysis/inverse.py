@@ -11,7 +11,11 @@ split (meta-train domains for the train_* quadrants, meta-eval domains for eval_
 - `GoldenPropensity` (the ceiling of what the scalar target tells): the log-likelihood of the observed answers'
   scores under y(T', E) estimated from the pair's *other* golden samples (sample_index >= answers_per_question, so
   the true T is not scored on its own answers): sum over answers of s log p + (1 - s) log(1 - p), s = score / 100,
-  p = (sum of s + 1/2) / (n + 1).
+  p = (sum of s + 1/2) / (n + 1); answers count as in the propensities (`propensities.counted_score`: a categorical
+  answer naming no option is s = 0, a judged answer without a score is left out).
+
+MetaSFT's (and MetaSFT-NL's) train_train row is in-sample: its meta-model was trained on those pairs' golden answers,
+so inverse.csv flags it (`in_sample`).
 
 The true T's rank counts candidates scored higher; ties are broken at random in expectation (the rank is uniform
 over the tied block), so a method that scores every candidate alike sits exactly at chance: top-k = k / C and
@@ -25,6 +29,8 @@ import math
 import numpy as np
 import polars as pl
 
+from metasft.analysis.propensities import counted_score
+from metasft.analysis.resampling import PairDesign, resampled_means
 from metasft.analysis.statistics import percentile_interval
 from metasft.pipeline.seeds import derived_seed
 from metasft.suites.domains import QUADRANTS
@@ -33,6 +39,8 @@ GOLDEN_PROPENSITY = "GoldenPropensity"
 # Reading order of inverse.csv and its figure: the forward methods, then the ceiling.
 INVERSE_METHODS = ("UntrainedICL", "MetaSFT", "UntrainedNL", "MetaSFT->NL", "MetaSFT-NL", GOLDEN_PROPENSITY)
 TOP_K = (1, 5)
+# Methods whose model was trained on the train_train pairs' golden answers: their train_train row is in-sample.
+IN_SAMPLE = {"MetaSFT", "MetaSFT-NL"}
 LIKELIHOOD_SCHEMA = {"method": pl.String, "eval_domain": pl.String, "train_domain": pl.String,
                      "candidate": pl.String, "loglik": pl.Float64, "n_answers": pl.Int64}
 
@@ -61,10 +69,10 @@ def chance_level(n_candidates: int, top_k=TOP_K) -> dict[str, float]:
 def golden_loglik(golden_scores: pl.DataFrame, split: dict[str, str], answers_per_question: int) -> pl.DataFrame:
     """The GoldenPropensity ceiling's scores, in the likelihood table's layout: for every (T, E) and candidate T' of
     T's half, the log-likelihood of M_T's observed answers' scores under (T', E)'s held-out golden propensity.
-    Unscored observed answers are left out (n_answers counts those used); a candidate with no held-out scored
-    sample gets nan (ranked last)."""
-    scored = golden_scores.select("train_domain", "eval_domain", "sample_index", "score").with_columns(
-        observed=pl.col("sample_index") < answers_per_question, s=pl.col("score") / 100)
+    Observed answers that do not count (`counted_score` null) are left out (n_answers counts those used); a candidate
+    with no held-out counted sample gets nan (ranked last)."""
+    scored = golden_scores.select("train_domain", "eval_domain", "sample_index", s=counted_score() / 100).with_columns(
+        observed=pl.col("sample_index") < answers_per_question)
     held_out = (scored.filter(~pl.col("observed") & pl.col("s").is_not_null())
                 .group_by("train_domain", "eval_domain")
                 .agg(p=(pl.col("s").sum() + 0.5) / (pl.len() + 1))
@@ -119,10 +127,13 @@ def pair_ranks(likelihoods: pl.DataFrame, split: dict[str, str]) -> pl.DataFrame
 STATISTICS = {"top1": "top1", "top5": "top5", "mrr": "reciprocal_rank"}
 
 
-def inverse_table(ranks: pl.DataFrame, n_resamples: int, confidence: float, seed: int) -> pl.DataFrame:
+def inverse_table(ranks: pl.DataFrame, n_resamples: int, confidence: float, seed: int,
+                  resample: str = "domains") -> pl.DataFrame:
     """Per method and quadrant: mean top-1, top-5 and reciprocal rank over the quadrant's pairs with percentile CIs
-    from resampling pairs (one draw per quadrant shared by all methods, so they are paired), and chance levels.
-    Pairs every method ranked are used (a method without scores for a pair drops it for all)."""
+    from resampling domains (or pairs: `resample`, `metasft.analysis.resampling`), one draw per quadrant shared by
+    all methods, so they are paired; and chance levels. Pairs every method ranked are used (a method without scores
+    for a pair drops it for all). `in_sample` flags MetaSFT's train_train row: its meta-model was trained on those
+    very pairs' golden answers."""
     rows = []
     present = [m for m in INVERSE_METHODS if m in set(ranks["method"])]
     for quadrant_name in QUADRANTS:
@@ -136,23 +147,33 @@ def inverse_table(ranks: pl.DataFrame, n_resamples: int, confidence: float, seed
         common = sorted(common)
         keys = pl.DataFrame(common, schema=["train_domain", "eval_domain"], orient="row")
         n = len(common)
-        draws = (np.random.default_rng(derived_seed(seed, "inverse", quadrant_name)).integers(0, n, size=(n_resamples, n))
-                 if n >= 2 and n_resamples > 0 else None)
+        design = PairDesign.of_quadrant(quadrant_name, keys["train_domain"], keys["eval_domain"])
+        by_method = {method: keys.join(part.filter(pl.col("method") == method), on=["train_domain", "eval_domain"],
+                                       how="left", maintain_order="left") for method in present}
+        resampled = {}
+        if n >= 2 and n_resamples > 0:
+            for name, column in STATISTICS.items():
+                means = resampled_means(np.stack([by_method[m][column].to_numpy() for m in present]), design,
+                                        resample, n_resamples, derived_seed(seed, "inverse", quadrant_name),
+                                        batch=n_resamples)
+                resampled.update({(method, name): means[i] for i, method in enumerate(present)})
         for method in present:
-            of_method = keys.join(part.filter(pl.col("method") == method), on=["train_domain", "eval_domain"],
-                                  how="left", maintain_order="left")
+            of_method = by_method[method]
             n_candidates = int(of_method["n_candidates"].max()) if n else 0
-            row = {"method": method, "quadrant": quadrant_name, "n_pairs": n, "n_candidates": n_candidates,
+            row = {"method": method, "quadrant": quadrant_name, "resample": resample,
+                   "in_sample": method in IN_SAMPLE and quadrant_name == "train_train", "n_pairs": n,
+                   "n_candidates": n_candidates,
                    "answers_per_pair": float(of_method["n_answers"].mean()) if n else math.nan}
             for name, column in STATISTICS.items():
                 values = of_method[column].to_numpy()
                 row[name] = float(values.mean()) if n else math.nan
-                row[f"{name}_lo"], row[f"{name}_hi"] = (percentile_interval(values[draws].mean(axis=1), confidence)
-                                                        if draws is not None else (math.nan, math.nan))
+                row[f"{name}_lo"], row[f"{name}_hi"] = (percentile_interval(resampled[method, name], confidence)
+                                                        if resampled else (math.nan, math.nan))
             row.update(chance_level(n_candidates) if n_candidates else
                        {"chance_top1": math.nan, "chance_top5": math.nan, "chance_mrr": math.nan})
             rows.append(row)
-    schema = {"method": pl.String, "quadrant": pl.String, "n_pairs": pl.Int64, "n_candidates": pl.Int64,
+    schema = {"method": pl.String, "quadrant": pl.String, "resample": pl.String, "in_sample": pl.Boolean,
+              "n_pairs": pl.Int64, "n_candidates": pl.Int64,
               "answers_per_pair": pl.Float64,
               **{f"{name}{suffix}": pl.Float64 for name in STATISTICS for suffix in ("", "_lo", "_hi")},
               "chance_top1": pl.Float64, "chance_top5": pl.Float64, "chance_mrr": pl.Float64}
@@ -160,7 +181,8 @@ def inverse_table(ranks: pl.DataFrame, n_resamples: int, confidence: float, seed
 
 
 def inverse(suite_path, likelihood_paths: list[str], golden_score_paths: list[str], *, table_path, ranks_path,
-            figure_path, answers_per_question: int, n_resamples: int, confidence: float, seed: int) -> pl.DataFrame:
+            figure_path, answers_per_question: int, n_resamples: int, confidence: float, seed: int,
+            resample: str = "domains") -> pl.DataFrame:
     """Rule `inverse`: the forward methods' likelihoods and the golden ceiling ranked, summarised and drawn."""
     from metasft.analysis.plots import inverse_figure
     from metasft.pipeline.io import read_parquet, write_csv, write_parquet
@@ -168,10 +190,10 @@ def inverse(suite_path, likelihood_paths: list[str], golden_score_paths: list[st
 
     _, split = read_snapshot(suite_path)
     likelihoods = pl.concat([read_parquet(p) for p in likelihood_paths])
-    golden = pl.concat([read_parquet(p, columns=["train_domain", "eval_domain", "sample_index", "score"])
+    golden = pl.concat([read_parquet(p, columns=["train_domain", "eval_domain", "sample_index", "status", "score"])
                         for p in golden_score_paths])
     ranks = pair_ranks(with_golden_ceiling(likelihoods, golden, split, answers_per_question), split)
-    table = inverse_table(ranks, n_resamples, confidence, seed)
+    table = inverse_table(ranks, n_resamples, confidence, seed, resample)
     if table.is_empty() or table["mrr"].is_nan().all():
         raise ValueError("inverse prediction ranked no pair: the golden answers or the inverse likelihoods are empty")
     write_parquet(ranks, ranks_path)

@@ -18,7 +18,18 @@ import numpy as np
 import polars as pl
 
 from metasft.analysis.baselines import model_predictions
+from metasft.analysis.comparisons import (
+    EVALUATION_QUADRANTS,
+    FOCUS_METHOD,
+    METHODS,
+    NL_COMPARISONS,
+    PRIMARY,
+    Primary,
+    comparison_rows,
+    comparisons_frame,
+)
 from metasft.analysis.propensities import answer_rates, check_unscored, propensities
+from metasft.analysis.resampling import PairDesign, per_train_spearman_bootstrap, resample_weights
 from metasft.analysis.statistics import (
     BOOTSTRAP_BATCH,
     bootstrap_counts,
@@ -39,8 +50,6 @@ from metasft.pipeline.seeds import derived_seed
 from metasft.suites.domains import QUADRANTS
 from metasft.suites.snapshot import pair_table, read_snapshot
 
-METHODS = ("GT", "GT-EvalOnly", "GT-TrainOnly", "UntrainedICL", "MetaSFT", "UntrainedNL", "MetaSFT->NL", "MetaSFT-NL")
-EVALUATION_QUADRANTS = tuple(q for q in QUADRANTS if q != "train_train")
 STATISTICS = ("rmse", "pearson_r", "spearman_rho")
 
 
@@ -50,14 +59,6 @@ RMSE_SCALE = {"GT": 1 / math.sqrt(2)}
 
 # ... and their correlation understates a full-size re-sample's: GT's correlations get Spearman-Brown.
 HALF_SIZE_CORRELATION = {"GT"}
-
-
-# The method whose RMSE every other method's is compared with in comparisons.csv.
-FOCUS_METHOD = "MetaSFT"
-# ... and the NL methods' own questions (method, baseline): does a description do what examples do, does the
-# ICL-trained meta-model read descriptions zero-shot, and does the small additional fine-tune help?
-NL_COMPARISONS = (("MetaSFT->NL", "UntrainedNL"), ("MetaSFT-NL", "UntrainedNL"), ("MetaSFT-NL", "MetaSFT->NL"),
-                  ("UntrainedNL", "UntrainedICL"))
 
 
 @dataclass
@@ -75,18 +76,21 @@ class MethodData:
         return self.method in HALF_SIZE_CORRELATION
 
 
-def quadrant_bootstrap(methods: list[MethodData], n_resamples: int, seed: int,
-                       batch: int = BOOTSTRAP_BATCH) -> tuple[dict, dict]:
-    """Point estimates and resampled statistics of every method on the same resamples of the same pairs.
+def quadrant_bootstrap(methods: list[MethodData], n_resamples: int, seed: int, batch: int = BOOTSTRAP_BATCH,
+                       design: PairDesign | None = None, resample: str = "pairs") -> tuple[dict, dict]:
+    """Point estimates and resampled statistics of every method on the same resamples of the same pairs
+    (`resample`: "domains" with the quadrant's `design`, or "pairs"; `metasft.analysis.resampling`).
 
     Returns ({method: {statistic: point}}, {method: {statistic: (n_resamples,) array}}).
     """
     n_pairs = methods[0].y_hat.shape[1]
+    if design is None:
+        design = PairDesign.of(np.arange(n_pairs).astype(str), np.zeros(n_pairs).astype(str), same_set=False)
     points = {m.method: {k: float(v[0]) for k, v in resampled_statistics(
         m.y_hat, m.y_ref, np.ones((1, n_pairs)), m.scale, m.half_size).items()} for m in methods}
     resampled = {m.method: {k: [] for k in STATISTICS} for m in methods}
     if n_pairs >= 3 and n_resamples > 0:
-        for weights in bootstrap_counts(n_pairs, n_resamples, seed, batch):
+        for weights in resample_weights(design, resample, n_resamples, seed, batch):
             for m in methods:
                 for name, values in resampled_statistics(m.y_hat, m.y_ref, weights, m.scale, m.half_size).items():
                     resampled[m.method][name].append(values)
@@ -119,8 +123,8 @@ def _common_pairs(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def metrics_table(predictions: pl.DataFrame, pairs: pl.DataFrame, rates: dict[str, dict[str, dict[str, float]]],
-                  n_resamples: int, confidence: float, seed: int,
-                  batch: int = BOOTSTRAP_BATCH) -> tuple[pl.DataFrame, pl.DataFrame]:
+                  n_resamples: int, confidence: float, seed: int, batch: int = BOOTSTRAP_BATCH,
+                  resample: str = "domains", primary: Primary = PRIMARY) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The metrics table and the paired comparisons.
 
     `predictions`: method, permutation, train_domain, eval_domain, y_hat, y_ref; `pairs`: pair -> quadrant;
@@ -128,9 +132,12 @@ def metrics_table(predictions: pl.DataFrame, pairs: pl.DataFrame, rates: dict[st
 
     Every method of a quadrant is scored on one pair set: a pair that any method cannot predict (nothing
     scored) is dropped for all and counted (`n_pairs_dropped`; `n_pairs_missing` is the method's own share).
-    All methods of a quadrant share the bootstrap resamples, so differences between them are paired.
+    All methods of a quadrant share the bootstrap resamples (`resample`: "domains", the crossed design's two-way
+    bootstrap, or "pairs"; `metasft.analysis.resampling`), so differences between them are paired.
     Comparisons: per evaluation quadrant, FOCUS_METHOD's RMSE minus each other method's (and the NL_COMPARISONS),
-    with the percentile CI of the difference over the shared resamples.
+    with the percentile CI of the difference over the shared resamples and its bootstrap p-value; the `primary`
+    comparison's cells are one family with Holm-adjusted p-values, every other row is exploratory
+    (`metasft.analysis.comparisons`).
     """
     frame = predictions.join(pairs.select("train_domain", "eval_domain", "quadrant"),
                              on=["train_domain", "eval_domain"])
@@ -152,22 +159,32 @@ def metrics_table(predictions: pl.DataFrame, pairs: pl.DataFrame, rates: dict[st
                 "permutation", "train_domain", "eval_domain")
             data.append(MethodData(method, rows_of["y_hat"].to_numpy().reshape(n_permutations, common.height),
                                    rows_of["y_ref"].to_numpy().reshape(n_permutations, common.height)))
-        if common.height:
-            points, resampled = quadrant_bootstrap(data, n_resamples, derived_seed(seed, "bootstrap", quadrant_name),
-                                                   batch)
-        else:  # nothing to compare: every statistic is nan, and the rows say n_pairs 0
-            points = {m.method: dict.fromkeys(STATISTICS, math.nan) for m in data}
-            resampled = {m.method: {k: np.empty(0) for k in STATISTICS} for m in data}
-        per_train = _per_train_spearman(data, common, n_resamples, confidence,
-                                        derived_seed(seed, "per_train", quadrant_name))
+        design = PairDesign.of_quadrant(quadrant_name, common["train_domain"], common["eval_domain"])
+        points, resampled = _bootstrap(data, design, n_resamples, derived_seed(seed, "bootstrap", quadrant_name),
+                                       batch, resample)
+        # the diagonal (T = E) pairs sit inside the same-half quadrants: the same statistics without them, beside
+        off = (common["train_domain"] != common["eval_domain"]).to_numpy()
+        if off.all():
+            points_off, resampled_off = points, resampled
+        else:
+            points_off, resampled_off = _bootstrap(
+                [MethodData(m.method, m.y_hat[:, off], m.y_ref[:, off]) for m in data],
+                PairDesign.of_quadrant(quadrant_name, common["train_domain"].filter(off),
+                                       common["eval_domain"].filter(off)),
+                n_resamples, derived_seed(seed, "bootstrap_offdiag", quadrant_name), batch, resample)
+        per_train = _per_train_spearman(data, design, n_resamples, confidence,
+                                        derived_seed(seed, "per_train", quadrant_name), resample)
         for m in data:
-            row = {"method": m.method, "quadrant": quadrant_name, "n_pairs": common.height,
+            row = {"method": m.method, "quadrant": quadrant_name, "resample": resample, "n_pairs": common.height,
                    "n_pairs_dropped": n_total - common.height, "n_pairs_missing": int(missing.get(m.method, 0)),
-                   "permutations": m.y_hat.shape[0]}
-            for name, short in (("rmse", "rmse"), ("pearson_r", "pearson"), ("spearman_rho", "spearman")):
-                low, high = percentile_interval(resampled[m.method][name], confidence) \
-                    if resampled[m.method][name].size else (math.nan, math.nan)
-                row[name], row[f"{short}_lo"], row[f"{short}_hi"] = points[m.method][name], low, high
+                   "permutations": m.y_hat.shape[0], "n_pairs_offdiag": int(off.sum())}
+            for suffix, point, values in (("", points, resampled), ("_offdiag", points_off, resampled_off)):
+                for name, short in (("rmse", "rmse"), ("pearson_r", "pearson"), ("spearman_rho", "spearman")):
+                    low, high = percentile_interval(values[m.method][name], confidence) \
+                        if values[m.method][name].size else (math.nan, math.nan)
+                    column = name if not suffix else short + suffix
+                    row[column], row[f"{short}{suffix}_lo"], row[f"{short}{suffix}_hi"] = \
+                        point[m.method][name], low, high
             (row["per_train_spearman"], row["per_train_lo"], row["per_train_hi"],
              row["per_train_domains"]) = per_train[m.method]
             row["mean_y_hat"] = float(np.mean(m.y_hat)) if common.height else math.nan
@@ -176,58 +193,77 @@ def metrics_table(predictions: pl.DataFrame, pairs: pl.DataFrame, rates: dict[st
             rows.append(row)
         if quadrant_name in EVALUATION_QUADRANTS:
             compared = [(FOCUS_METHOD, other) for other in methods if other != FOCUS_METHOD] + list(NL_COMPARISONS)
-            comparisons += _comparisons(quadrant_name, [(m, b) for m, b in compared if m in methods and b in methods],
-                                        points, resampled, common.height, confidence)
+            comparisons += comparison_rows(quadrant_name, [(m, b) for m, b in compared if m in methods and b in methods],
+                                           points, resampled, common.height, confidence, resample,
+                                           offdiag=(points_off, resampled_off))
     columns = ["method", "quadrant", "rmse", "rmse_lo", "rmse_hi", "pearson_r", "pearson_lo", "pearson_hi",
                "spearman_rho", "spearman_lo", "spearman_hi", "n_pairs", "n_pairs_dropped", "n_pairs_missing",
                "permutations", "per_train_spearman", "per_train_lo", "per_train_hi", "per_train_domains",
-               "mean_y_hat", "mean_y"]
+               "mean_y_hat", "mean_y", "resample", "n_pairs_offdiag",
+               *(f"{short}_offdiag{end}" for short in ("rmse", "pearson", "spearman") for end in ("", "_lo", "_hi"))]
     columns += [c for c in dict.fromkeys(k for r in rows for k in r) if c not in columns]
-    table = pl.DataFrame(rows, infer_schema_length=None).select(columns)
-    return table, pl.DataFrame(comparisons, schema=COMPARISON_SCHEMA)
+    table = with_correlation_ceiling(pl.DataFrame(rows, infer_schema_length=None).select(columns))
+    return table, comparisons_frame(comparisons, primary, confidence)
 
 
-def _per_train_spearman(data: list[MethodData], common: pl.DataFrame, n_resamples: int, confidence: float,
-                        seed: int) -> dict[str, tuple[float, float, float, int]]:
+def with_correlation_ceiling(table: pl.DataFrame) -> pl.DataFrame:
+    """Per quadrant, the highest correlation any predictor can reach with the golden propensities, beside every
+    row: GT's (Spearman-Brown-corrected) correlation is the golden labels' reliability, the correlation between two
+    independent full-size re-samples; a noiseless predictor reaches only its square root (its correlation with the
+    labels' noise-free values). A reliability at or below 0 leaves a ceiling of 0."""
+    ceiling = [(pl.col(c).clip(lower_bound=0.0).sqrt()).alias(f"{c.split('_')[0]}_ceiling")
+               for c in ("pearson_r", "spearman_rho")]
+    gt = table.filter(pl.col("method") == "GT").select("quadrant", *ceiling)
+    if gt.is_empty():
+        return table.with_columns(pearson_ceiling=pl.lit(math.nan), spearman_ceiling=pl.lit(math.nan))
+    return table.join(gt, on="quadrant", how="left", maintain_order="left")
+
+
+def unscored_as_zero_rmse(predicted: dict[str, pl.DataFrame], golden: pl.DataFrame,
+                          pairs: pl.DataFrame) -> pl.DataFrame:
+    """Judged suites' sensitivity: each model method's RMSE per quadrant with every answer the judge did not score
+    counted as 0 on both sides (`propensity_unscored_as_0`), over the pairs where both have one (point estimate)."""
+    reference = golden.select("train_domain", "eval_domain", y=pl.col("propensity_unscored_as_0"))
+    frames = [table.select("train_domain", "eval_domain", y_hat=pl.col("propensity_unscored_as_0"))
+              .join(reference, on=["train_domain", "eval_domain"])
+              .join(pairs.select("train_domain", "eval_domain", "quadrant"), on=["train_domain", "eval_domain"])
+              .drop_nulls(["y", "y_hat"])
+              .group_by("quadrant").agg(rmse_unscored_as_0=((pl.col("y_hat") - pl.col("y")) ** 2).mean().sqrt())
+              .with_columns(method=pl.lit(method)) for method, table in predicted.items()]
+    return pl.concat(frames).select("method", "quadrant", "rmse_unscored_as_0")
+
+
+def _bootstrap(data: list[MethodData], design: PairDesign, n_resamples: int, seed: int, batch: int,
+               resample: str) -> tuple[dict, dict]:
+    """`quadrant_bootstrap` of a pair set, which may be empty (every statistic nan, no resamples)."""
+    if design.n_pairs:
+        return quadrant_bootstrap(data, n_resamples, seed, batch, design, resample)
+    return ({m.method: dict.fromkeys(STATISTICS, math.nan) for m in data},
+            {m.method: {k: np.empty(0) for k in STATISTICS} for m in data})
+
+
+def _per_train_spearman(data: list[MethodData], design: PairDesign, n_resamples: int, confidence: float,
+                        seed: int, resample: str) -> dict[str, tuple[float, float, float, int]]:
     """Per method, "which eval domains will move?": for each train domain of the quadrant, the Spearman rho across
     its eval domains between predicted and golden propensities, averaged over train domains, with a CI from
-    resampling train domains (the same draws for every method). A train domain whose golden (or predicted) values
-    are all equal has no rho and is left out for every method; `per_train_domains` counts those used."""
-    train = common["train_domain"].to_numpy()
-    names, groups = np.unique(train, return_inverse=True) if train.size else (np.empty(0), np.empty(0, int))
-    values = {m.method: per_group_spearman(m.y_hat, m.y_ref, groups, len(names), m.half_size) for m in data}
-    return group_mean_bootstrap(values, n_resamples, seed, confidence)
-
-
-COMPARISON_SCHEMA = {"quadrant": pl.String, "method": pl.String, "baseline": pl.String, "n_pairs": pl.Int64,
-                     "rmse_method": pl.Float64, "rmse_baseline": pl.Float64, "rmse_diff": pl.Float64,
-                     "diff_lo": pl.Float64, "diff_hi": pl.Float64, "resamples": pl.Int64,
-                     "share_method_better": pl.Float64, "ci_excludes_zero": pl.Boolean}
-
-
-def comparison_order(comparisons: pl.DataFrame) -> list[tuple[str, str]]:
-    """The (method, baseline) pairs of a comparisons table in reading order: FOCUS_METHOD's first, then by METHODS
-    (the comparisons figure and the end-of-run summary list them so)."""
-    rank = {m: i for i, m in enumerate(METHODS)}
-    return sorted(set(comparisons.select("method", "baseline").iter_rows()),
-                  key=lambda mb: (mb[0] != FOCUS_METHOD, rank.get(mb[0], len(rank)), rank.get(mb[1], len(rank))))
-
-
-def _comparisons(quadrant_name, compared: list[tuple[str, str]], points, resampled, n_pairs, confidence) -> list[dict]:
-    """One row per (method, baseline): the method's RMSE minus the baseline's, over the quadrant's shared resamples."""
-    rows = []
-    for method, other in compared:
-        diff = resampled[method]["rmse"] - resampled[other]["rmse"]
-        low, high = percentile_interval(diff, confidence) if diff.size else (math.nan, math.nan)
-        rows.append({
-            "quadrant": quadrant_name, "method": method, "baseline": other, "n_pairs": n_pairs,
-            "rmse_method": points[method]["rmse"], "rmse_baseline": points[other]["rmse"],
-            "rmse_diff": points[method]["rmse"] - points[other]["rmse"], "diff_lo": low, "diff_hi": high,
-            "resamples": int(diff.size),
-            "share_method_better": float(np.mean(diff < 0)) if diff.size else math.nan,
-            "ci_excludes_zero": bool(low > 0 or high < 0) if not math.isnan(low) else False,
-        })
-    return rows
+    resampling domains (T and E, `resampling.per_train_spearman_bootstrap`) or, with `resample="pairs"`, train
+    domains only (the earlier scheme); the same draws for every method. A train domain whose golden (or predicted)
+    values are all equal has no rho and is left out for every method; `per_train_domains` counts those used."""
+    groups, n_groups = design.train_index, len(design.train_names)
+    values = {m.method: per_group_spearman(m.y_hat, m.y_ref, groups, n_groups, m.half_size) for m in data}
+    if resample == "pairs":
+        return group_mean_bootstrap(values, n_resamples, seed, confidence)
+    stacked = np.vstack(list(values.values())) if values else np.empty((0, n_groups))
+    usable = np.isfinite(stacked).all(axis=0) if values else np.zeros(n_groups, bool)
+    n = int(usable.sum())
+    resampled = per_train_spearman_bootstrap({m.method: (m.y_hat, m.y_ref, m.half_size) for m in data}, design,
+                                             usable, n_resamples, seed) if n >= 2 and n_resamples > 0 else {}
+    out = {}
+    for method, per_group in values.items():
+        mean = float(per_group[usable].mean()) if n else math.nan
+        low, high = percentile_interval(resampled[method], confidence) if method in resampled else (math.nan, math.nan)
+        out[method] = (mean, low, high, n)
+    return out
 
 
 def generalization_summary(golden: pl.DataFrame, pairs: pl.DataFrame,
@@ -261,7 +297,8 @@ log = logging.getLogger(__name__)
 
 def metrics(suite_path, baselines_path, score_paths: dict[str, list[str]], *, metrics_path, generalization_path,
             propensities_path, predictions_path, comparisons_path, bootstrap_resamples: int, confidence: float,
-            seed: int, max_unscored_rate: float = 1.0) -> pl.DataFrame:
+            seed: int, max_unscored_rate: float = 1.0, resample: str = "domains",
+            primary: dict | None = None) -> pl.DataFrame:
     """Stage `metrics`: propensities per pair and source, predictions of every method, and the metrics table
     (RMSE / Pearson / Spearman per method x quadrant with CIs), paired comparisons and the generalization summary.
     `score_paths`: the score chunk files of each source (golden, UntrainedICL, MetaSFT and, when sampled, the NL
@@ -280,7 +317,11 @@ def metrics(suite_path, baselines_path, score_paths: dict[str, list[str]], *, me
     rates = {method_name(source): answer_rates(table) for source, table in scores.items()}
     # The GT-* baselines are built from golden samples, so they report the golden answers' rates.
     rates.update({m: rates["golden"] for m in ("GT", "GT-EvalOnly", "GT-TrainOnly")})
-    table, comparisons = metrics_table(predictions, pairs, rates, bootstrap_resamples, confidence, seed)
+    table, comparisons = metrics_table(predictions, pairs, rates, bootstrap_resamples, confidence, seed,
+                                       resample=resample, primary=Primary.from_config(primary))
+    if "propensity_unscored_as_0" in golden.columns:  # judged suites (metasft.analysis.propensities)
+        table = table.join(unscored_as_zero_rmse(predicted, golden, pairs), on=["method", "quadrant"], how="left",
+                           maintain_order="left")
 
     long_propensities = pl.concat([p.with_columns(source=pl.lit(method_name(s))) for s, p in by_source.items()]).join(
         pairs.select("train_domain", "eval_domain", "same_persona"), on=["train_domain", "eval_domain"])

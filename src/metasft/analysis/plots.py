@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from metasft.analysis.metrics import EVALUATION_QUADRANTS, METHODS, comparison_order
+from metasft.analysis.comparisons import EVALUATION_QUADRANTS, METHODS, comparison_order
+from metasft.analysis.resampling import UNIT_WORD
 from metasft.pipeline.io import atomic_path, read_csv, read_parquet
 from metasft.suites.domains import QUADRANTS
 
@@ -83,7 +84,9 @@ def comparisons_figure(comparisons: pl.DataFrame, path) -> None:
 
     quadrants = [q for q in EVALUATION_QUADRANTS if q in set(comparisons["quadrant"])]
     compared = comparison_order(comparisons)
-    labels = [f"{m} - {b}" for m, b in compared]
+    primary = set(comparisons.filter(pl.col("family") == "primary").select("method", "baseline").iter_rows()) \
+        if "family" in comparisons.columns else set()
+    labels = [f"{m} - {b}" + (" (primary)" if (m, b) in primary else "") for m, b in compared]
     fig, axes = plt.subplots(1, max(len(quadrants), 1), figsize=(3.4 * max(len(quadrants), 1), 0.45 * len(compared) + 1.4),
                              sharey=True, squeeze=False)
     for ax, quadrant in zip(axes[0], quadrants):
@@ -95,6 +98,9 @@ def comparisons_figure(comparisons: pl.DataFrame, path) -> None:
                 continue
             low, high = row["diff_lo"], row["diff_hi"]
             has_ci = low is not None and not np.isnan(low)
+            if row.get("family") == "primary" and not np.isnan(row["diff_lo_simultaneous"]):
+                ax.plot([row["diff_lo_simultaneous"], row["diff_hi_simultaneous"]], [y, y], color="0.6",
+                        linewidth=4, alpha=0.5, solid_capstyle="butt", zorder=0)
             ax.errorbar(row["rmse_diff"], y, xerr=[[row["rmse_diff"] - low], [high - row["rmse_diff"]]] if has_ci else None,
                         fmt="o", color=COLORS[baseline], mec=COLORS[method], capsize=3, markersize=5)
         ax.axvline(0, color="black", linewidth=0.6)
@@ -102,8 +108,11 @@ def comparisons_figure(comparisons: pl.DataFrame, path) -> None:
         ax.set_xlabel("RMSE(method) - RMSE(baseline)")
     axes[0, 0].set_yticks(range(len(compared)), labels)
     axes[0, 0].invert_yaxis()
-    fig.suptitle("Method minus baseline on the same pairs (paired 95% bootstrap CI; < 0: the method is better)",
-                 fontsize=9)
+    unit = UNIT_WORD.get(comparisons["resample"][0], "") \
+        if "resample" in comparisons.columns and comparisons.height else ""
+    fig.suptitle(f"Method minus baseline on the same pairs (paired 95% {unit}-level bootstrap CI; < 0: the method is "
+                 "better).\nPrimary rows: grey band = simultaneous CI over their quadrants (Holm family); the other "
+                 "rows are exploratory", fontsize=9)
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)

@@ -2,6 +2,7 @@
 and paired comparisons, each in its own process (as the `baselines` and `metrics` rules run).
 
     python -m metasft.bench.metrics [--domains 100] [--answers 16] [--permutations 100] [--resamples 2000]
+                                    [--resample domains|pairs]
 
 Prints per stage `<stage>_seconds:` and `<stage>_peak_memory_mb:` (the process's max RSS). Synthetic scores are
 0/100 answers whose rate depends on T and E (so correlations and ties look like a categorical suite's).
@@ -32,6 +33,7 @@ def synthetic_scores(n_domains: int, answers: int, seed: int = 0) -> tuple[pl.Da
         "eval_domain": np.repeat(np.array(domains)[evals.ravel()], answers),
         "question_index": np.tile(np.arange(answers, dtype=np.int32) // 2, n_pairs),
         "sample_index": np.tile(np.arange(answers, dtype=np.int32) % 2, n_pairs),
+        "status": "ok",
         "score": np.where(hits, 100.0, 0.0).ravel(),
     })
     half = n_domains // 2
@@ -60,7 +62,8 @@ def stage(name: str, args) -> None:
             propensity=(pl.col("propensity") + pl.Series(rng.normal(0, spread, propensity.height))).clip(0, 100)),
             propensity) for method, spread in (("UntrainedICL", 15.0), ("MetaSFT", 10.0))]
         predictions = pl.concat([pl.read_parquet(folder / "baselines.parquet"), *models])
-        table, comparisons = metrics_table(predictions, pairs, {}, args.resamples, 0.95, seed=0)
+        table, comparisons = metrics_table(predictions, pairs, {}, args.resamples, 0.95, seed=0,
+                                           resample=args.resample)
         table.write_csv(folder / "metrics.csv")
         comparisons.write_csv(folder / "comparisons.csv")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -74,6 +77,8 @@ def main(argv=None) -> int:
     parser.add_argument("--answers", type=int, default=16, help="scored golden answers per pair")
     parser.add_argument("--permutations", type=int, default=100)
     parser.add_argument("--resamples", type=int, default=2000)
+    parser.add_argument("--resample", choices=["domains", "pairs"], default="domains",
+                        help="the bootstrap's unit (config metrics.resample)")
     parser.add_argument("--stage", choices=["baselines", "metrics"], help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -89,10 +94,12 @@ def main(argv=None) -> int:
             subprocess.run([sys.executable, "-m", "metasft.bench.metrics", "--stage", name, "--workdir", workdir,
                             *(f"--{k}={v}" for k, v in (("domains", args.domains), ("answers", args.answers),
                                                         ("permutations", args.permutations),
-                                                        ("resamples", args.resamples)))], check=True)
+                                                        ("resamples", args.resamples),
+                                                        ("resample", args.resample)))], check=True)
         with pl.Config(tbl_cols=-1, tbl_width_chars=160, tbl_rows=-1):
             print(pl.read_csv(Path(workdir) / "comparisons.csv").select(
-                "quadrant", "baseline", "n_pairs", "rmse_method", "rmse_baseline", "rmse_diff", "diff_lo", "diff_hi"))
+                "quadrant", "baseline", "family", "n_pairs", "rmse_method", "rmse_baseline", "rmse_diff", "diff_lo",
+                "diff_hi", "p_holm"))
     return 0
 
 

@@ -6,6 +6,7 @@ like a hub model, so nothing after `pretrain_base` knows it is tiny.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -24,6 +25,7 @@ from metasft.models.world import (
     text_documents,
 )
 from metasft.pipeline.io import atomic_path
+from metasft.pipeline.provenance import environment
 from metasft.suites.domains import Suite
 
 log = logging.getLogger(__name__)
@@ -187,15 +189,17 @@ def pretrain_tiny(suite: Suite, settings: TinySettings, output_dir: str | Path, 
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
+        summary = {
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "vocab_size": len(tokenizer),
+            "documents": len(documents),
+            "train_loss": result.training_loss,
+            "log_history": trainer.state.log_history,
+            "seconds": round(time.time() - started, 1),
+            "environment": environment(),
+        }
+        (tmp / "pretraining.json").write_text(json.dumps(summary, indent=1))
         write_manifest(tmp)  # last: loaders check the model's files against it
-    summary = {
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "vocab_size": len(tokenizer),
-        "documents": len(documents),
-        "train_loss": result.training_loss,
-        "log_history": trainer.state.log_history,
-        "seconds": round(time.time() - started, 1),
-    }
     return summary
 
 

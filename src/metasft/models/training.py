@@ -10,6 +10,7 @@ from pathlib import Path
 
 from metasft.models.manifest import write_manifest
 from metasft.pipeline.io import atomic_path
+from metasft.pipeline.provenance import environment
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ def lora_sft(model, tokenizer, rows: list[dict], settings: SFTSettings, output_d
         peft_model.save_pretrained(tmp)
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
         summary = {"train_loss": result.training_loss, "examples": len(rows),
-                   "seconds": round(time.time() - started, 1), "log_history": trainer.state.log_history}
+                   "seconds": round(time.time() - started, 1), "log_history": trainer.state.log_history,
+                   "environment": environment()}
         (tmp / "training.json").write_text(json.dumps(summary, indent=1))
         write_manifest(tmp)  # last: loaders check the adapter's files against it
     peft_model.unload()  # restore the plain base for the next adapter

@@ -39,6 +39,7 @@ _PRODUCERS = [
     (r"results/[^/]+/metrics/[^/]+", "metrics"),
     (r"results/[^/]+/plots/nl_by_quadrant\.png", "nl_plots"),
     (r"results/[^/]+/plots/[^/]+\.png", "plots"),
+    (r"results/[^/]+/run_info\.json", "run_info"),
 ]
 
 

@@ -33,7 +33,7 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 def rmse_table(metrics: pl.DataFrame) -> list[str]:
     """RMSE with its CI, one row per method, one column per quadrant (as in the headline figure)."""
-    from metasft.analysis.metrics import METHODS
+    from metasft.analysis.comparisons import METHODS
 
     quadrants = [q for q in QUADRANTS if q in set(metrics["quadrant"])]
     methods = [m for m in METHODS if m in set(metrics["method"])]
@@ -51,18 +51,43 @@ def _difference(row) -> str:
         "*" if row["ci_excludes_zero"] else "")
 
 
+def primary_result(comparisons: pl.DataFrame, confidence: float = 0.95) -> list[str]:
+    """The primary comparison (config metrics.primary) in one line, then its cells: the difference with the
+    simultaneous CI and the Holm-adjusted p-value. Nothing for a table without a primary family."""
+    from metasft.analysis.resampling import UNIT_WORD
+
+    if comparisons.is_empty() or "family" not in comparisons.columns:
+        return []
+    primary = comparisons.filter(pl.col("family") == "primary")
+    if primary.is_empty():
+        return []
+    method, baseline = primary["method"][0], primary["baseline"][0]
+    better = primary.filter(pl.col("holm_rejects") & (pl.col("rmse_diff") < 0)).height
+    worse = primary.filter(pl.col("holm_rejects") & (pl.col("rmse_diff") > 0)).height
+    unit = UNIT_WORD.get(primary["resample"][0], primary["resample"][0])
+    replicates = int(primary["replicates"][0]) if "replicates" in primary.columns else 1
+    line = (f"Primary result: {method} better than {baseline} in {better} of {primary.height} evaluation quadrants"
+            + (f", worse in {worse}" if worse else "")
+            + f" (Holm-adjusted p < {1 - confidence:g}; {unit}-level bootstrap; "
+            f"{replicates} replicate{'s' if replicates != 1 else ''})")
+    cells = [f"{r['quadrant']} {r['rmse_diff']:+.1f} [{r['diff_lo_simultaneous']:+.1f}, "
+             f"{r['diff_hi_simultaneous']:+.1f}] p_holm {r['p_holm']:.3f}" for r in primary.iter_rows(named=True)
+             if r["rmse_diff"] is not None and not math.isnan(r["rmse_diff"])]
+    return [line] + ([f"  RMSE difference, simultaneous {confidence:.0%} CI: " + "; ".join(cells)] if cells else [])
+
+
 def comparison_table(comparisons: pl.DataFrame) -> list[str]:
     """Each compared method's RMSE minus its baseline's (MetaSFT against every method first), with the paired CI;
-    '*' where the CI excludes zero."""
-    from metasft.analysis.metrics import comparison_order
+    '*' where the CI excludes zero. Every cell is read on its own: exploratory, beside the primary result."""
+    from metasft.analysis.comparisons import comparison_order
 
     if comparisons.is_empty():
         return []
     quadrants = [q for q in QUADRANTS if q in set(comparisons["quadrant"])]
     compared = comparison_order(comparisons)
     cells = {(r["method"], r["baseline"], r["quadrant"]): _difference(r) for r in comparisons.iter_rows(named=True)}
-    return ["RMSE of method minus baseline (negative: the method is closer to the golden labels; "
-            "* the CI excludes 0):"] + _table(
+    return ["Exploratory: RMSE of method minus baseline, each cell on its own (negative: the method is closer to the "
+            "golden labels; nominal CI, * it excludes 0):"] + _table(
         [["method - baseline", *quadrants]]
         + [[f"{m} - {b}", *(cells.get((m, b, q), "-") for q in quadrants)] for m, b in compared])
 
@@ -86,7 +111,7 @@ def inverse_summary(inverse: pl.DataFrame) -> list[str]:
 
 def warnings_of(metrics: pl.DataFrame) -> list[str]:
     """Unscored answers (per method, the range over quadrants) and pairs dropped from a quadrant's metrics."""
-    from metasft.analysis.metrics import METHODS
+    from metasft.analysis.comparisons import METHODS
 
     lines = []
     for column in [c for c in metrics.columns if c.endswith("unscored_rate")]:
@@ -98,8 +123,10 @@ def warnings_of(metrics: pl.DataFrame) -> list[str]:
                 parts.append(f"{method} {low:.1f}%" if round(low, 1) == round(high, 1)
                              else f"{method} {low:.1f}-{high:.1f}%")
         if parts:
-            what = "judge verdicts that could not be parsed" if column == "judge_unscored_rate" else \
-                "answers that could not be scored (propensities are means over the scored ones)"
+            judged = "judge_unscored_rate" in metrics.columns
+            what = "judge verdicts that could not be parsed" if column == "judge_unscored_rate" else (
+                "answers the judge did not score (left out of the propensities; rmse_unscored_as_0 counts them as 0)"
+                if judged else "answers naming no option or several (counted as not choosing the designated option)")
             lines.append(f"{column} > 0, {what}: " + ", ".join(parts))
     for row in metrics.filter(pl.col("method") == metrics["method"][0]).iter_rows(named=True):
         if row["n_pairs_dropped"]:
@@ -117,13 +144,17 @@ def run_summary(results, configfiles=()) -> str | None:
     metrics_csv = results / "metrics" / "metrics.csv"
     if not metrics_csv.is_file():
         return None
+    from metasft.analysis.resampling import UNIT_WORD
+
     metrics = pl.read_csv(metrics_csv)
+    unit = UNIT_WORD.get(metrics["resample"][0], "") if "resample" in metrics.columns and metrics.height else "pair"
     lines = [f"{SUMMARY_TITLE}: {results}", "RMSE of predicted vs golden propensity (0-100 points) per method and "
-             "quadrant, [95% bootstrap CI]:"]
+             f"quadrant, [95% {unit}-level bootstrap CI]:"]
     lines += rmse_table(metrics)
     comparisons_csv = results / "metrics" / "comparisons.csv"
     if comparisons_csv.is_file():
-        lines += comparison_table(pl.read_csv(comparisons_csv))
+        comparisons = pl.read_csv(comparisons_csv)
+        lines += primary_result(comparisons) + comparison_table(comparisons)
     inverse_csv = results / "metrics" / "inverse.csv"
     if inverse_csv.is_file():
         lines += inverse_summary(pl.read_csv(inverse_csv))
