@@ -22,9 +22,11 @@ include: "rules/pair_result.smk"
 include: "rules/metrics.smk"
 include: "rules/inverse.smk"
 include: "rules/plots.smk"
+include: "rules/replicates.smk"
 
 
 rule all:
     input:
         get_final_output,
     default_target: True
+

@@ -21,6 +21,8 @@ from metasft.pipeline.config import (ConfigError, api_needs, check_config, check
                                      check_suite_against_config, descriptions_to_write, inverse_eval_domains,
                                      inverse_methods, nl_enabled)
 from metasft.pipeline.outputs import is_forced
+from metasft.pipeline.replicates import (excluded_rules, models_folder, replicate_config, replicate_indices,
+                                         replicate_run, training_seed)
 from metasft.pipeline.reruns import result_settings
 from metasft.pipeline.resources import chunk_domains, inverse_chunks, job_resources, model_params_billions
 from metasft.pipeline.secrets import ApiKeyMissing, require_api_key
@@ -44,6 +46,13 @@ except (ConfigError, GenerationBackendError) as error:
 
 RUN = config["run"]
 RESULTS = f"results/{RUN}"
+# Training stages draw from TRAINING_SEED (a replicate's own, metasft.pipeline.replicates); data and evaluation
+# (suite, split, descriptions, GT permutations, bootstraps) from `seed`, shared by every replicate.
+TRAINING_SEED = training_seed(config)
+# The base model and ObjectSFT adapters: this run's own, or replicate 0's (replicate_stages: after_finetune).
+MODELS = models_folder(config, RESULTS)
+# config replicates: the replicates this run adds (results/<run>/replicates/<i>/), each a module (rules/replicates.smk).
+REPLICATES = replicate_indices(config)
 # Advice-suite areas without shipped data are generated per run through the API (rule generate_suite).
 GENERATED_SUITE = f"{RESULTS}/suite/generated"
 # The suite is loaded and validated here, at DAG construction, so a bad suite or an unknown domain in the
@@ -207,12 +216,12 @@ def checked_model_output(output, members=("",)):
 
 def run_model_outputs():
     """The model folders this run makes: {output: model folders in it}."""
-    outputs = {f"{RESULTS}/finetune/{c}": tuple(members) for c, members in FINETUNE_CHUNKS.items()}
+    outputs = {f"{MODELS}/finetune/{c}": tuple(members) for c, members in FINETUNE_CHUNKS.items()}
     outputs[f"{RESULTS}/meta/adapter"] = ("",)
     if NL:
         outputs[f"{RESULTS}/meta_nl/adapter"] = ("",)
     if TINY:
-        outputs[f"{RESULTS}/base_model"] = ("",)
+        outputs[f"{MODELS}/base_model"] = ("",)
     return outputs
 
 
@@ -235,11 +244,11 @@ def output_is_forced(output):
 
 def base_model_input(wildcards=None):
     """The pretrained tiny model folder when base_model is 'tiny' (checked); nothing to build for a hub model."""
-    return [checked_model_output(f"{RESULTS}/base_model")] if TINY else []
+    return [checked_model_output(f"{MODELS}/base_model")] if TINY else []
 
 
 def base_model_path():
-    return f"{RESULTS}/base_model" if TINY else config["base_model"]
+    return f"{MODELS}/base_model" if TINY else config["base_model"]
 
 
 def suite_files():
@@ -285,7 +294,7 @@ def judge_model_input(wildcards):
 def get_adapter_dirs(wildcards):
     """The finetune chunk folders holding the adapters of this sampling chunk's train domains."""
     chunks = sorted({FINETUNE_CHUNK_OF[d] for d in SAMPLING_CHUNKS[wildcards.chunk]})
-    return [checked_model_output(f"{RESULTS}/finetune/{c}", tuple(FINETUNE_CHUNKS[c])) for c in chunks]
+    return [checked_model_output(f"{MODELS}/finetune/{c}", tuple(FINETUNE_CHUNKS[c])) for c in chunks]
 
 
 def get_meta_adapter(wildcards):
@@ -312,7 +321,7 @@ def get_inverse_adapter_dirs(wildcards):
 def get_adapter_paths(wildcards):
     """Adapter folder per train domain of this sampling chunk: {domain: path}."""
     return {
-        d: f"{RESULTS}/finetune/{FINETUNE_CHUNK_OF[d]}/{d}" for d in SAMPLING_CHUNKS[wildcards.chunk]
+        d: f"{MODELS}/finetune/{FINETUNE_CHUNK_OF[d]}/{d}" for d in SAMPLING_CHUNKS[wildcards.chunk]
     }
 
 
@@ -368,7 +377,24 @@ def get_final_output(wildcards=None):
         f"{RESULTS}/run_info.json",
         *([f"{RESULTS}/metrics/inverse.csv"] if INVERSE_METHODS else []),
         *expand(f"{RESULTS}/plots/{{figure}}.png", figure=FIGURES),
+        *get_replicate_outputs(),
     ]
+
+
+def get_replicate_outputs(wildcards=None):
+    """Every replicate's own tables and the combined ones (config replicates > 1)."""
+    if not REPLICATES:
+        return []
+    tables = ["metrics/metrics.csv", "metrics/comparisons.csv", "run_info.json",
+              *(["metrics/inverse.csv"] if INVERSE_METHODS else [])]
+    return [*(f"results/{replicate_run(RUN, i)}/{t}" for i in REPLICATES for t in tables),
+            f"{RESULTS}/replicates/metrics.csv", f"{RESULTS}/replicates/comparisons.csv"]
+
+
+def get_replicate_predictions(wildcards=None):
+    """The predictions of replicate 0 (this run) and of each replicate, in order."""
+    return [f"{RESULTS}/metrics/predictions.parquet",
+            *(f"results/{replicate_run(RUN, i)}/metrics/predictions.parquet" for i in REPLICATES)]
 
 
 FIGURES = [

@@ -12,7 +12,7 @@ rule finetune:
         base_model=base_model_path(),
         domains=get_finetune_chunk_domains,
         settings=result_settings(config, "finetune"),
-        seed=config["seed"],
+        seed=TRAINING_SEED,
         chat=config["chat"],
     threads: config["finetune"]["threads"]
     resources:

@@ -20,7 +20,7 @@ rule inverse_likelihoods:
         eval_domains=get_inverse_chunk_domains,
         settings=result_settings(config, "inverse"),
         icl_k=config["icl"]["k"],
-        seed=config["seed"],
+        seed=TRAINING_SEED,
         chat=config["chat"],
     threads: config["generation"]["threads"]
     resources:

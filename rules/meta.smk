@@ -8,7 +8,7 @@ rule meta_shards:
         f"{LOGS}/meta_shards.log",
     params:
         icl_k=config["icl"]["k"],
-        seed=config["seed"],
+        seed=TRAINING_SEED,
         description_fraction=0.0,
     conda:
         "../envs/analysis.yaml"
@@ -30,7 +30,7 @@ rule meta_train:
     params:
         base_model=base_model_path(),
         settings=result_settings(config, "meta_train"),
-        seed=config["seed"],
+        seed=TRAINING_SEED,
         chat=config["chat"],
     threads: config["meta_train"]["threads"]
     resources:
@@ -50,7 +50,7 @@ use rule meta_shards as meta_shards_nl with:
         f"{LOGS}/meta_shards_nl.log",
     params:
         icl_k=config["icl"]["k"],
-        seed=config["seed"],
+        seed=TRAINING_SEED,
         description_fraction=config["nl"]["description_fraction"],
 
 

@@ -9,7 +9,7 @@ rule pretrain_base:
         f"{BENCHMARKS}/pretrain_base.tsv"
     params:
         settings=result_settings(config, "tiny"),
-        seed=config["seed"],
+        seed=TRAINING_SEED,
         judge_prompts=get_judge_prompts_for_world(),
     threads: config["tiny"]["threads"]
     resources:

@@ -19,7 +19,7 @@ rule golden:
         domains=get_chunk_domains,
         sampling=result_settings(config, "generation"),
         icl_k=0,  # golden prompts hold no examples: icl.k must not rerun golden labels
-        seed=config["seed"],
+        seed=TRAINING_SEED,
         chat=config["chat"],
     threads: config["generation"]["threads"]
     resources:

@@ -38,6 +38,10 @@ def test_run_info_groups_the_training_jobs_by_environment(tmp_path):
     groups = {job["environment"]["torch"]["cpu_capability"]: job["models"] for job in info["training_jobs"]}
     assert groups == {"AVX2": ["base_model", "finetune/part000/a", "meta/adapter"], "AVX512": ["finetune/part000/b"]}
     assert info["metrics_resample"] == "pairs" and info["replicates"] == 1
+    assert info["replicate"] == 0 and info["training_seed"] == 3
+    replicate = run_info(results, tmp_path / "replicate.json", config={
+        "run": "r/replicates/2", "seed": 3, "replicate_of": {"run": "r", "index": 2, "models_from": None}})
+    assert replicate["replicate"] == 2 and replicate["training_seed"] != 3
     assert "Bit for bit" in info["reproducibility"]
 
 

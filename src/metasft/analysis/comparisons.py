@@ -1,5 +1,6 @@
 """Paired comparisons of methods (`comparisons.csv`): one method's RMSE minus a baseline's on the same resamples,
-with a percentile CI and a bootstrap p-value, and the primary comparison named before the others.
+with a percentile CI and a bootstrap p-value, and the primary comparison named before the others. With replicates
+(`metasft.analysis.replicates`) a row also says in how many replicates the difference has the same sign.
 
 The primary comparison (config `metrics.primary`; default MetaSFT minus UntrainedICL in the three evaluation
 quadrants, the study's claim) is one family: its cells' p-values are Holm-adjusted (family-wise error at most
@@ -49,7 +50,8 @@ PRIMARY = Primary()
 
 
 COMPARISON_SCHEMA = {"quadrant": pl.String, "method": pl.String, "baseline": pl.String, "family": pl.String,
-                     "resample": pl.String, "n_pairs": pl.Int64,
+                     "resample": pl.String, "replicates": pl.Int64, "same_sign_replicates": pl.Int64,
+                     "n_pairs": pl.Int64,
                      "rmse_method": pl.Float64, "rmse_baseline": pl.Float64, "rmse_diff": pl.Float64,
                      "diff_lo": pl.Float64, "diff_hi": pl.Float64, "resamples": pl.Int64,
                      "share_method_better": pl.Float64, "ci_excludes_zero": pl.Boolean, "p_value": pl.Float64,
@@ -96,11 +98,13 @@ def holm(p_values) -> np.ndarray:
 
 
 def comparison_rows(quadrant_name, compared: list[tuple[str, str]], points, resampled, n_pairs, confidence,
-                    resample: str, offdiag: tuple[dict, dict] | None = None) -> list[dict]:
+                    resample: str, offdiag: tuple[dict, dict] | None = None,
+                    replicate_points: list[dict] | None = None) -> list[dict]:
     """One row per (method, baseline): the method's RMSE minus the baseline's, over the quadrant's shared resamples,
     and (`offdiag`: points and resamples without the diagonal pairs) the same without T = E. The family columns are
     filled in by `comparisons_frame`."""
     points_off, resampled_off = offdiag or (points, resampled)
+    replicate_points = replicate_points or [points]
     rows = []
     for method, other in compared:
         diff = resampled[method]["rmse"] - resampled[other]["rmse"]
@@ -109,7 +113,10 @@ def comparison_rows(quadrant_name, compared: list[tuple[str, str]], points, resa
         low_off, high_off = percentile_interval(diff_off, confidence) if diff_off.size else (math.nan, math.nan)
         rows.append({
             "quadrant": quadrant_name, "method": method, "baseline": other, "family": "exploratory",
-            "resample": resample, "n_pairs": n_pairs,
+            "resample": resample, "replicates": len(replicate_points),
+            "same_sign_replicates": _same_sign(points[method]["rmse"] - points[other]["rmse"],
+                                               [p[method]["rmse"] - p[other]["rmse"] for p in replicate_points]),
+            "n_pairs": n_pairs,
             "rmse_method": points[method]["rmse"], "rmse_baseline": points[other]["rmse"],
             "rmse_diff": points[method]["rmse"] - points[other]["rmse"], "diff_lo": low, "diff_hi": high,
             "resamples": int(diff.size),
@@ -123,6 +130,13 @@ def comparison_rows(quadrant_name, compared: list[tuple[str, str]], points, resa
             "_differences": diff,
         })
     return rows
+
+
+def _same_sign(difference: float, per_replicate: list[float]) -> int:
+    """How many replicates' own differences have the sign of `difference` (a zero difference has none)."""
+    if not math.isfinite(difference) or difference == 0:
+        return 0
+    return int(sum(math.isfinite(d) and d != 0 and (d > 0) == (difference > 0) for d in per_replicate))
 
 
 def comparisons_frame(rows: list[dict], primary: Primary, confidence: float) -> pl.DataFrame:

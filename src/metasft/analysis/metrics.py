@@ -1,12 +1,13 @@
 """The metrics stage: propensities of every method, the metrics table, paired comparisons, the generalization summary.
 
-`evaluate` reads the run's suite snapshot, the GT-* baselines and the scores of every source, checks how many
+`metrics` reads the run's suite snapshot, the GT-* baselines and the scores of every source, checks how many
 answers went unscored, and writes the propensities, the predictions, `metrics.csv` (per method x quadrant: RMSE,
-Pearson r, Spearman rho with seeded bootstrap CIs over pairs, and the per-train-domain Spearman rho across eval
-domains, averaged over train domains with a CI over train domains: where will a fine-tune leak?), `comparisons.csv` (FOCUS_METHOD's RMSE minus each
-other method's on the same resamples) and the generalization summary (spread of golden propensity and the
-same-persona effect). The statistics and the resampling scheme are in `metasft.analysis.statistics`; a method
-compared here is listed in METHODS.
+Pearson r, Spearman rho with seeded bootstrap CIs over domains, the same without the diagonal pairs, the correlation
+ceiling, and the per-train-domain Spearman rho across eval domains, averaged over train domains: where will a
+fine-tune leak?), `comparisons.csv` (FOCUS_METHOD's RMSE minus each other method's on the same resamples, the
+primary comparison Holm-adjusted) and the generalization summary (spread of golden propensity and the same-persona
+effect). The statistics are in `metasft.analysis.statistics`, the resampling schemes in
+`metasft.analysis.resampling`, the comparisons and the methods compared (METHODS) in `metasft.analysis.comparisons`.
 """
 from __future__ import annotations
 
@@ -76,16 +77,14 @@ class MethodData:
         return self.method in HALF_SIZE_CORRELATION
 
 
-def quadrant_bootstrap(methods: list[MethodData], n_resamples: int, seed: int, batch: int = BOOTSTRAP_BATCH,
-                       design: PairDesign | None = None, resample: str = "pairs") -> tuple[dict, dict]:
+def quadrant_bootstrap(methods: list[MethodData], design: PairDesign, n_resamples: int, seed: int, resample: str,
+                       batch: int = BOOTSTRAP_BATCH) -> tuple[dict, dict]:
     """Point estimates and resampled statistics of every method on the same resamples of the same pairs
     (`resample`: "domains" with the quadrant's `design`, or "pairs"; `metasft.analysis.resampling`).
 
     Returns ({method: {statistic: point}}, {method: {statistic: (n_resamples,) array}}).
     """
     n_pairs = methods[0].y_hat.shape[1]
-    if design is None:
-        design = PairDesign.of(np.arange(n_pairs).astype(str), np.zeros(n_pairs).astype(str), same_set=False)
     points = {m.method: {k: float(v[0]) for k, v in resampled_statistics(
         m.y_hat, m.y_ref, np.ones((1, n_pairs)), m.scale, m.half_size).items()} for m in methods}
     resampled = {m.method: {k: [] for k in STATISTICS} for m in methods}
@@ -111,7 +110,7 @@ def metric_with_ci(y_hat: np.ndarray, y_ref: np.ndarray, name: str, scale: float
     return (point, *percentile_interval(values, confidence))
 
 
-def _common_pairs(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def common_pairs(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Pairs with a value for every method in every permutation (the quadrant's common set), and per method
     the pairs it could not predict itself."""
     ok = frame.group_by("method", "train_domain", "eval_domain").agg(
@@ -148,26 +147,19 @@ def metrics_table(predictions: pl.DataFrame, pairs: pl.DataFrame, rates: dict[st
         if part.is_empty():
             continue
         n_total = part.select("train_domain", "eval_domain").unique().height
-        common, missing = _common_pairs(part)
+        common, missing = common_pairs(part)
         missing = dict(missing.iter_rows())
         methods = [m for m in METHODS if m in present and m in set(part["method"])]
-        data = []
-        for method in methods:
-            of_method = part.filter(pl.col("method") == method)
-            n_permutations = of_method["permutation"].n_unique()
-            rows_of = of_method.join(common, on=["train_domain", "eval_domain"]).sort(
-                "permutation", "train_domain", "eval_domain")
-            data.append(MethodData(method, rows_of["y_hat"].to_numpy().reshape(n_permutations, common.height),
-                                   rows_of["y_ref"].to_numpy().reshape(n_permutations, common.height)))
+        data = quadrant_data(part, common, methods)
         design = PairDesign.of_quadrant(quadrant_name, common["train_domain"], common["eval_domain"])
-        points, resampled = _bootstrap(data, design, n_resamples, derived_seed(seed, "bootstrap", quadrant_name),
-                                       batch, resample)
+        points, resampled = pair_set_bootstrap(data, design, n_resamples,
+                                               derived_seed(seed, "bootstrap", quadrant_name), batch, resample)
         # the diagonal (T = E) pairs sit inside the same-half quadrants: the same statistics without them, beside
         off = (common["train_domain"] != common["eval_domain"]).to_numpy()
         if off.all():
             points_off, resampled_off = points, resampled
         else:
-            points_off, resampled_off = _bootstrap(
+            points_off, resampled_off = pair_set_bootstrap(
                 [MethodData(m.method, m.y_hat[:, off], m.y_ref[:, off]) for m in data],
                 PairDesign.of_quadrant(quadrant_name, common["train_domain"].filter(off),
                                        common["eval_domain"].filter(off)),
@@ -175,7 +167,8 @@ def metrics_table(predictions: pl.DataFrame, pairs: pl.DataFrame, rates: dict[st
         per_train = _per_train_spearman(data, design, n_resamples, confidence,
                                         derived_seed(seed, "per_train", quadrant_name), resample)
         for m in data:
-            row = {"method": m.method, "quadrant": quadrant_name, "resample": resample, "n_pairs": common.height,
+            row = {"method": m.method, "quadrant": quadrant_name, "resample": resample, "replicates": 1,
+                   "n_pairs": common.height,
                    "n_pairs_dropped": n_total - common.height, "n_pairs_missing": int(missing.get(m.method, 0)),
                    "permutations": m.y_hat.shape[0], "n_pairs_offdiag": int(off.sum())}
             for suffix, point, values in (("", points, resampled), ("_offdiag", points_off, resampled_off)):
@@ -199,7 +192,7 @@ def metrics_table(predictions: pl.DataFrame, pairs: pl.DataFrame, rates: dict[st
     columns = ["method", "quadrant", "rmse", "rmse_lo", "rmse_hi", "pearson_r", "pearson_lo", "pearson_hi",
                "spearman_rho", "spearman_lo", "spearman_hi", "n_pairs", "n_pairs_dropped", "n_pairs_missing",
                "permutations", "per_train_spearman", "per_train_lo", "per_train_hi", "per_train_domains",
-               "mean_y_hat", "mean_y", "resample", "n_pairs_offdiag",
+               "mean_y_hat", "mean_y", "resample", "replicates", "n_pairs_offdiag",
                *(f"{short}_offdiag{end}" for short in ("rmse", "pearson", "spearman") for end in ("", "_lo", "_hi"))]
     columns += [c for c in dict.fromkeys(k for r in rows for k in r) if c not in columns]
     table = with_correlation_ceiling(pl.DataFrame(rows, infer_schema_length=None).select(columns))
@@ -233,11 +226,25 @@ def unscored_as_zero_rmse(predicted: dict[str, pl.DataFrame], golden: pl.DataFra
     return pl.concat(frames).select("method", "quadrant", "rmse_unscored_as_0")
 
 
-def _bootstrap(data: list[MethodData], design: PairDesign, n_resamples: int, seed: int, batch: int,
-               resample: str) -> tuple[dict, dict]:
+def quadrant_data(part: pl.DataFrame, common: pl.DataFrame, methods: list[str]) -> list[MethodData]:
+    """Each method's (permutations, pairs) predictions and references on the quadrant's `common` pairs, in their
+    sorted order."""
+    data = []
+    for method in methods:
+        of_method = part.filter(pl.col("method") == method)
+        n_permutations = of_method["permutation"].n_unique()
+        rows_of = of_method.join(common, on=["train_domain", "eval_domain"]).sort(
+            "permutation", "train_domain", "eval_domain")
+        data.append(MethodData(method, rows_of["y_hat"].to_numpy().reshape(n_permutations, common.height),
+                               rows_of["y_ref"].to_numpy().reshape(n_permutations, common.height)))
+    return data
+
+
+def pair_set_bootstrap(data: list[MethodData], design: PairDesign, n_resamples: int, seed: int, batch: int,
+                       resample: str) -> tuple[dict, dict]:
     """`quadrant_bootstrap` of a pair set, which may be empty (every statistic nan, no resamples)."""
     if design.n_pairs:
-        return quadrant_bootstrap(data, n_resamples, seed, batch, design, resample)
+        return quadrant_bootstrap(data, design, n_resamples, seed, resample, batch)
     return ({m.method: dict.fromkeys(STATISTICS, math.nan) for m in data},
             {m.method: {k: np.empty(0) for k in STATISTICS} for m in data})
 

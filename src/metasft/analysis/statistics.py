@@ -6,8 +6,9 @@ drawn), resamples are processed `batch` at a time, and every statistic of a batc
 sums over pairs (matrix products for RMSE and Pearson, cumulative counts along each permutation's sort order
 for Spearman), so no array ever holds permutations x resamples x pairs.
 
-Resampling scheme (tests recompute it by hand): resample b draws `n_pairs` pair indices uniformly with
-replacement; the draws come from `numpy.random.default_rng(seed).integers(0, n_pairs, size=(batch, n_pairs))`,
+The i.i.d. pair bootstrap (`bootstrap_counts`, config `metrics.resample: pairs`; the default domain bootstrap is
+`metasft.analysis.resampling`), recomputed by hand in the tests: resample b draws `n_pairs` pair indices uniformly
+with replacement; the draws come from `numpy.random.default_rng(seed).integers(0, n_pairs, size=(batch, n_pairs))`,
 batch after batch. The CI is the percentile interval of the resampled statistics (linear interpolation).
 """
 from __future__ import annotations

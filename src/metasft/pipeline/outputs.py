@@ -12,45 +12,49 @@ class OutputError(RuntimeError):
 
 
 # Which rule makes which output, and the output (file or folder) to force to rebuild it: the layout of
-# rules/*.smk under results/<run>/ (tests/test_outputs.py checks it against the workflow's own summary).
+# rules/*.smk under results/<run>/ (RUN; tests/test_outputs.py checks it against the workflow's own summary).
 _PRODUCERS = [
-    (r"results/[^/]+/base_model", "pretrain_base"),
-    (r"results/[^/]+/finetune/[^/]+", "finetune"),
-    (r"results/[^/]+/meta/adapter", "meta_train"),
-    (r"results/[^/]+/meta/metasft_train\.parquet", "meta_shards"),
-    (r"results/[^/]+/meta_nl/adapter", "meta_train_nl"),
-    (r"results/[^/]+/meta_nl/metasft_train\.parquet", "meta_shards_nl"),
-    (r"results/[^/]+/suite/suite\.json", "suite"),
-    (r"results/[^/]+/suite/generated/[^/]+\.yaml", "generate_suite"),
-    (r"results/[^/]+/suite/descriptions\.json", "describe_domains"),
-    (r"results/[^/]+/answers/golden/chunks/[^/]+\.parquet", "golden"),
-    (r"results/[^/]+/answers/UntrainedICL/chunks/[^/]+\.parquet", "predict_icl"),
-    (r"results/[^/]+/answers/MetaSFT/chunks/[^/]+\.parquet", "predict_metasft"),
-    (r"results/[^/]+/answers/UntrainedNL/chunks/[^/]+\.parquet", "predict_nl"),
-    (r"results/[^/]+/answers/MetaSFT-to-NL/chunks/[^/]+\.parquet", "predict_metasft_to_nl"),
-    (r"results/[^/]+/answers/MetaSFT-NL/chunks/[^/]+\.parquet", "predict_metasft_nl"),
-    (r"results/[^/]+/scores/[^/]+/chunks/[^/]+\.parquet", "score"),
-    (r"results/[^/]+/(?:answers|scores)/[^/]+/[^/]+/[^/]+\.parquet", "pair_result"),
-    (r"results/[^/]+/baselines/predictions\.parquet", "baselines"),
-    (r"results/[^/]+/inverse/likelihoods/[^/]+\.parquet", "inverse_likelihoods"),
-    (r"results/[^/]+/inverse/ranks\.parquet", "inverse"),
-    (r"results/[^/]+/metrics/inverse\.csv", "inverse"),
-    (r"results/[^/]+/plots/inverse_by_quadrant\.png", "inverse"),
-    (r"results/[^/]+/metrics/[^/]+", "metrics"),
-    (r"results/[^/]+/plots/nl_by_quadrant\.png", "nl_plots"),
-    (r"results/[^/]+/plots/[^/]+\.png", "plots"),
-    (r"results/[^/]+/run_info\.json", "run_info"),
+    (r"RUN/base_model", "pretrain_base"),
+    (r"RUN/finetune/[^/]+", "finetune"),
+    (r"RUN/meta/adapter", "meta_train"),
+    (r"RUN/meta/metasft_train\.parquet", "meta_shards"),
+    (r"RUN/meta_nl/adapter", "meta_train_nl"),
+    (r"RUN/meta_nl/metasft_train\.parquet", "meta_shards_nl"),
+    (r"RUN/suite/suite\.json", "suite"),
+    (r"RUN/suite/generated/[^/]+\.yaml", "generate_suite"),
+    (r"RUN/suite/descriptions\.json", "describe_domains"),
+    (r"RUN/answers/golden/chunks/[^/]+\.parquet", "golden"),
+    (r"RUN/answers/UntrainedICL/chunks/[^/]+\.parquet", "predict_icl"),
+    (r"RUN/answers/MetaSFT/chunks/[^/]+\.parquet", "predict_metasft"),
+    (r"RUN/answers/UntrainedNL/chunks/[^/]+\.parquet", "predict_nl"),
+    (r"RUN/answers/MetaSFT-to-NL/chunks/[^/]+\.parquet", "predict_metasft_to_nl"),
+    (r"RUN/answers/MetaSFT-NL/chunks/[^/]+\.parquet", "predict_metasft_nl"),
+    (r"RUN/scores/[^/]+/chunks/[^/]+\.parquet", "score"),
+    (r"RUN/(?:answers|scores)/[^/]+/[^/]+/[^/]+\.parquet", "pair_result"),
+    (r"RUN/baselines/predictions\.parquet", "baselines"),
+    (r"RUN/inverse/likelihoods/[^/]+\.parquet", "inverse_likelihoods"),
+    (r"RUN/inverse/ranks\.parquet", "inverse"),
+    (r"RUN/metrics/inverse\.csv", "inverse"),
+    (r"RUN/plots/inverse_by_quadrant\.png", "inverse"),
+    (r"RUN/metrics/[^/]+", "metrics"),
+    (r"RUN/plots/nl_by_quadrant\.png", "nl_plots"),
+    (r"RUN/plots/[^/]+\.png", "plots"),
+    (r"RUN/run_info\.json", "run_info"),
 ]
+# A run's outputs, and its replicates' (results/<run>/replicates/<i>/..., made by rule replicate<i>_<rule>).
+_RUN = r"results/[^/]+(?:/replicates/(?P<replicate>\d+))?"
+_COMBINED = (r"results/[^/]+/replicates/(?:metrics|comparisons)\.csv", "combine_replicates")
 
 
 def producer(path: str | os.PathLike) -> tuple[str, str] | None:
     """(rule, output) of the pipeline output holding `path` (a file, a rule's output folder or a file in one),
     or None for a path outside the results layout (a hub model, a user's own folder)."""
     text = Path(path).as_posix()
-    for pattern, rule in _PRODUCERS:
-        match = re.search(rf"(?:^|/)({pattern})(?:/|$)", text)
+    for pattern, rule in [_COMBINED, *_PRODUCERS]:
+        match = re.search(rf"(?:^|/)({pattern.replace('RUN', _RUN)})(?:/|$)", text)
         if match:
-            return rule, text[:match.end(1)]
+            replicate = match.groupdict().get("replicate")
+            return (f"replicate{replicate}_{rule}" if replicate else rule), text[:match.end(1)]
     return None
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from metasft.pipeline.config import (ROOT, descriptions_to_write, inverse_eval_domains, inverse_methods, load_config,
                                      nl_enabled)
+from metasft.pipeline.replicates import REUSED_RULES
 from metasft.pipeline.resources import (
     GPU_RULES,
     SAMPLING_RULES,
@@ -83,6 +84,23 @@ def plan(config: dict) -> list[dict]:
         ranked = sum(len(members) for members in chunks.values())
         add("inverse_likelihoods", len(chunks), ranked * scorings, chunks)
         add("inverse", 1)
+    return with_replicates(rows, config)
+
+
+def with_replicates(rows: list[dict], config: dict) -> list[dict]:
+    """Replicates (config replicates, metasft.pipeline.replicates) run every rule again but the stages they reuse
+    (replicate_stages: after_finetune); their API requests for the suite repeat replicate 0's and hit its cache."""
+    n = int(config.get("replicates", 1))
+    if n == 1:
+        return rows
+    reused = REUSED_RULES if config.get("replicate_stages", "all") == "after_finetune" else ()
+    for row in rows:
+        if row["rule"] in reused:
+            continue
+        for key in ("jobs", "gpu_hours", "answers", "judgments"):
+            if key in row:
+                row[key] *= n
+    rows.append({"rule": "combine_replicates", "jobs": 1, "gpu_hours": 0.0, "answers": 0})
     return rows
 
 
@@ -98,7 +116,8 @@ def main(argv=None) -> int:
     generated, generation_requests = next(((r["jobs"], r["requests"]) for r in rows if r["rule"] == "generate_suite"),
                                           (0, 0))
     print(f"base model {config['base_model']} ({model_params_billions(config):g}B parameters), "
-          f"suite {config['suite']['path']}")
+          f"suite {config['suite']['path']}"
+          + (f", {config['replicates']} replicates ({config['replicate_stages']})" if config["replicates"] > 1 else ""))
     print(f"{'rule':<22}{'jobs':>8}{'GPU-hours':>12}{'answers':>12}")
     for row in rows:
         print(f"{row['rule']:<22}{row['jobs']:>8}{row['gpu_hours']:>12.1f}{row['answers']:>12}")

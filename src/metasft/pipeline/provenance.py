@@ -103,8 +103,11 @@ def run_info(results, output, *, config: dict) -> dict:
     """Rule `run_info`: the run's config hash, the training jobs' environments and this machine's."""
     from metasft.pipeline.io import write_json
 
+    from metasft.pipeline.replicates import replicate_index, training_seed
+
     info = {"run": config.get("run"), "config_sha256": config_hash(config),
-            "replicates": int(config.get("replicates", 1)),
+            "replicates": int(config.get("replicates", 1)), "replicate": replicate_index(config),
+            "training_seed": training_seed(config),
             "metrics_resample": config.get("metrics", {}).get("resample"),
             "training_jobs": job_environments(results), "written_by": environment(with_torch=True),
             "reproducibility": REPRODUCIBILITY}

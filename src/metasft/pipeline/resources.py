@@ -173,12 +173,14 @@ def job_resources(config: dict, rule: str, n_domains: int, domains_in_job: int =
         return analysis_resources(config, n_domains)
     if rule not in GPU_RULES:
         return {"mem_mb": 4000, "runtime": 30, "cpus_per_task": 1}
+    # A model rule asks for its GPU itself (not only through the profile's set-resources), so the rules of a
+    # replicate's module (replicate<i>_finetune, ...) ask too.
     if config["base_model"] == "tiny":
-        return {"mem_mb": 4000, "runtime": 30, "cpus_per_task": 2}
+        return {"mem_mb": 4000, "runtime": 30, "cpus_per_task": 2, "gpu": 1}
     size = model_params_billions(config) if params_b is None else params_b
     return {"mem_mb": int(16000 + 6000 * size),
             "runtime": int(15 + 2 * gpu_minutes(config, rule, n_domains, domains_in_job, size, answers_per_pair)),
-            "cpus_per_task": 8}
+            "cpus_per_task": 8, "gpu": 1}
 
 
 def analysis_resources(config: dict, n_domains: int) -> dict:

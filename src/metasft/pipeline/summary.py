@@ -155,6 +155,10 @@ def run_summary(results, configfiles=()) -> str | None:
     if comparisons_csv.is_file():
         comparisons = pl.read_csv(comparisons_csv)
         lines += primary_result(comparisons) + comparison_table(comparisons)
+    combined_csv = results / "replicates" / "comparisons.csv"
+    if combined_csv.is_file():  # config replicates: the same claim over every replicate
+        lines += [f"Over every replicate ({combined_csv}; the run itself is replicate 0):"]
+        lines += primary_result(pl.read_csv(combined_csv))
     inverse_csv = results / "metrics" / "inverse.csv"
     if inverse_csv.is_file():
         lines += inverse_summary(pl.read_csv(inverse_csv))
