@@ -42,13 +42,17 @@ def nan_cells(metrics: pl.DataFrame) -> list[str]:
     per-train-domain ranking needs 3 eval domains per train domain and 2 train domains for its CI: a quadrant of the
     4-domain test configs (2 x 2) has none, and says so with per_train_domains 0. Likewise the off-diagonal columns
     need 3 off-diagonal pairs (a 2 x 2 same-half quadrant has 2), and the judged suites' unscored-as-0 sensitivity
-    is a model method's (the GT-* baselines have no answers of their own)."""
+    is a model method's (the GT-* baselines have no answers of their own). A correlation's domain-level CI needs
+    resamples of two or more domains: with 2 domains a half, half of a same-half quadrant's resamples draw one
+    domain twice (a single diagonal pair, no correlation), so those CIs are undefined below 3 domains a side."""
     numeric = [c for c, t in metrics.schema.items() if t.is_numeric()]
+    correlation_ci = {f"{s}_{end}" for s in ("pearson", "spearman") for end in ("lo", "hi")}
 
     def excused(row, column):
         return ((column in PER_TRAIN and row["per_train_domains"] < 2)
                 or ("_offdiag" in column and row["n_pairs_offdiag"] < 3)
-                or (column == "rmse_unscored_as_0" and row["method"].startswith("GT")))
+                or (column == "rmse_unscored_as_0" and row["method"].startswith("GT"))
+                or (column in correlation_ci and min(row["n_train_domains"], row["n_eval_domains"]) < 3))
 
     return [f"{row['method']}/{row['quadrant']}/{c}" for row in metrics.iter_rows(named=True) for c in numeric
             if (row[c] is None or row[c] != row[c]) and not excused(row, c)]

@@ -168,7 +168,8 @@ def metrics_table(predictions: pl.DataFrame, pairs: pl.DataFrame, rates: dict[st
                                         derived_seed(seed, "per_train", quadrant_name), resample)
         for m in data:
             row = {"method": m.method, "quadrant": quadrant_name, "resample": resample, "replicates": 1,
-                   "n_pairs": common.height,
+                   "n_pairs": common.height, "n_train_domains": len(design.train_names),
+                   "n_eval_domains": len(design.eval_names),
                    "n_pairs_dropped": n_total - common.height, "n_pairs_missing": int(missing.get(m.method, 0)),
                    "permutations": m.y_hat.shape[0], "n_pairs_offdiag": int(off.sum())}
             for suffix, point, values in (("", points, resampled), ("_offdiag", points_off, resampled_off)):
@@ -190,7 +191,8 @@ def metrics_table(predictions: pl.DataFrame, pairs: pl.DataFrame, rates: dict[st
                                            points, resampled, common.height, confidence, resample,
                                            offdiag=(points_off, resampled_off))
     columns = ["method", "quadrant", "rmse", "rmse_lo", "rmse_hi", "pearson_r", "pearson_lo", "pearson_hi",
-               "spearman_rho", "spearman_lo", "spearman_hi", "n_pairs", "n_pairs_dropped", "n_pairs_missing",
+               "spearman_rho", "spearman_lo", "spearman_hi", "n_pairs", "n_train_domains", "n_eval_domains",
+               "n_pairs_dropped", "n_pairs_missing",
                "permutations", "per_train_spearman", "per_train_lo", "per_train_hi", "per_train_domains",
                "mean_y_hat", "mean_y", "resample", "replicates", "n_pairs_offdiag",
                *(f"{short}_offdiag{end}" for short in ("rmse", "pearson", "spearman") for end in ("", "_lo", "_hi"))]
