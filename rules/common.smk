@@ -17,9 +17,9 @@ from snakemake.utils import validate
 from metasft.generation.requests import GenerationBackendError, check_generation_backend
 from metasft.methods.prompts import NL_SOURCES, SOURCE_ADAPTER, source_of
 from metasft.models.manifest import damaged_outputs_message, output_problems
-from metasft.pipeline.config import (ConfigError, api_needs, check_config, check_models, check_no_secrets, check_split,
-                                     check_suite_against_config, descriptions_to_write, inverse_eval_domains,
-                                     inverse_methods, nl_enabled)
+from metasft.pipeline.config import (ConfigError, api_needs, check_config, check_models, check_no_secrets, check_primary,
+                                     check_split, check_suite_against_config, descriptions_to_write,
+                                     inverse_eval_domains, inverse_methods, nl_enabled)
 from metasft.pipeline.outputs import is_forced
 from metasft.pipeline.replicates import (excluded_rules, models_folder, replicate_config, replicate_indices,
                                          replicate_run, training_seed)
@@ -113,6 +113,7 @@ SOURCES = ["golden", "UntrainedICL", "MetaSFT", *(NL_SOURCES if NL else ())]
 # config inverse: the forward methods that rank candidate train domains (empty: inverse prediction off).
 try:
     INVERSE_METHODS = inverse_methods(config, NL)
+    check_primary(config, NL)
 except ConfigError as error:
     raise WorkflowError(f"invalid config: {error}") from None
 TINY = config["base_model"] == "tiny"

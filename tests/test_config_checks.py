@@ -89,3 +89,16 @@ def test_the_cost_planner_refuses_a_secret_too(tmp_path):
     with pytest.raises(ConfigError) as error:
         load_config([str(preset)])
     assert "judge.anthropic.api_key" in str(error.value) and "PlannerSecret" not in str(error.value)
+
+
+def test_the_primary_comparison_must_name_two_methods_the_run_predicts_with():
+    from metasft.pipeline.config import check_primary
+
+    config = {"metrics": {"primary": {"method": "MetaSFT", "baseline": "UntrainedICL"}}}
+    check_primary(config, nl=False)
+    with pytest.raises(ConfigError, match="metrics.primary compares MetaSFT with itself"):
+        check_primary({"metrics": {"primary": {"method": "MetaSFT", "baseline": "MetaSFT"}}}, nl=True)
+    nl_primary = {"metrics": {"primary": {"method": "MetaSFT-NL", "baseline": "UntrainedNL"}}}
+    check_primary(nl_primary, nl=True)
+    with pytest.raises(ConfigError, match="metrics.primary names MetaSFT-NL, UntrainedNL, and this run has no NL"):
+        check_primary(nl_primary, nl=False)

@@ -187,6 +187,21 @@ def inverse_methods(config: dict, nl: bool) -> list[str]:
     return methods
 
 
+NL_METHODS = ("UntrainedNL", "MetaSFT->NL", "MetaSFT-NL")
+
+
+def check_primary(config: dict, nl: bool) -> None:
+    """The primary comparison (metrics.primary) must compare two different methods this run predicts with."""
+    primary = config["metrics"]["primary"]
+    method, baseline = primary["method"], primary["baseline"]
+    if method == baseline:
+        raise ConfigError(f"metrics.primary compares {method} with itself: name two methods (method, baseline)")
+    missing = [m for m in (method, baseline) if m in NL_METHODS and not nl]
+    if missing:
+        raise ConfigError(f"metrics.primary names {', '.join(missing)}, and this run has no NL methods (nl.enabled, "
+                          "a suite with descriptions): compare methods the run predicts with")
+
+
 def inverse_eval_domains(config: dict, split: dict[str, str]) -> list[str]:
     """The eval domains whose pairs inverse prediction ranks (config inverse.eval_domains): every domain, or a seeded
     sample of that many drawn from each half of the split in proportion to its size (at least one from each, so all
