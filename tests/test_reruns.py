@@ -19,7 +19,7 @@ from metasft.suites.load import load_suite
 MINI = ["--configfile", "tests/configs/mini.yaml"]
 # One job each; the mini suite is a preference suite, so the NL methods run too.
 DOWNSTREAM_OF_GOLDEN = {"meta_shards", "meta_train", "meta_shards_nl", "meta_train_nl", "baselines", "metrics", "plots",
-                        "nl_plots", "inverse", "all"}
+                        "nl_plots", "inverse", "run_info", "all"}  # run_info: after metrics, reads the model folders
 INVERSE = {"inverse_likelihoods": 2, "inverse": 1}  # M_T's answers ranked by the forward models
 META_SAMPLING = {"predict_metasft": 2, "predict_metasft_to_nl": 2, "predict_metasft_nl": 2}  # the meta-models' answers
 SAMPLING_CHANGED = {"golden": 2, "predict_icl": 2, "predict_nl": 2, **META_SAMPLING, "score": 12} | \
@@ -165,12 +165,13 @@ def test_performance_settings_rerun_nothing(mini_run, tmp_path):
     # labels or UntrainedNL's description prompts; the inverse likelihoods (ICL prompts, the MetaSFT adapter)
     ({"icl": {"k": 1}},
      {"predict_icl": 2, **META_SAMPLING, "score": 8, "meta_shards": 1, "meta_train": 1, "meta_shards_nl": 1,
-      "meta_train_nl": 1, "metrics": 1, "plots": 1, "nl_plots": 1, "all": 1} | INVERSE),
+      "meta_train_nl": 1, "metrics": 1, "plots": 1, "nl_plots": 1, "run_info": 1, "all": 1} | INVERSE),
     # MetaSFT-NL's mix: its data, adapter and answers only
     ({"nl": {"description_fraction": 0.25}},
      {"meta_shards_nl": 1, "meta_train_nl": 1, "predict_metasft_nl": 2, "score": 2, "metrics": 1, "plots": 1,
-      "nl_plots": 1, "all": 1}),
-    ({"metrics": {"bootstrap_resamples": 20}}, {"metrics": 1, "plots": 1, "nl_plots": 1, "inverse": 1, "all": 1}),
+      "nl_plots": 1, "run_info": 1, "all": 1}),
+    ({"metrics": {"bootstrap_resamples": 20}},
+     {"metrics": 1, "plots": 1, "nl_plots": 1, "inverse": 1, "run_info": 1, "all": 1}),
     # the observed answers: the inverse likelihoods and table only
     ({"inverse": {"answers_per_question": 2}}, {**INVERSE, "all": 1}),
 ], ids=["temperature", "finetune_lr", "icl_k", "nl_mix", "bootstrap", "inverse_observed"])
