@@ -216,7 +216,8 @@ def checked_model_output(output, members=("",)):
 
 
 def run_model_outputs():
-    """The model folders this run makes: {output: model folders in it}."""
+    """The model folders this run makes (its base model and adapters: replicate 0's when it reuses them,
+    replicate_stages after_finetune): {output: model folders in it}."""
     outputs = {f"{MODELS}/finetune/{c}": tuple(members) for c, members in FINETUNE_CHUNKS.items()}
     outputs[f"{RESULTS}/meta/adapter"] = ("",)
     if NL:
