@@ -247,6 +247,12 @@ def test_primary_family_is_holm_adjusted_and_listed_first():
     assert other.filter(pl.col("family") == "primary")["quadrant"].to_list() == ["eval_eval"]
     assert other.filter(pl.col("family") == "exploratory")["p_holm"].is_nan().all()
     assert PRIMARY == Primary.from_config({})
+    # a primary the default comparisons do not hold (UntrainedICL minus MetaSFT) is compared for it
+    _, reversed_rows = metrics_table(predictions, pairs, {}, 100, 0.95, seed=1,
+                                     primary=Primary("UntrainedICL", "MetaSFT", ("train_eval",)))
+    row = reversed_rows.filter(pl.col("family") == "primary").row(0, named=True)
+    assert (row["method"], row["baseline"], row["quadrant"]) == ("UntrainedICL", "MetaSFT", "train_eval")
+    assert row["rmse_diff"] == pytest.approx(-better["rmse_diff"]) and row["holm_rejects"]
 
 
 @pytest.mark.parametrize("same_set", [False, True])

@@ -97,6 +97,14 @@ def holm(p_values) -> np.ndarray:
     return adjusted
 
 
+def compared_pairs(methods: list[str], primary: Primary) -> list[tuple[str, str]]:
+    """The (method, baseline) pairs a quadrant's comparisons table holds, of the `methods` it has: FOCUS_METHOD
+    against every other, the NL methods' own questions, and the primary comparison whatever it names."""
+    pairs = [(FOCUS_METHOD, other) for other in methods if other != FOCUS_METHOD]
+    pairs += [*NL_COMPARISONS, (primary.method, primary.baseline)]
+    return [p for p in dict.fromkeys(pairs) if p[0] in methods and p[1] in methods]
+
+
 def comparison_rows(quadrant_name, compared: list[tuple[str, str]], points, resampled, n_pairs, confidence,
                     resample: str, offdiag: tuple[dict, dict] | None = None,
                     replicate_points: list[dict] | None = None) -> list[dict]:

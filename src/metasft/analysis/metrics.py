@@ -21,11 +21,10 @@ import polars as pl
 from metasft.analysis.baselines import model_predictions
 from metasft.analysis.comparisons import (
     EVALUATION_QUADRANTS,
-    FOCUS_METHOD,
     METHODS,
-    NL_COMPARISONS,
     PRIMARY,
     Primary,
+    compared_pairs,
     comparison_rows,
     comparisons_frame,
 )
@@ -186,8 +185,7 @@ def metrics_table(predictions: pl.DataFrame, pairs: pl.DataFrame, rates: dict[st
             row.update(rates.get(m.method, {}).get(quadrant_name, {}))
             rows.append(row)
         if quadrant_name in EVALUATION_QUADRANTS:
-            compared = [(FOCUS_METHOD, other) for other in methods if other != FOCUS_METHOD] + list(NL_COMPARISONS)
-            comparisons += comparison_rows(quadrant_name, [(m, b) for m, b in compared if m in methods and b in methods],
+            comparisons += comparison_rows(quadrant_name, compared_pairs(methods, primary),
                                            points, resampled, common.height, confidence, resample,
                                            offdiag=(points_off, resampled_off))
     columns = ["method", "quadrant", "rmse", "rmse_lo", "rmse_hi", "pearson_r", "pearson_lo", "pearson_hi",

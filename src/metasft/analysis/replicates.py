@@ -18,10 +18,10 @@ import polars as pl
 
 from metasft.analysis.comparisons import (
     EVALUATION_QUADRANTS,
-    FOCUS_METHOD,
     METHODS,
-    NL_COMPARISONS,
+    PRIMARY,
     Primary,
+    compared_pairs,
     comparison_rows,
     comparisons_frame,
 )
@@ -35,7 +35,7 @@ SHORT = {"rmse": "rmse", "pearson_r": "pearson", "spearman_rho": "spearman"}
 
 
 def combined_tables(predictions: list[pl.DataFrame], n_resamples: int, confidence: float, seed: int,
-                    resample: str = "domains", primary: Primary = Primary(),
+                    resample: str = "domains", primary: Primary = PRIMARY,
                     batch: int = BOOTSTRAP_BATCH) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The combined metrics table and comparisons from each replicate's `metrics/predictions.parquet` rows
     (method, permutation, train_domain, eval_domain, y_hat, y_ref, quadrant), replicate 0 first."""
@@ -68,8 +68,7 @@ def combined_tables(predictions: list[pl.DataFrame], n_resamples: int, confidenc
                 row[f"{name}_by_replicate"] = ";".join(f"{p[method][name]:.4g}" for p, _ in per_replicate)
             rows.append(row)
         if quadrant in EVALUATION_QUADRANTS:
-            compared = [(FOCUS_METHOD, other) for other in methods if other != FOCUS_METHOD] + list(NL_COMPARISONS)
-            comparisons += comparison_rows(quadrant, [(m, b) for m, b in compared if m in methods and b in methods],
+            comparisons += comparison_rows(quadrant, compared_pairs(methods, primary),
                                            points, resampled, common.height, confidence, resample,
                                            replicate_points=[p for p, _ in per_replicate])
     # the diagonal-free differences are each replicate's own (comparisons.csv of its metrics stage)

@@ -53,13 +53,11 @@ class PairDesign:
     def of(cls, train_domains, eval_domains, same_set: bool) -> "PairDesign":
         train_domains, eval_domains = np.asarray(train_domains, dtype=object), np.asarray(eval_domains, dtype=object)
         if same_set:
-            names = tuple(sorted(set(train_domains) | set(eval_domains)))
-            position = {name: i for i, name in enumerate(names)}
-            train_names = eval_names = names
+            train_names = eval_names = tuple(sorted(set(train_domains) | set(eval_domains)))
         else:
             train_names, eval_names = tuple(sorted(set(train_domains))), tuple(sorted(set(eval_domains)))
         train_position = {name: i for i, name in enumerate(train_names)}
-        eval_position = position if same_set else {name: i for i, name in enumerate(eval_names)}
+        eval_position = {name: i for i, name in enumerate(eval_names)}
         return cls(np.array([train_position[t] for t in train_domains], dtype=np.int64),
                    np.array([eval_position[e] for e in eval_domains], dtype=np.int64),
                    train_names, eval_names, same_set)
