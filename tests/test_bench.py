@@ -8,6 +8,15 @@ def test_rule_times_sum_jobs_per_rule_from_benchmark_files(tmp_path):
     (tmp_path / "golden" / "part000.tsv").write_text(HEADER + "10.5\t0:00:10\t300.0\t1\t1\t1\t0\t0\t90\t9.0\n")
     (tmp_path / "golden" / "part001.tsv").write_text(HEADER + "20.0\t0:00:20\t500.0\t1\t1\t1\t0\t0\t95\t19.0\n")
     (tmp_path / "metrics.tsv").write_text(HEADER + "40.0\t0:00:40\t800.0\t1\t1\t1\t0\t0\t99\t39.5\n")
+    # a replicate's jobs (replicates/<i>/<rule>...) count with the run's own rule
+    (tmp_path / "replicates" / "1" / "golden").mkdir(parents=True)
+    (tmp_path / "replicates" / "1" / "golden" / "part000.tsv").write_text(
+        HEADER + "12.0\t0:00:12\t700.0\t1\t1\t1\t0\t0\t90\t11.0\n")
+    rows = {r["rule"]: r for r in rule_times(tmp_path)}
+    assert "replicates" not in rows
+    assert rows["golden"] == {"rule": "golden", "jobs": 3, "seconds": 42.5, "longest": 20.0, "cpu_seconds": 39.0,
+                              "max_rss_mb": 700.0}
+    (tmp_path / "replicates" / "1" / "golden" / "part000.tsv").unlink()
     rows = {r["rule"]: r for r in rule_times(tmp_path)}
     assert rows["golden"] == {"rule": "golden", "jobs": 2, "seconds": 30.5, "longest": 20.0, "cpu_seconds": 28.0,
                               "max_rss_mb": 500.0}
@@ -37,3 +46,13 @@ def test_bench_refuses_bad_run_names_and_folders_it_did_not_make(tmp_path):
     prepare_run_folders("bench", tmp_path)  # its own folders are emptied and reused
     assert not (made[0] / "old.txt").exists() and (made[0] / MARKER).exists()
     assert main(["--run", ".."]) == 2
+
+
+def test_bench_passes_config_overrides_but_not_the_run_name(capsys):
+    import pytest
+
+    from metasft.bench.pipeline import main
+
+    with pytest.raises(SystemExit):
+        main(["--run", "bench", "--config", "replicates=3", "run=elsewhere"])
+    assert "name the run with --run" in capsys.readouterr().err

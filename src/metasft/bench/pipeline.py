@@ -1,6 +1,6 @@
 """Benchmark a whole pipeline run: wall time and peak memory of the Snakemake process tree.
 
-    python -m metasft.bench.pipeline [--configfile config/config.yaml] [--cores 2] [--keep]
+    python -m metasft.bench.pipeline [--configfile config/config.yaml] [--cores 2] [--keep] [--config replicates=3]
 
 Runs `snakemake` from an empty results folder (a fresh run name, so existing results are untouched), samples
 the resident memory of snakemake and all its jobs together every 0.2 s, and prints one line per figure.
@@ -95,7 +95,9 @@ def rule_times(benchmarks: Path) -> list[dict]:
 
     rules: dict[str, dict] = {}
     for path in sorted(benchmarks.rglob("*.tsv")):
-        rule = path.relative_to(benchmarks).parts[0].removesuffix(".tsv")
+        parts = path.relative_to(benchmarks).parts
+        # replicates/<i>/<rule>...: a replicate's jobs count with the same rule of the run itself
+        rule = (parts[2] if parts[0] == "replicates" and len(parts) > 2 else parts[0]).removesuffix(".tsv")
         with open(path) as handle:
             for row in csv.DictReader(handle, delimiter="\t"):
                 entry = rules.setdefault(rule, {"rule": rule, "jobs": 0, "seconds": 0.0, "longest": 0.0,
@@ -116,15 +118,19 @@ def main(argv=None) -> int:
     parser.add_argument("--run", default="bench",
                         help="run name (results/<run>/); emptied first if an earlier benchmark made it")
     parser.add_argument("--keep", action="store_true", help="keep results/<run>/ afterwards")
+    parser.add_argument("--config", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="config overrides passed on to snakemake (e.g. replicates=3); run= is set by --run")
     args = parser.parse_args(argv)
 
+    if any(item.split("=", 1)[0].strip() == "run" for item in args.config):
+        parser.error("--config run=... would bypass the benchmark's own folders; name the run with --run")
     try:
         prepare_run_folders(args.run)
     except BenchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     command = ["snakemake", "--cores", str(args.cores), "--configfile", args.configfile,
-               "--config", f"run={args.run}", "--quiet", "rules"]
+               "--config", f"run={args.run}", *args.config, "--quiet", "rules"]
     started = time.monotonic()
     process = subprocess.Popen(command)
     peak = 0
