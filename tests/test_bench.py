@@ -51,8 +51,13 @@ def test_bench_refuses_bad_run_names_and_folders_it_did_not_make(tmp_path):
 def test_bench_passes_config_overrides_but_not_the_run_name(capsys):
     import pytest
 
-    from metasft.bench.pipeline import main
+    from metasft.bench.pipeline import BenchError, main, snakemake_command
 
-    with pytest.raises(SystemExit):
-        main(["--run", "bench", "--config", "replicates=3", "run=elsewhere"])
+    command = snakemake_command("config/scale_tiny.yaml", 2, "bench", ["replicates=3", "metrics.resample=pairs"])
+    assert command[command.index("--config"):] == ["--config", "run=bench", "replicates=3",
+                                                   "metrics.resample=pairs", "--quiet", "rules"]
+    with pytest.raises(BenchError, match="name the run with --run"):
+        snakemake_command("config/config.yaml", 2, "bench", ["replicates=3", " run =elsewhere"])
+    # refused before any folder is made
+    assert main(["--run", "bench_refused", "--config", "run=elsewhere"]) == 2
     assert "name the run with --run" in capsys.readouterr().err

@@ -111,6 +111,14 @@ def rule_times(benchmarks: Path) -> list[dict]:
     return sorted(rules.values(), key=lambda r: -r["seconds"])
 
 
+def snakemake_command(configfile: str, cores: int, run: str, overrides: list[str]) -> list[str]:
+    """The benchmarked command: the run named `run`, with the user's config overrides after it."""
+    if any(item.split("=", 1)[0].strip() == "run" for item in overrides):
+        raise BenchError("--config run=... would bypass the benchmark's own folders; name the run with --run")
+    return ["snakemake", "--cores", str(cores), "--configfile", configfile,
+            "--config", f"run={run}", *overrides, "--quiet", "rules"]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configfile", default="config/config.yaml")
@@ -122,15 +130,12 @@ def main(argv=None) -> int:
                         help="config overrides passed on to snakemake (e.g. replicates=3); run= is set by --run")
     args = parser.parse_args(argv)
 
-    if any(item.split("=", 1)[0].strip() == "run" for item in args.config):
-        parser.error("--config run=... would bypass the benchmark's own folders; name the run with --run")
     try:
+        command = snakemake_command(args.configfile, args.cores, args.run, args.config)
         prepare_run_folders(args.run)
     except BenchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    command = ["snakemake", "--cores", str(args.cores), "--configfile", args.configfile,
-               "--config", f"run={args.run}", *args.config, "--quiet", "rules"]
     started = time.monotonic()
     process = subprocess.Popen(command)
     peak = 0
