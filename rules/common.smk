@@ -16,11 +16,12 @@ from snakemake.utils import validate
 
 from metasft.generation.requests import GenerationBackendError, check_generation_backend
 from metasft.methods.prompts import NL_SOURCES, SOURCE_ADAPTER, source_of
-from metasft.models.manifest import damaged_outputs_message, output_problems
+from metasft.models.manifest import output_problems
 from metasft.pipeline.config import (ConfigError, api_needs, check_config, check_models, check_no_secrets, check_primary,
-                                     check_split, check_suite_against_config, descriptions_to_write,
-                                     inverse_eval_domains, inverse_methods, nl_enabled)
-from metasft.pipeline.outputs import is_forced
+                                     check_schema, check_split, check_suite_against_config, descriptions_to_write,
+                                     inverse_eval_domains, inverse_methods, load_schema, nl_enabled)
+from metasft.pipeline.outputs import damaged_outputs_message, damaged_tables, is_forced, producer
+from metasft.pipeline.plan import over_budget, plan
 from metasft.pipeline.replicates import (excluded_rules, models_folder, replicate_config, replicate_indices,
                                          replicate_run, training_seed)
 from metasft.pipeline.reruns import result_settings
@@ -31,9 +32,11 @@ from metasft.suites.domains import QUADRANTS, SuiteError, split_domains
 from metasft.suites.load import load_suite
 
 
-# Before validate: a schema error prints the offending values, and a secret must never reach the terminal or log.
+# Before validate: a secret must never reach the terminal or log, and a schema error reads as one line per key
+# (validate's own message is a raw jsonschema dump); validate then fills the schema's defaults.
 try:
     check_no_secrets(config)
+    check_schema(config, load_schema())
 except ConfigError as error:
     raise WorkflowError(f"invalid config: {error}") from None
 validate(config, "../config/schema.yaml")
@@ -117,6 +120,16 @@ try:
 except ConfigError as error:
     raise WorkflowError(f"invalid config: {error}") from None
 TINY = config["base_model"] == "tiny"
+# config budget: the whole run's plan (replicates included, so checked by the top-level run only) against its limits,
+# here while the DAG is built, so a dry run shows it and nothing is submitted. A cluster run of a model whose size
+# cannot be told stops in onstart (MODEL_SIZE_ERROR) before its GPU-hours could be estimated.
+if config["replicate_of"] is None:
+    try:
+        _over_budget = over_budget(plan(config, SUITE), config)
+    except ConfigError:
+        _over_budget = None
+    if _over_budget:
+        raise WorkflowError(f"over budget: {_over_budget}")
 
 # Jobs are counted in chunks of train domains, never in pairs: one model load serves a whole chunk.
 FINETUNE_CHUNKS = chunk_domains(DOMAINS, config["finetune"]["domains_per_job"])
@@ -372,6 +385,11 @@ def get_final_output(wildcards=None):
     damaged = {o: p for o, members in run_model_outputs().items() if (p := model_output_problems(o, members))}
     if damaged:
         raise WorkflowError(damaged_outputs_message(damaged, configfile_options()))
+    # The run's tables (parquet, CSV, JSON, replicates' too) by their cheap checks: snakemake alone sees only that
+    # a truncated file exists, and the first job reading it would fail after the jobs before it had run.
+    tables = {f: [p] for f, p in damaged_tables(RESULTS).items() if not output_is_forced(producer(f)[1])}
+    if tables:
+        raise WorkflowError(damaged_outputs_message(tables, configfile_options(), kind="result file"))
     return [
         f"{RESULTS}/metrics/metrics.csv",
         f"{RESULTS}/metrics/generalization.json",

@@ -102,3 +102,38 @@ def test_the_primary_comparison_must_name_two_methods_the_run_predicts_with():
     check_primary(nl_primary, nl=True)
     with pytest.raises(ConfigError, match="metrics.primary names MetaSFT-NL, UntrainedNL, and this run has no NL"):
         check_primary(nl_primary, nl=False)
+
+
+def test_schema_errors_are_one_line_per_key_with_value_and_what_is_allowed():
+    from metasft.pipeline.config import check_schema, load_schema
+    from metasft.pipeline.validation import schema_problems
+
+    config = {"run": "../../etc", "replicates": "3",
+              "generation": {"samples_per_question": 0, "sampels_per_question": 3, "backend": "vlm"},
+              "cluster": {"minutes_per_unit": {"finetun": 2.0}}}
+    assert schema_problems(config, load_schema()) == [
+        "cluster.minutes_per_unit: unknown key 'finetun' (did you mean 'finetune'?); allowed keys: pretrain_base, "
+        "finetune, golden, predict_icl, meta_train, predict_metasft, predict_nl, predict_metasft_to_nl, "
+        "meta_train_nl, predict_metasft_nl, inverse_likelihoods",
+        "generation.backend: 'vlm' is not allowed; allowed: one of 'hf', 'vllm'",
+        "generation.samples_per_question: 0 is not allowed; allowed: at least 1",
+        "generation: unknown key 'sampels_per_question' (did you mean 'samples_per_question'?); allowed keys: "
+        "backend, batch_size, domains_per_job, eval_questions_per_domain, max_batch_tokens, max_new_tokens, "
+        "min_new_tokens, samples_per_question, static_decode, temperature, threads, top_p, vllm",
+        "replicates: '3' is not allowed; allowed: a whole number",
+        "run: '../../etc' is not allowed; allowed: text matching ^[A-Za-z0-9][A-Za-z0-9_.-]*(/replicates/[0-9]+)?$ "
+        "(results go to results/<run>/)",
+    ]
+    with pytest.raises(ConfigError, match=r"config has 6 problems \(keys and bounds: config/schema.yaml\):\n  clus"):
+        check_schema(config, load_schema())
+    check_schema({"generation": {"samples_per_question": 2}}, load_schema())
+
+
+def test_schema_errors_never_show_a_value_under_a_credential_key():
+    from metasft.pipeline.validation import schema_problems
+
+    schema = {"type": "object", "properties": {"api_key": {"type": "integer"}, "note": {"type": "integer"}}}
+    assert schema_problems({"api_key": "hunter2", "note": "x" * 100}, schema) == [
+        "api_key: (value hidden) is not allowed; allowed: a whole number",
+        f"note: '{'x' * 56}... is not allowed; allowed: a whole number",
+    ]

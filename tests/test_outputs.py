@@ -136,6 +136,54 @@ def test_every_reader_names_the_file(tmp_path, relative, rule):
         reader(path)
 
 
+def test_the_cheap_table_checks_name_each_kind_of_damage(tmp_path):
+    """What the workflow checks at DAG time over a whole run: a few bytes of each parquet, each small CSV and JSON."""
+    from metasft.pipeline.outputs import damaged_tables, table_problem
+
+    run = tmp_path / "results" / "r"
+    scores = run / "scores" / "golden" / "chunks" / "part001.parquet"
+    scores.parent.mkdir(parents=True)
+    pl.DataFrame({"a": range(1000), "b": ["x"] * 1000}).write_parquet(scores)
+    metrics = run / "metrics" / "metrics.csv"
+    metrics.parent.mkdir(parents=True)
+    pl.DataFrame({"method": ["GT", "Meta\nSFT"], "rmse": [1.5, 2.0]}).write_csv(metrics)  # a quoted newline
+    info = run / "run_info.json"
+    info.write_text('{"seed": 0}\n')
+    assert [table_problem(p) for p in (scores, metrics, info)] == [None, None, None]
+    assert damaged_tables(run) == {}
+
+    whole = scores.read_bytes()
+    scores.write_bytes(whole[:100])
+    assert table_problem(scores) == ("not a complete parquet file (its first or last 4 bytes are not PAR1: "
+                                     "truncated or overwritten)")
+    scores.write_bytes(whole[:4] + whole[-8:])  # the frame of a file whose pages and footer were cut out
+    assert table_problem(scores) == f"not a complete parquet file (its footer length " \
+                                    f"{int.from_bytes(whole[-8:-4], 'little')} does not fit its 12 bytes)"
+    scores.write_bytes(b"PAR1")
+    assert table_problem(scores) == "4 bytes, too short for a parquet file"
+    text = metrics.read_bytes()
+    metrics.write_bytes(text[:-4])
+    assert table_problem(metrics) == "its last line is cut off (no final newline)"
+    metrics.write_bytes(text + b"GT\n")
+    assert table_problem(metrics) == "line 4 has 1 fields, the header 2"
+    metrics.write_bytes(b"")
+    assert table_problem(metrics) == "empty (a CSV table has at least its header)"
+    info.write_text('{"seed": ')
+    assert table_problem(info).startswith("not valid JSON (Expecting value: line 1 column 10")
+
+    # model folders have manifests of their own; a killed job's temporary and files the pipeline does not make
+    # are not its tables
+    adapter = model_folder(tmp_path, "results/r/meta/adapter")
+    (adapter / "adapter_config.json").write_text("{")
+    (run / "metrics" / ".metrics.csv.abc.tmp").mkdir()
+    (run / "metrics" / ".metrics.csv.abc.tmp" / "metrics.csv").write_text("a,b\n1")
+    (run / "notes").mkdir()
+    (run / "notes" / "mine.json").write_text("{")
+    assert damaged_tables(run) == {scores.as_posix(): "4 bytes, too short for a parquet file",
+                                   metrics.as_posix(): "empty (a CSV table has at least its header)",
+                                   info.as_posix(): table_problem(info)}
+
+
 def test_the_producer_table_matches_the_workflow(workflow_copy):
     """io.producer knows the results layout; it must name the rule snakemake itself plans for each output."""
     result = snakemake(workflow_copy, "--summary", "--configfile", "tests/configs/mini.yaml")
@@ -234,12 +282,38 @@ def test_a_damaged_adapter_stops_the_job_that_loads_it(mini_run, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_truncated_table_stops_the_dry_run_naming_it_and_the_rebuild_command(mini_run, tmp_path):
+    """Before: `snakemake -n` planned the jobs after the file without a word; the first of them failed on it."""
+    run = copy_run(mini_run, tmp_path)
+    path = "results/mini/scores/golden/chunks/part001.parquet"
+    (run / path).write_bytes((run / path).read_bytes()[:100])
+    result = snakemake(run, "-n", *MINI, check=False)
+    output_text = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "damaged result file (it exists, so snakemake alone would not rebuild it):" in output_text
+    assert f"{path}: not a complete parquet file (its first or last 4 bytes are not PAR1" in output_text
+    command = f"snakemake --forcerun {path} --configfile tests/configs/mini.yaml"
+    assert f"made by rule score; rebuild it (and what depends on it) with `{command}`" in output_text
+    # the command it gives passes the check and plans the rebuild of that file and what reads it
+    rebuild = snakemake(run, "-n", *MINI, "--forcerun", path)
+    assert job_counts(rebuild.stdout + rebuild.stderr)["score"] == 1
+    (run / path).write_bytes((mini_run / path).read_bytes())
+    metrics = run / "results" / "mini" / "metrics" / "metrics.csv"
+    metrics.write_bytes(metrics.read_bytes()[:-10])
+    result = snakemake(run, "-n", *MINI, check=False)
+    assert "results/mini/metrics/metrics.csv: its last line is cut off (no final newline). It is made by rule " \
+           "metrics" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
 def test_a_truncated_table_stops_the_job_that_reads_it_naming_the_file(mini_run, tmp_path):
-    """Before: polars' 'File out of specification' in the metrics log, without the file's name."""
+    """A target named on the command line skips the run-wide check; the job's checked reader still names the file.
+    Before: polars' 'File out of specification' in the metrics log, without the file's name."""
     run = copy_run(mini_run, tmp_path)
     scores = run / "results" / "mini" / "scores" / "golden" / "chunks" / "part001.parquet"
     scores.write_bytes(scores.read_bytes()[:-100])
-    result = snakemake(run, "--cores", "1", *MINI, check=False)  # the newer file reruns baselines, which reads it
+    target = "results/mini/baselines/predictions.parquet"  # the newer file reruns baselines, which reads it
+    result = snakemake(run, "--cores", "1", target, *MINI, check=False)  # --configfile takes what follows it
     assert result.returncode != 0
     log = (run / "logs" / "mini" / "baselines.log").read_text()
     path = "results/mini/scores/golden/chunks/part001.parquet"

@@ -3,7 +3,7 @@ import yaml
 from conftest import ROOT
 
 from metasft.pipeline.config import ConfigError, load_config
-from metasft.pipeline.plan import main, plan
+from metasft.pipeline.plan import DEFAULT_BUDGET, main, over_budget, plan, run_budget
 from metasft.pipeline.resources import job_resources, model_params_billions
 
 
@@ -119,3 +119,49 @@ def test_the_slurm_profile_gives_a_gpu_to_exactly_the_gpu_rules():
 
     profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
     assert {rule for rule, resources in profile["set-resources"].items() if resources.get("gpu")} == set(GPU_RULES)
+
+
+def test_a_plan_over_budget_names_the_limit_the_rules_that_drive_it_and_the_key_to_raise(capsys):
+    paper = load_config([str(ROOT / "config" / "paper_qwen3_4b.yaml")])
+    assert run_budget(paper) == DEFAULT_BUDGET and over_budget(plan(paper), paper) is None
+    typo = load_config([str(ROOT / "config" / "paper_qwen3_4b.yaml")])
+    typo["generation"]["samples_per_question"] = 1_000_000_000
+    message = over_budget(plan(typo), typo)
+    lines = message.splitlines()
+    assert lines[0].startswith("the plan exceeds budget.max_gpu_hours: ") and lines[0].endswith(
+        " GPU-hours against a limit of 500")
+    assert lines[1].split() == ["rule", "jobs", "GPU-hours", "answers", "judge", "requests"]
+    # the sampling rules first (most GPU-hours), 10 jobs of 10 domains each, 100 x 100 pairs x 8 x 1e9 answers
+    assert lines[2].split()[:2] == ["predict_icl", "10"] and lines[2].split()[3] == "8e+13"
+    assert "raise budget.max_gpu_hours in your config file" in lines[-1]
+    typo["budget"]["max_gpu_hours"] = 1e12
+    assert over_budget(plan(typo), typo) is None
+    # the tiny model's local runs have no GPU-hour or job limit unless one is set; jobs count replicates
+    tiny = load_config([])
+    assert run_budget(tiny) == {"max_gpu_hours": None, "max_judge_requests": 10_000_000, "max_jobs": None}
+    tiny["generation"]["samples_per_question"] = 1_000_000_000
+    assert over_budget(plan(tiny), tiny) is None  # categorical: no judge requests
+    judged_tiny = load_config([str(ROOT / "config" / "judged_example.yaml")])
+    assert judged_tiny["base_model"] == "tiny" and over_budget(plan(judged_tiny), judged_tiny) is None
+    judged_tiny["budget"]["max_judge_requests"] = 1_000  # its 2,592 requests to the API are paid for all the same
+    assert over_budget(plan(judged_tiny), judged_tiny).startswith(
+        "the plan exceeds budget.max_judge_requests: 2,592 judge requests against a limit of 1,000")
+    jobs = sum(r["jobs"] for r in plan(tiny))
+    tiny["budget"]["max_jobs"] = jobs
+    assert over_budget(plan(tiny), tiny) is None
+    tiny["replicates"] = 2
+    assert over_budget(plan(tiny), tiny).splitlines()[0] == (
+        f"the plan exceeds budget.max_jobs: {sum(r['jobs'] for r in plan(tiny)):,} jobs against a limit of {jobs}")
+    # judge requests count only for the Anthropic judge
+    em = load_config([str(ROOT / "config" / "paper_em_qwen3_4b.yaml")])
+    em["budget"]["max_judge_requests"] = 1_000_000
+    assert "budget.max_judge_requests: 7,680,000 judge requests against a limit of 1e+06" in over_budget(plan(em), em)
+    main(["--configfile", str(ROOT / "config" / "paper_qwen3_4b.yaml")])
+    assert "budget: max_gpu_hours 500, max_judge_requests 10,000,000, max_jobs 5,000" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("preset", sorted(p.name for p in (ROOT / "config").glob("*.yaml")
+                                          if p.name not in {"config.yaml", "schema.yaml"}))
+def test_every_shipped_preset_is_within_its_own_budget(preset):
+    config = load_config([str(ROOT / "config" / preset)])
+    assert over_budget(plan(config), config) is None

@@ -217,3 +217,56 @@ def test_generated_areas_do_not_rerun_the_suite(workflow_copy):
     for profile in ([], ["--profile", "profiles/slurm"]):
         again = run(workflow_copy, target, "-n", *config, *profile)
         assert "Nothing to be done" in again.stdout + again.stderr, again.stdout + again.stderr
+
+
+def job_processes(workdir) -> list[int]:
+    """Pids of jobs a snakemake in `workdir` started (their scripts run from its .snakemake/scripts)."""
+    from pathlib import Path
+
+    scripts = f"{workdir}/.snakemake/scripts/"
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if scripts in proc.joinpath("cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                pids.append(int(proc.name))
+        except OSError:  # ended while we looked
+            pass
+    return pids
+
+
+@pytest.mark.slow
+def test_after_kill_9_the_messages_and_recoveries_are_the_readmes(workflow_copy):
+    """kill -9 of snakemake leaves its job running; the job finishes alone, and the next call meets the incomplete
+    file, then the lock. The README's Troubleshooting rows quote both messages and give the recoveries tested here."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    readme = (ROOT / "README.md").read_text()
+    process = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1", *MINI], cwd=workflow_copy,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not job_processes(workflow_copy) and time.time() < deadline:
+        time.sleep(0.05)
+    assert job_processes(workflow_copy), "no job started"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    while job_processes(workflow_copy) and time.time() < deadline + 300:  # the orphaned job runs on and finishes
+        time.sleep(0.2)
+    assert not job_processes(workflow_copy)
+
+    incomplete = snakemake(workflow_copy, "--cores", "1", *MINI, check=False)
+    text = incomplete.stdout + incomplete.stderr
+    assert incomplete.returncode != 0
+    assert "IncompleteFilesException:\nThe files below seem to be incomplete." in text
+    assert "`IncompleteFilesException: The files below seem to be incomplete.`" in readme
+    listed = [line for line in text.split("Incomplete files:")[1].splitlines() if line.startswith("results/")]
+    assert listed and all((workflow_copy / path).exists() for path in listed)  # the job wrote them, atomically
+    locked = snakemake(workflow_copy, "--cores", "1", "--rerun-incomplete", *MINI, check=False)
+    assert locked.returncode != 0
+    assert "LockException:\nError: Directory cannot be locked." in locked.stdout + locked.stderr
+    assert "`LockException: Error: Directory cannot be locked.`" in readme
+    snakemake(workflow_copy, "--unlock", *MINI)
+    rerun = snakemake(workflow_copy, "-n", "--rerun-incomplete", *MINI)
+    assert "Nothing to be done" not in rerun.stdout + rerun.stderr

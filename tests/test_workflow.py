@@ -105,8 +105,10 @@ def write_config(workdir, config: dict):
 @pytest.mark.parametrize(
     "config, message",
     [
-        ({"generation": {"samples_per_question": 0}}, "samples_per_question"),
-        ({"finetune": {"lora": {"rank": 8}}}, "'rank' was unexpected"),
+        ({"generation": {"samples_per_question": 0}},
+         "generation.samples_per_question: 0 is not allowed; allowed: at least 1"),
+        ({"finetune": {"lora": {"rank": 8}}}, "finetune.lora: unknown key 'rank'; allowed keys: alpha, dropout, r,"),
+        ({"run": "../../etc"}, "run: '../../etc' is not allowed; allowed: text matching ^[A-Za-z0-9]"),
         ({"suite": {"domains": ["dinner_cuisine", "banana_split"]}}, "banana_split"),
         ({"tiny": {"world": {"min_topics": 5, "max_topics": 2}}}, "tiny.world.min_topics (5) exceeds"),
         ({"suite": {"path": "resources/suites/nowhere"}}, "resources/suites/nowhere/suite.yaml: file not found"),
@@ -120,6 +122,7 @@ def test_bad_config_fails_before_any_job_naming_the_key(workflow_copy, config, m
     result = snakemake(workflow_copy, "-n", "--configfile", write_config(workflow_copy, config), check=False)
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
+    assert "Error validating config file" not in result.stdout + result.stderr  # no raw jsonschema dump
     assert not (workflow_copy / "results").exists()
 
 

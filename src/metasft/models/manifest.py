@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 from metasft.pipeline.io import first_line, write_json
-from metasft.pipeline.outputs import OutputError, producer, rebuild_hint
+from metasft.pipeline.outputs import MANIFEST, OutputError, producer, rebuild_hint
 
-MANIFEST = "manifest.json"
 MANIFEST_KIND = "metasft model folder"
 
 
@@ -120,16 +119,6 @@ def output_problems(output: str, members=("",)) -> list[str]:
     if not os.path.exists(output):
         return []
     return [p for member in members for p in model_problems(Path(output, member), hashes=False)]
-
-
-def damaged_outputs_message(damaged: dict[str, list[str]], options: str = "") -> str:
-    """One line per damaged output: what is wrong and the exact command that rebuilds it (`options`: the
-    --configfile options of this call, repeated in the command)."""
-    lines = []
-    for output, problems in damaged.items():
-        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        lines.append(f"{output}: {'; '.join(problems[:5])}{more}. {rebuild_hint(output, options)}")
-    return "\n".join(["damaged model output (its folder exists, so snakemake alone would not rebuild it):", *lines])
 
 
 if __name__ == "__main__":

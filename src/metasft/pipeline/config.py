@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from metasft.pipeline.validation import SECRET_KEY, schema_problems
+
 
 class ConfigError(ValueError):
     """A config value is valid on its own but not together with others; the message names the keys."""
@@ -41,9 +43,7 @@ def check_config(config: dict) -> None:
 
 
 # A Hugging Face hub id: owner/name, letters, digits, '-', '_', '.', no '--' or '..' (huggingface_hub's rule).
-# Keys that hold credentials, and values that are Anthropic keys under any key. Counts such as max_tokens
-# end in "tokens" and are not secrets.
-SECRET_KEY = re.compile(r"api[_-]?key|secret|passw(or)?d|(^|[_-])token$", re.I)
+# Keys that hold credentials (SECRET_KEY), and values that are Anthropic keys under any key.
 SECRET_VALUE = re.compile(r"^\s*sk-ant-")
 
 
@@ -246,10 +246,18 @@ def merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def fill_defaults(schema: dict, config: dict, root: dict | None = None) -> dict:
-    """Validate `config` against the workflow's JSON schema, filling defaults as Snakemake's validate does."""
-    import jsonschema
+def check_schema(config, schema: dict, source: str = "config") -> None:
+    """Raise ConfigError with every schema violation of `config`, one per line."""
+    problems = schema_problems(config, schema)
+    if problems:
+        count = f"{len(problems)} problems" if len(problems) > 1 else "1 problem"
+        raise ConfigError(f"{source} has {count} (keys and bounds: config/schema.yaml):\n"
+                          + "\n".join(f"  {line}" for line in problems))
 
+
+def fill_defaults(schema: dict, config: dict, root: dict | None = None) -> dict:
+    """Validate `config` against the workflow's JSON schema, filling defaults as Snakemake's validate does; a
+    violation raises ConfigError, one line per key (metasft.pipeline.validation)."""
     root = root or schema
 
     def resolve(node):
@@ -269,7 +277,7 @@ def fill_defaults(schema: dict, config: dict, root: dict | None = None) -> dict:
         return value
 
     config = walk(schema, config)
-    jsonschema.validate(config, schema)
+    check_schema(config, root)
     return config
 
 

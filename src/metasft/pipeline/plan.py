@@ -29,9 +29,12 @@ from metasft.suites.domains import split_domains
 from metasft.suites.load import load_suite
 
 
-def plan(config: dict) -> list[dict]:
-    suite = load_suite(ROOT / config["suite"]["path"] if not Path(config["suite"]["path"]).is_absolute()
-                       else config["suite"]["path"]).subset(config["suite"]["domains"])
+def plan(config: dict, suite=None) -> list[dict]:
+    """Jobs, GPU-hours, answers (and API requests) per rule of `config`'s run; `suite`: the run's loaded suite
+    (the workflow's, with its generated areas), else loaded here."""
+    if suite is None:
+        suite = load_suite(ROOT / config["suite"]["path"] if not Path(config["suite"]["path"]).is_absolute()
+                           else config["suite"]["path"]).subset(config["suite"]["domains"])
     domains = list(suite.domains)
     n = len(domains)
     split = split_domains(domains, config["seed"], config["split"]["meta_train_fraction"])
@@ -104,6 +107,55 @@ def with_replicates(rows: list[dict], config: dict) -> list[dict]:
     return rows
 
 
+def amount(value: float, decimals: int = 0) -> str:
+    """A count or estimate for a table column: thousands separated, in powers of ten past a billion (a typo's
+    plan stays readable)."""
+    return f"{value:.3g}" if abs(value) >= 1e9 else f"{value:,.{decimals}f}"
+
+
+def judge_requests(rows: list[dict], config: dict) -> int:
+    """Judge requests to the Anthropic API the plan makes (0 for a local judge or a categorical suite)."""
+    judgments = next(r["judgments"] for r in rows if r["rule"] == "score")
+    return judgments if config["judge"]["backend"] == "anthropic" else 0
+
+
+# budget: null is this default, above every shipped preset (paper_trivia: 315 GPU-hours; paper_em_qwen3_4b: 7.7M
+# judge requests, 329 jobs). The tiny model's runs are local CPU runs, so GPU-hours and jobs have no default limit
+# there; judge requests keep theirs, as a tiny run with the Anthropic judge pays for every request all the same.
+DEFAULT_BUDGET = {"max_gpu_hours": 500.0, "max_judge_requests": 10_000_000, "max_jobs": 5_000}
+LOCAL_UNLIMITED = {"max_gpu_hours", "max_jobs"}
+
+
+def run_budget(config: dict) -> dict:
+    """The limits that apply to `config`'s run: config budget, its nulls filled by the default above."""
+    tiny = config["base_model"] == "tiny"
+    return {key: value if value is not None else (None if tiny and key in LOCAL_UNLIMITED else DEFAULT_BUDGET[key])
+            for key, value in config["budget"].items()}
+
+
+def over_budget(rows: list[dict], config: dict) -> str | None:
+    """Why the plan `rows` exceeds the run's budget, with its breakdown and the key to raise; None within it."""
+    budget = run_budget(config)
+    totals = {"max_gpu_hours": sum(r["gpu_hours"] for r in rows), "max_judge_requests": judge_requests(rows, config),
+              "max_jobs": sum(r["jobs"] for r in rows)}
+    units = {"max_gpu_hours": "GPU-hours", "max_judge_requests": "judge requests", "max_jobs": "jobs"}
+    over = [key for key, limit in budget.items() if limit is not None and totals[key] > limit]
+    if not over:
+        return None
+    lines = [f"the plan exceeds budget.{key}: {amount(totals[key], 1 if key == 'max_gpu_hours' else 0)} {units[key]} against "
+             f"a limit of {budget[key]:,g}" for key in over]
+    lines.append(f"  {'rule':<22}{'jobs':>8}{'GPU-hours':>14}{'answers':>16}{'judge requests':>16}")
+    for row in sorted(rows, key=lambda r: -r["gpu_hours"]):
+        judged = row.get("judgments", 0) if config["judge"]["backend"] == "anthropic" else 0
+        lines.append(f"  {row['rule']:<22}{row['jobs']:>8}{amount(row['gpu_hours'], 1):>14}"
+                     f"{amount(row['answers']):>16}{amount(judged):>16}")
+    keys = ", ".join(f"budget.{key}" for key in over)
+    lines.append(f"If this is what you mean to spend, raise {keys} in your config file (budget: {{{over[0]}: ...}}); "
+                 "otherwise fix the size that drives it (the rules at the top). "
+                 "`python -m metasft.pipeline.plan --configfile ...` prints the same plan.")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configfile", nargs="*", default=[], help="presets applied over config/config.yaml")
@@ -111,21 +163,20 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     config = load_config(args.configfile)
     rows = plan(config)
-    judgments = next(r["judgments"] for r in rows if r["rule"] == "score")
-    judge_requests = judgments if config["judge"]["backend"] == "anthropic" else 0
+    judged = judge_requests(rows, config)
     generated, generation_requests = next(((r["jobs"], r["requests"]) for r in rows if r["rule"] == "generate_suite"),
                                           (0, 0))
     print(f"base model {config['base_model']} ({model_params_billions(config):g}B parameters), "
           f"suite {config['suite']['path']}"
           + (f", {config['replicates']} replicates ({config['replicate_stages']})" if config["replicates"] > 1 else ""))
-    print(f"{'rule':<22}{'jobs':>8}{'GPU-hours':>12}{'answers':>12}")
+    print(f"{'rule':<22}{'jobs':>8}{'GPU-hours':>12}{'answers':>14}")
     for row in rows:
-        print(f"{row['rule']:<22}{row['jobs']:>8}{row['gpu_hours']:>12.1f}{row['answers']:>12}")
+        print(f"{row['rule']:<22}{row['jobs']:>8}{amount(row['gpu_hours'], 1):>12}{amount(row['answers']):>14}")
     total_jobs = sum(r["jobs"] for r in rows)
     total_hours = sum(r["gpu_hours"] for r in rows)
-    print(f"{'total':<22}{total_jobs:>8}{total_hours:>12.1f}")
-    print(f"API requests (judge): {judge_requests}"
-          + (" (Message Batches, half price)" if judge_requests and config["judge"]["anthropic"]["use_batches"] else ""))
+    print(f"{'total':<22}{total_jobs:>8}{amount(total_hours, 1):>12}")
+    print(f"API requests (judge): {judged}"
+          + (" (Message Batches, half price)" if judged and config["judge"]["anthropic"]["use_batches"] else ""))
     described = next((r["requests"] for r in rows if r["rule"] == "describe_domains"), 0)
     if described:
         print(f"API requests (descriptions, nl.descriptions claude): {described}, one per domain without a description")
@@ -134,6 +185,13 @@ def main(argv=None) -> int:
               "relations without shipped data")
     if args.gpu_hour_cost is not None:
         print(f"estimated GPU cost: {total_hours * args.gpu_hour_cost:.0f} at {args.gpu_hour_cost:g} per GPU-hour")
+    budget = run_budget(config)
+    print("budget: " + ", ".join(f"{key} {'no limit' if value is None else amount(value)}" for key, value in
+                                 budget.items()))
+    problem = over_budget(rows, config)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
     return 0
 
 
