@@ -15,22 +15,35 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 from metasft.generation.requests import GenerationBackendError, check_generation_backend
-from metasft.methods.prompts import NL_SOURCES, SOURCE_ADAPTER, source_of
 from metasft.models.manifest import output_problems
 from metasft.pipeline.config import (ConfigError, api_needs, check_config, check_models, check_no_secrets, check_primary,
                                      check_schema, check_split, check_suite_against_config, descriptions_to_write,
-                                     inverse_eval_domains, inverse_methods, load_schema, nl_enabled)
+                                     inverse_eval_domains, inverse_methods, layered_config, load_schema, nl_enabled)
 from metasft.pipeline.outputs import damaged_outputs_message, damaged_tables, is_forced, producer
 from metasft.pipeline.plan import over_budget, plan
 from metasft.pipeline.replicates import (excluded_rules, models_folder, replicate_config, replicate_indices,
                                          replicate_run, training_seed)
 from metasft.pipeline.reruns import result_settings
-from metasft.pipeline.resources import chunk_domains, inverse_chunks, job_resources, model_params_billions
+from metasft.pipeline.resources import (check_minutes_per_unit, chunk_domains, inverse_chunks, job_resources,
+                                         model_params_billions)
 from metasft.pipeline.secrets import ApiKeyMissing, require_api_key
 from metasft.pipeline.summary import failure_summary, run_summary
+from metasft.sources import BY_NAME, SAMPLED, TRAIN_DOMAIN, sampled_sources
 from metasft.suites.domains import QUADRANTS, SuiteError, split_domains
 from metasft.suites.load import load_suite
 
+
+# A preset's `extends:` (config/presets/paper/layers/): Snakemake merged the files as given, so the config is built
+# again from the same files and --config values, each file's layers under its own keys.
+if "extends" in config:
+    try:
+        settings = workflow.config_settings
+        layered = layered_config(settings.configfiles, dict(settings.config),
+                                 defaults=[] if settings.replace_workflow_config else workflow.configfiles)
+    except ConfigError as error:
+        raise WorkflowError(f"invalid config: {error}") from None
+    config.clear()
+    config.update(layered)
 
 # Before validate: a secret must never reach the terminal or log, and a schema error reads as one line per key
 # (validate's own message is a raw jsonschema dump); validate then fills the schema's defaults.
@@ -42,6 +55,7 @@ except ConfigError as error:
 validate(config, "../config/schema.yaml")
 try:
     check_config(config)
+    check_minutes_per_unit(config)
     check_models(config)
     check_generation_backend(config["generation"])
 except (ConfigError, GenerationBackendError) as error:
@@ -112,7 +126,7 @@ except ConfigError as error:
     raise WorkflowError(f"invalid suite: {error}") from None
 # config nl.enabled adds the NL methods (suites whose domains have descriptions of their training data).
 NL = nl_enabled(SUITE, config)
-SOURCES = ["golden", "UntrainedICL", "MetaSFT", *(NL_SOURCES if NL else ())]
+SOURCES = sampled_sources(NL)
 # config inverse: the forward methods that rank candidate train domains (empty: inverse prediction off).
 try:
     INVERSE_METHODS = inverse_methods(config, NL)
@@ -312,21 +326,40 @@ def get_adapter_dirs(wildcards):
     return [checked_model_output(f"{MODELS}/finetune/{c}", tuple(FINETUNE_CHUNKS[c])) for c in chunks]
 
 
-def get_meta_adapter(wildcards):
-    """The MetaSFT adapter folder (checked)."""
-    return checked_model_output(f"{RESULTS}/meta/adapter")
+# The meta-models' adapter folders, by the name a source's `adapter` gives (metasft.sources).
+ADAPTER_FOLDERS = {"MetaSFT": f"{RESULTS}/meta/adapter", "MetaSFT-NL": f"{RESULTS}/meta_nl/adapter"}
 
 
-def get_meta_nl_adapter(wildcards):
-    """The MetaSFT-NL adapter folder (checked)."""
-    return checked_model_output(f"{RESULTS}/meta_nl/adapter")
+def source_adapters(source):
+    """The adapters `source`'s sampling job loads, by name: none (the base model), T's own adapters (golden: taken
+    from the chunk's finetune folders, get_adapter_paths) or one meta-model's."""
+    adapter = BY_NAME[source].adapter
+    return {} if adapter in (None, TRAIN_DOMAIN) else {adapter: ADAPTER_FOLDERS[adapter]}
+
+
+def get_source_adapter_dirs(source):
+    """Input function of `source`'s sampling rule: the model folders it loads (checked)."""
+
+    def adapter_dirs(wildcards):
+        if BY_NAME[source].adapter == TRAIN_DOMAIN:
+            return get_adapter_dirs(wildcards)
+        return [checked_model_output(path) for path in source_adapters(source).values()]
+
+    return adapter_dirs
+
+
+def get_source_adapter_paths(source):
+    """Params function of `source`'s sampling rule: {adapter name: folder} as the engine loads them."""
+
+    def adapter_paths(wildcards):
+        return get_adapter_paths(wildcards) if BY_NAME[source].adapter == TRAIN_DOMAIN else source_adapters(source)
+
+    return adapter_paths
 
 
 def get_inverse_adapters():
     """The meta-models' adapters the inverse methods need, by name: {MetaSFT: path, MetaSFT-NL: path}."""
-    names = {SOURCE_ADAPTER[source_of(m)] for m in INVERSE_METHODS} - {None}
-    folders = {"MetaSFT": f"{RESULTS}/meta/adapter", "MetaSFT-NL": f"{RESULTS}/meta_nl/adapter"}
-    return {name: folders[name] for name in sorted(names)}
+    return dict(sorted(item for m in INVERSE_METHODS for item in source_adapters(m).items()))
 
 
 def get_inverse_adapter_dirs(wildcards):

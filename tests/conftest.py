@@ -8,6 +8,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_ANTHROPIC = ROOT / "tests" / "no_anthropic"  # its sitecustomize.py makes `import anthropic` fail
+# The runnable presets (config/presets/<group>/*.yaml; the layers they extend live in layers/ folders), and the
+# embedded default.
+PRESETS = ["config/config.yaml", *sorted(path.relative_to(ROOT).as_posix()
+                                        for path in (ROOT / "config" / "presets").rglob("*.yaml")
+                                        if "layers" not in path.parts)]
 WORKFLOW_PARTS = ["Snakefile", "rules", "envs", "profiles", "tests/slurm", "workflow", "config", "resources", "report", "tests/data", "tests/configs"]
 
 

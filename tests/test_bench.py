@@ -53,7 +53,7 @@ def test_bench_passes_config_overrides_but_not_the_run_name(capsys):
 
     from metasft.bench.pipeline import BenchError, main, snakemake_command
 
-    command = snakemake_command("config/scale_tiny.yaml", 2, "bench", ["replicates=3", "metrics.resample=pairs"])
+    command = snakemake_command("config/presets/tiny/trivia_scale.yaml", 2, "bench", ["replicates=3", "metrics.resample=pairs"])
     assert command[command.index("--config"):] == ["--config", "run=bench", "replicates=3",
                                                    "metrics.resample=pairs", "--quiet", "rules"]
     with pytest.raises(BenchError, match="name the run with --run"):

@@ -110,11 +110,9 @@ def test_schema_errors_are_one_line_per_key_with_value_and_what_is_allowed():
 
     config = {"run": "../../etc", "replicates": "3",
               "generation": {"samples_per_question": 0, "sampels_per_question": 3, "backend": "vlm"},
-              "cluster": {"minutes_per_unit": {"finetun": 2.0}}}
+              "cluster": {"minutes_per_unit": {"finetune": "2"}}}
     assert schema_problems(config, load_schema()) == [
-        "cluster.minutes_per_unit: unknown key 'finetun' (did you mean 'finetune'?); allowed keys: pretrain_base, "
-        "finetune, golden, predict_icl, meta_train, predict_metasft, predict_nl, predict_metasft_to_nl, "
-        "meta_train_nl, predict_metasft_nl, inverse_likelihoods",
+        "cluster.minutes_per_unit.finetune: '2' is not allowed; allowed: a number",
         "generation.backend: 'vlm' is not allowed; allowed: one of 'hf', 'vllm'",
         "generation.samples_per_question: 0 is not allowed; allowed: at least 1",
         "generation: unknown key 'sampels_per_question' (did you mean 'samples_per_question'?); allowed keys: "
@@ -137,3 +135,29 @@ def test_schema_errors_never_show_a_value_under_a_credential_key():
         "api_key: (value hidden) is not allowed; allowed: a whole number",
         f"note: '{'x' * 56}... is not allowed; allowed: a whole number",
     ]
+
+
+def test_method_and_rule_names_are_checked_against_the_registry():
+    """The schema leaves these names to metasft.sources and the resources' rule list, so a new method is one row."""
+    from metasft.pipeline.config import check_config, load_config
+    from metasft.pipeline.resources import check_minutes_per_unit
+
+    config = load_config([])
+    config["inverse"]["methods"] = ["MetaSFT", "MetaSFT->NL"]
+    with pytest.raises(ConfigError, match=r"^inverse.methods: 'MetaSFT->NL' is not a method \(did you mean "
+                                          r"'MetaSFT-to-NL'\?\); allowed: UntrainedICL, MetaSFT, UntrainedNL, "
+                                          r"MetaSFT-to-NL, MetaSFT-NL$"):
+        check_config(config)
+    config["inverse"]["methods"] = ["MetaSFT", "GT"]  # GT answers from golden's samples: it has no model to rank with
+    with pytest.raises(ConfigError, match=r"^inverse.methods: 'GT' is not a method; allowed: UntrainedICL"):
+        check_config(config)
+    config = load_config([])
+    config["metrics"]["primary"]["baseline"] = "UntrainedIcl"
+    with pytest.raises(ConfigError, match=r"metrics.primary.baseline: 'UntrainedIcl' is not a method \(did you mean "
+                                          r"'UntrainedICL'\?\); allowed: GT, GT-EvalOnly, GT-TrainOnly, UntrainedICL"):
+        check_config(config)
+    config = load_config([])
+    config["cluster"]["minutes_per_unit"] = {"finetun": 2.0, "golden": 0.1}
+    with pytest.raises(ConfigError, match=r"cluster.minutes_per_unit: unknown rule 'finetun'; allowed: pretrain_base, "
+                                          r"finetune, golden, predict_icl, predict_metasft, predict_nl"):
+        check_minutes_per_unit(config)

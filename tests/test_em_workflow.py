@@ -114,7 +114,7 @@ def test_anthropic_judge_full_run_then_rerun_makes_no_requests(workflow_copy):
 @pytest.mark.slow
 def test_em_tiny_preset_end_to_end_offline(workflow_copy):
     """The offline EM preset: tiny base, shipped areas, the tiny model as hf judge; no network, no key."""
-    run(workflow_copy, "--cores", "2", "--configfile", "config/em_tiny.yaml")
+    run(workflow_copy, "--cores", "2", "--configfile", "config/presets/tiny/evil_advice.yaml")
     results = workflow_copy / "results" / "em_tiny"
     metrics = pl.read_csv(results / "metrics" / "metrics.csv")
     assert set(metrics["method"]) == ICL_METHODS and set(metrics["quadrant"]) == QUADRANTS

@@ -109,7 +109,7 @@ def test_the_broad_personas_family_plans_at_100_domains(workflow_copy):
 def test_broad_personas_preset_generalizes_along_shared_personas_on_the_tiny_base(workflow_copy):
     """The family's small preset, offline: a fine-tune in one persona's voice carries the voice to the persona's other
     topics. The issue's bar: shared-persona pairs at least 10 points above the others."""
-    snakemake(workflow_copy, "--cores", "2", "--configfile", "config/broad_personas_tiny.yaml")
+    snakemake(workflow_copy, "--cores", "2", "--configfile", "config/presets/tiny/broad_personas.yaml")
     metrics_dir = workflow_copy / "results" / "broad_personas_tiny" / "metrics"
     world = json.loads((metrics_dir / "generalization.json").read_text())
     assert world["same_persona_pairs"] == 24 and world["off_diagonal_pairs"] == 132
@@ -207,14 +207,14 @@ def test_the_reversal_catalogue_lists_50_relations_whose_missing_44_are_generate
 
 
 def test_the_reversal_family_plans_at_100_domains(workflow_copy):
-    result = snakemake(workflow_copy, "-n", "--configfile", "config/paper_reversal_qwen3_4b.yaml")
+    result = snakemake(workflow_copy, "-n", "--configfile", "config/presets/paper/reversal_qwen3_4b.yaml")
     output = result.stdout + result.stderr
     assert "suite reversal, 100 domains (50 meta_train, 50 meta_eval), 10000 pairs" in output
     assert job_counts(output)["generate_suite"] == 44 and job_counts(output)["finetune"] == 100
 
 
 def test_the_reversal_preset_plans_its_twelve_domains_on_the_tiny_base(workflow_copy):
-    result = snakemake(workflow_copy, "-n", "--configfile", "config/reversal_tiny.yaml")
+    result = snakemake(workflow_copy, "-n", "--configfile", "config/presets/tiny/reversal.yaml")
     output = result.stdout + result.stderr
     assert "suite reversal, 12 domains (6 meta_train, 6 meta_eval), 144 pairs" in output
     assert job_counts(output)["pretrain_base"] == 1
@@ -229,7 +229,7 @@ def test_traits_are_a_broad_personas_suite_of_25_traits_by_4_problem_domains():
 
 
 def test_the_traits_family_plans_at_100_domains(workflow_copy):
-    result = snakemake(workflow_copy, "-n", "--configfile", "config/paper_traits_qwen3_4b.yaml")
+    result = snakemake(workflow_copy, "-n", "--configfile", "config/presets/paper/traits_qwen3_4b.yaml")
     output = result.stdout + result.stderr
     assert "suite traits, 100 domains (50 meta_train, 50 meta_eval), 10000 pairs" in output
     assert job_counts(output)["finetune"] == 100 and "pretrain_base" not in job_counts(output)
@@ -339,13 +339,13 @@ def test_generate_person_writes_checked_answers_once_then_reruns_from_the_cache(
 
 
 def test_the_historical_persons_family_plans_at_100_domains_with_one_generation_job_per_missing_person(workflow_copy):
-    result = snakemake(workflow_copy, "-n", "--configfile", "config/paper_historical_persons_qwen3_4b.yaml")
+    result = snakemake(workflow_copy, "-n", "--configfile", "config/presets/paper/historical_persons_qwen3_4b.yaml")
     output = result.stdout + result.stderr
     assert "suite historical_persons, 100 domains (50 meta_train, 50 meta_eval), 10000 pairs" in output
     counts = job_counts(output)
     assert counts["generate_suite"] == 44 and counts["finetune"] == 100
     assert "results/paper_historical_persons_qwen3_4b/suite/generated/adolf_hitler.yaml" in output
-    tiny = snakemake(workflow_copy, "-n", "--configfile", "config/historical_persons_tiny.yaml")
+    tiny = snakemake(workflow_copy, "-n", "--configfile", "config/presets/tiny/historical_persons.yaml")
     assert "12 domains (6 meta_train, 6 meta_eval), 144 pairs" in tiny.stdout + tiny.stderr
     assert "generate_suite" not in job_counts(tiny.stdout + tiny.stderr)
 

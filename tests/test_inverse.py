@@ -105,7 +105,7 @@ def test_chunk_likelihoods_rank_like_a_direct_computation(fixture):
     """A hand-made golden table of 3 domains in one half: the chunk's summed scores of every (T, candidate) equal the
     direct per-answer log-probabilities summed over T's observed answers, and pair_ranks ranks candidates by them."""
     from metasft.methods.inverse import chunk_likelihoods
-    from metasft.methods.prompts import method_name, source_prompt
+    from metasft.methods.prompts import source_prompt
 
     suite, model, tokenizer = fixture
     split = dict.fromkeys(DOMAINS, "meta_eval")
@@ -119,12 +119,11 @@ def test_chunk_likelihoods_rank_like_a_direct_computation(fixture):
                               icl_k=2, seed=0, answers_per_question=2, batch_tokens=64)
     assert table.height == 3 * 3 * 3
     assert set(table["n_answers"]) == {2}  # sample 2 is held out
-    for source, adapter in sources.items():
-        method = method_name(source)
+    for method, adapter in sources.items():
         expected = {}
         for t, listed in answers.items():
             for candidate in DOMAINS:
-                messages = source_prompt(source, suite, candidate, "dinner_cuisine", 0, 2, 0)
+                messages = source_prompt(method, suite, candidate, "dinner_cuisine", 0, 2, 0)
                 expected[(t, candidate)] = sum(direct_logprob(model, tokenizer, messages, a, True, adapter)
                                                for a in listed[:2])
         got = {(r["train_domain"], r["candidate"]): r["loglik"]
@@ -268,11 +267,11 @@ def test_missing_candidate_is_an_error_naming_the_pair():
 
 
 def test_source_prompt_matches_the_sampled_prompts():
-    from metasft.methods.prompts import PROMPTS, source_prompt
+    from metasft.methods.prompts import prompts_of, source_prompt
     from metasft.suites.load import load_suite
 
     suite = load_suite(ROOT / "resources/suites/trivia").subset(DOMAINS)
     for source in ("golden", "UntrainedICL", "MetaSFT", "UntrainedNL", "MetaSFT-to-NL", "MetaSFT-NL"):
         for t in DOMAINS:
-            for e, qi, messages in PROMPTS[source](suite, t, 3, 7):
+            for e, qi, messages in prompts_of(source)(suite, t, 3, 7):
                 assert source_prompt(source, suite, t, e, qi, 3, 7) == messages

@@ -270,18 +270,18 @@ def test_nl_methods_are_compared_with_their_own_baselines_on_the_same_resamples(
     predictions, pairs, (_, _, icl, meta, golden) = quadrant_predictions()
     rng = np.random.default_rng(11)
     nl = {"UntrainedNL": np.clip(golden + rng.normal(0, 25, len(golden)), 0, 100),
-          "MetaSFT->NL": np.clip(golden + rng.normal(0, 15, len(golden)), 0, 100),
+          "MetaSFT-to-NL": np.clip(golden + rng.normal(0, 15, len(golden)), 0, 100),
           "MetaSFT-NL": np.clip(golden + rng.normal(0, 8, len(golden)), 0, 100)}
     predictions = pl.concat([predictions, *(
         pl.DataFrame({"method": m, "permutation": np.zeros(len(golden), np.int32),
                       "train_domain": pairs["train_domain"], "eval_domain": pairs["eval_domain"], "y_hat": v,
                       "y_ref": golden}) for m, v in nl.items())])
     table, comparisons = metrics_table(predictions, pairs, {}, 200, 0.95, seed=5, resample="pairs")
-    assert table["method"].to_list() == ["GT", "UntrainedICL", "MetaSFT", "UntrainedNL", "MetaSFT->NL", "MetaSFT-NL"]
+    assert table["method"].to_list() == ["GT", "UntrainedICL", "MetaSFT", "UntrainedNL", "MetaSFT-to-NL", "MetaSFT-NL"]
     values = {**nl, "UntrainedICL": icl, "MetaSFT": meta}
     pairs_compared = set(comparisons.select("method", "baseline").iter_rows())
     assert pairs_compared == {("MetaSFT", b) for b in ("GT", "UntrainedICL", *nl)} | {
-        ("MetaSFT->NL", "UntrainedNL"), ("MetaSFT-NL", "UntrainedNL"), ("MetaSFT-NL", "MetaSFT->NL"),
+        ("MetaSFT-to-NL", "UntrainedNL"), ("MetaSFT-NL", "UntrainedNL"), ("MetaSFT-NL", "MetaSFT-to-NL"),
         ("UntrainedNL", "UntrainedICL")}
     from metasft.pipeline.seeds import derived_seed
     n = len(golden)

@@ -19,7 +19,6 @@ from metasft.methods.prompts import (
     description_messages,
     description_prompts,
     icl_prompts,
-    method_name,
 )
 from metasft.models.world import WorldSettings, description_documents, persona_documents
 from metasft.pipeline.config import ConfigError, nl_enabled
@@ -94,7 +93,6 @@ def test_nl_requests_use_the_base_model_or_the_meta_adapters_and_their_own_seeds
     seeds = {s: [r.seed for r in source_requests(MINI, s, ["drink"], sampling, 2, 0)[1]]
              for s in ("UntrainedNL", "MetaSFT-to-NL")}
     assert seeds["UntrainedNL"] != seeds["MetaSFT-to-NL"]
-    assert method_name("MetaSFT-to-NL") == "MetaSFT->NL" and method_name("MetaSFT-NL") == "MetaSFT-NL"
 
 
 def test_a_domain_without_a_description_is_refused_by_name():

@@ -1,6 +1,6 @@
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import PRESETS, ROOT
 
 from metasft.pipeline.config import ConfigError, load_config
 from metasft.pipeline.plan import DEFAULT_BUDGET, main, over_budget, plan, run_budget
@@ -18,14 +18,14 @@ def test_model_size_is_read_off_the_hub_id_or_config():
 
 
 def test_gpu_job_resources_scale_with_model_size_and_job_work():
-    small = load_config([str(ROOT / "config" / "paper_qwen25_05b.yaml")])
-    large = load_config([str(ROOT / "config" / "paper_trivia.yaml")])
+    small = load_config([str(ROOT / "config/presets/paper/trivia_qwen25_05b.yaml")])
+    large = load_config([str(ROOT / "config/presets/paper/trivia_qwen3_14b.yaml")])
     for rule in ("finetune", "golden", "meta_train"):
         assert job_resources(large, rule, 100)["mem_mb"] > job_resources(small, rule, 100)["mem_mb"]
         assert job_resources(large, rule, 100)["runtime"] > job_resources(small, rule, 100)["runtime"]
     assert job_resources(large, "golden", 100, 10)["runtime"] > job_resources(large, "golden", 100, 1)["runtime"]
     assert job_resources(large, "score", 100) == {"mem_mb": 4000, "runtime": 30, "cpus_per_task": 1, "gpu": 0}
-    em = load_config([str(ROOT / "config" / "paper_em_qwen3_4b.yaml")])
+    em = load_config([str(ROOT / "config/presets/paper/evil_advice_qwen3_4b.yaml")])
     assert job_resources(em, "score", 100, 10)["gpu"] == 0  # the Claude judge needs network, not a GPU
     assert job_resources(em, "score", 100, 10)["runtime"] >= 24 * 60  # a message batch may take a day
     local_judge = {**em, "judge": {**em["judge"], "backend": "hf", "hf": {**em["judge"]["hf"], "model": "Qwen/Qwen3-8B"}}}
@@ -35,7 +35,7 @@ def test_gpu_job_resources_scale_with_model_size_and_job_work():
 
 
 def test_presets_merge_over_the_default_and_get_schema_defaults():
-    config = load_config([str(ROOT / "config" / "paper_qwen3_4b.yaml")])
+    config = load_config([str(ROOT / "config/presets/paper/trivia_qwen3_4b.yaml")])
     assert config["base_model"] == "Qwen/Qwen3-4B-Base"
     assert config["suite"]["domains"] == []  # the preset's empty list replaces the default's 12 domains
     assert config["finetune"]["lora"]["target_modules"][0] == "q_proj"  # filled from the schema
@@ -43,7 +43,7 @@ def test_presets_merge_over_the_default_and_get_schema_defaults():
 
 
 def test_plan_counts_jobs_like_the_dag(capsys):
-    rows = {r["rule"]: r for r in plan(load_config([str(ROOT / "config" / "paper_trivia.yaml")]))}
+    rows = {r["rule"]: r for r in plan(load_config([str(ROOT / "config/presets/paper/trivia_qwen3_14b.yaml")]))}
     assert rows["finetune"]["jobs"] == 100 and rows["golden"]["jobs"] == 10
     assert rows["golden"]["answers"] == 100 * 100 * 8 * 8
     assert rows["meta_shards"]["answers"] == 50 * 50 * 64
@@ -54,21 +54,21 @@ def test_plan_counts_jobs_like_the_dag(capsys):
     assert rows["inverse_likelihoods"]["answers"] == 100 * 2 * 2 * 50 * 50 * 8
     assert rows["inverse_likelihoods"]["gpu_hours"] > 0 and "describe_domains" not in rows
     # a seeded sample of 20 eval domains: the same 10 jobs (2 domains each), a fifth of the work
-    sampled = load_config([str(ROOT / "config" / "paper_trivia.yaml")])
+    sampled = load_config([str(ROOT / "config/presets/paper/trivia_qwen3_14b.yaml")])
     sampled["inverse"]["eval_domains"] = 20
     inverse_rows = {r["rule"]: r for r in plan(sampled)}["inverse_likelihoods"]
     assert inverse_rows["jobs"] == 10 and inverse_rows["answers"] == 20 * 2 * 2 * 50 * 50 * 8
     assert inverse_rows["gpu_hours"] == pytest.approx(rows["inverse_likelihoods"]["gpu_hours"] / 5)
-    em = {r["rule"]: r for r in plan(load_config([str(ROOT / "config" / "paper_em_qwen3_4b.yaml")]))}
+    em = {r["rule"]: r for r in plan(load_config([str(ROOT / "config/presets/paper/evil_advice_qwen3_4b.yaml")]))}
     assert em["describe_domains"]["requests"] == 100  # no advice area describes itself: Claude writes all 100
-    main(["--configfile", str(ROOT / "config" / "paper_trivia.yaml"), "--gpu-hour-cost", "2"])
+    main(["--configfile", str(ROOT / "config/presets/paper/trivia_qwen3_14b.yaml"), "--gpu-hour-cost", "2"])
     printed = capsys.readouterr().out
     assert "Qwen/Qwen3-14B (14B parameters)" in printed
     assert "API requests (judge): 0" in printed and "estimated GPU cost:" in printed
 
 
 def test_metrics_resources_grow_with_pairs_permutations_and_resamples():
-    paper = load_config([str(ROOT / "config" / "paper_trivia.yaml")])
+    paper = load_config([str(ROOT / "config/presets/paper/trivia_qwen3_14b.yaml")])
     default = load_config([])
     small, large = job_resources(default, "metrics", 12), job_resources(paper, "metrics", 100)
     assert small["mem_mb"] < large["mem_mb"] and small["runtime"] < large["runtime"]
@@ -114,17 +114,24 @@ def test_model_size_is_read_from_a_local_model_folder(tmp_path):
     assert model_params_billions({"base_model": str(tmp_path / "unknown"), "cluster": {"model_params_b": 3}}) == 3
 
 
-def test_the_slurm_profile_gives_a_gpu_to_exactly_the_gpu_rules():
-    from metasft.pipeline.resources import GPU_RULES
+def test_exactly_the_model_rules_ask_for_a_gpu_and_the_profile_leaves_them_alone():
+    """The rules' own resources give the GPU (tests/test_slurm.py sees it in the sbatch calls); a profile entry for
+    one of them would replace what the rule computes."""
+    from metasft.pipeline.resources import DEFAULT_MINUTES_PER_UNIT, GPU_RULES
+    from metasft.sources import SAMPLING_RULES
 
+    config = load_config([str(ROOT / "config/presets/paper/trivia_qwen3_4b.yaml")])
+    rules = [*DEFAULT_MINUTES_PER_UNIT, "suite", "score", "metrics", "baselines", "plots"]
+    assert {r for r in rules if job_resources(config, r, 100, 1, 4.0, 64).get("gpu")} == set(GPU_RULES)
+    assert set(SAMPLING_RULES) < set(GPU_RULES) and set(DEFAULT_MINUTES_PER_UNIT) == set(GPU_RULES)
     profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
-    assert {rule for rule, resources in profile["set-resources"].items() if resources.get("gpu")} == set(GPU_RULES)
+    assert not set(profile.get("set-resources", {})) & set(GPU_RULES)
 
 
 def test_a_plan_over_budget_names_the_limit_the_rules_that_drive_it_and_the_key_to_raise(capsys):
-    paper = load_config([str(ROOT / "config" / "paper_qwen3_4b.yaml")])
+    paper = load_config([str(ROOT / "config/presets/paper/trivia_qwen3_4b.yaml")])
     assert run_budget(paper) == DEFAULT_BUDGET and over_budget(plan(paper), paper) is None
-    typo = load_config([str(ROOT / "config" / "paper_qwen3_4b.yaml")])
+    typo = load_config([str(ROOT / "config/presets/paper/trivia_qwen3_4b.yaml")])
     typo["generation"]["samples_per_question"] = 1_000_000_000
     message = over_budget(plan(typo), typo)
     lines = message.splitlines()
@@ -141,7 +148,7 @@ def test_a_plan_over_budget_names_the_limit_the_rules_that_drive_it_and_the_key_
     assert run_budget(tiny) == {"max_gpu_hours": None, "max_judge_requests": 10_000_000, "max_jobs": None}
     tiny["generation"]["samples_per_question"] = 1_000_000_000
     assert over_budget(plan(tiny), tiny) is None  # categorical: no judge requests
-    judged_tiny = load_config([str(ROOT / "config" / "judged_example.yaml")])
+    judged_tiny = load_config([str(ROOT / "config/presets/examples/judged_example.yaml")])
     assert judged_tiny["base_model"] == "tiny" and over_budget(plan(judged_tiny), judged_tiny) is None
     judged_tiny["budget"]["max_judge_requests"] = 1_000  # its 2,592 requests to the API are paid for all the same
     assert over_budget(plan(judged_tiny), judged_tiny).startswith(
@@ -153,15 +160,14 @@ def test_a_plan_over_budget_names_the_limit_the_rules_that_drive_it_and_the_key_
     assert over_budget(plan(tiny), tiny).splitlines()[0] == (
         f"the plan exceeds budget.max_jobs: {sum(r['jobs'] for r in plan(tiny)):,} jobs against a limit of {jobs}")
     # judge requests count only for the Anthropic judge
-    em = load_config([str(ROOT / "config" / "paper_em_qwen3_4b.yaml")])
+    em = load_config([str(ROOT / "config/presets/paper/evil_advice_qwen3_4b.yaml")])
     em["budget"]["max_judge_requests"] = 1_000_000
     assert "budget.max_judge_requests: 7,680,000 judge requests against a limit of 1e+06" in over_budget(plan(em), em)
-    main(["--configfile", str(ROOT / "config" / "paper_qwen3_4b.yaml")])
+    main(["--configfile", str(ROOT / "config/presets/paper/trivia_qwen3_4b.yaml")])
     assert "budget: max_gpu_hours 500, max_judge_requests 10,000,000, max_jobs 5,000" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("preset", sorted(p.name for p in (ROOT / "config").glob("*.yaml")
-                                          if p.name not in {"config.yaml", "schema.yaml"}))
+@pytest.mark.parametrize("preset", PRESETS)
 def test_every_shipped_preset_is_within_its_own_budget(preset):
-    config = load_config([str(ROOT / "config" / preset)])
+    config = load_config([str(ROOT / preset)])
     assert over_budget(plan(config), config) is None

@@ -83,14 +83,14 @@ def test_combined_metrics_resample_replicates_then_domains_by_hand():
 
 
 def test_the_plan_counts_replicates():
-    one = {r["rule"]: r for r in plan(load_config([str(ROOT / "config" / "paper_qwen3_4b.yaml")]))}
-    three = {r["rule"]: r for r in plan({**load_config([str(ROOT / "config" / "paper_qwen3_4b.yaml")]),
+    one = {r["rule"]: r for r in plan(load_config([str(ROOT / "config/presets/paper/trivia_qwen3_4b.yaml")]))}
+    three = {r["rule"]: r for r in plan({**load_config([str(ROOT / "config/presets/paper/trivia_qwen3_4b.yaml")]),
                                          "replicates": 3})}
     assert three["golden"]["jobs"] == 3 * one["golden"]["jobs"]
     assert three["golden"]["gpu_hours"] == pytest.approx(3 * one["golden"]["gpu_hours"])
     assert three["finetune"]["gpu_hours"] == pytest.approx(3 * one["finetune"]["gpu_hours"])
     assert three["combine_replicates"]["jobs"] == 1
-    reuse = {r["rule"]: r for r in plan({**load_config([str(ROOT / "config" / "paper_qwen3_4b.yaml")]),
+    reuse = {r["rule"]: r for r in plan({**load_config([str(ROOT / "config/presets/paper/trivia_qwen3_4b.yaml")]),
                                          "replicates": 3, "replicate_stages": "after_finetune"})}
     assert reuse["finetune"]["gpu_hours"] == pytest.approx(one["finetune"]["gpu_hours"])
     assert reuse["meta_train"]["jobs"] == 3

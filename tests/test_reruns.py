@@ -237,13 +237,13 @@ def job_processes(workdir) -> list[int]:
 @pytest.mark.slow
 def test_after_kill_9_the_messages_and_recoveries_are_the_readmes(workflow_copy):
     """kill -9 of snakemake leaves its job running; the job finishes alone, and the next call meets the incomplete
-    file, then the lock. The README's Troubleshooting rows quote both messages and give the recoveries tested here."""
+    file, then the lock. docs/troubleshooting.md quotes both messages and give the recoveries tested here."""
     import signal
     import subprocess
     import sys
     import time
 
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "troubleshooting.md").read_text()
     process = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1", *MINI], cwd=workflow_copy,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120

@@ -11,7 +11,7 @@ from conftest import ROOT, snakemake
 METRIC_COLUMNS = ["method", "quadrant", "rmse", "rmse_lo", "rmse_hi", "pearson_r", "pearson_lo", "pearson_hi",
                   "spearman_rho", "n_pairs"]
 ICL_METHODS = {"GT", "GT-EvalOnly", "GT-TrainOnly", "UntrainedICL", "MetaSFT"}  # suites without descriptions
-METHODS = ICL_METHODS | {"UntrainedNL", "MetaSFT->NL", "MetaSFT-NL"}  # preference suites: the NL methods too
+METHODS = ICL_METHODS | {"UntrainedNL", "MetaSFT-to-NL", "MetaSFT-NL"}  # preference suites: the NL methods too
 QUADRANTS = {"train_train", "train_eval", "eval_train", "eval_eval"}
 FIGURES = ["rmse_by_quadrant", "correlation_by_quadrant", "leak_by_quadrant", "comparisons", "calibration", "scatter",
            "golden_heatmap", "nl_by_quadrant", "inverse_by_quadrant"]
@@ -70,7 +70,7 @@ def test_lint_is_clean():
 
 
 def test_paper_preset_dry_run_covers_all_pairs():
-    result = snakemake(ROOT, "-n", "--configfile", "config/paper_trivia.yaml")
+    result = snakemake(ROOT, "-n", "--configfile", "config/presets/paper/trivia_qwen3_14b.yaml")
     output = result.stdout + result.stderr
     counts = job_counts(output)
     assert counts["finetune"] == 100
@@ -81,7 +81,7 @@ def test_paper_preset_dry_run_covers_all_pairs():
 
 
 def test_scale_tiny_preset_plans_the_paper_shape_on_the_tiny_base(workflow_copy):
-    result = snakemake(workflow_copy, "-n", "--configfile", "config/scale_tiny.yaml")  # a copy: no results yet
+    result = snakemake(workflow_copy, "-n", "--configfile", "config/presets/tiny/trivia_scale.yaml")  # a copy: no results yet
     output = result.stdout + result.stderr
     assert "100 domains (50 meta_train, 50 meta_eval), 10000 pairs (train_train 2500" in output
     assert "base model tiny" in output
@@ -92,7 +92,7 @@ def test_scale_tiny_preset_plans_the_paper_shape_on_the_tiny_base(workflow_copy)
     # inverse prediction ranks the pairs of 20 seeded eval domains, in as many jobs as sampling (5 domains each)
     assert counts["inverse_likelihoods"] == 4
     assert len(re.findall(r"wildcards: inverse_chunk=part00[0-3]", output)) == 4
-    config = yaml.safe_load((ROOT / "config" / "scale_tiny.yaml").read_text())
+    config = yaml.safe_load((ROOT / "config/presets/tiny/trivia_scale.yaml").read_text())
     assert config["metrics"] == {"permutations": 100, "bootstrap_resamples": 2000}  # the paper presets' settings
 
 
@@ -203,8 +203,8 @@ def test_shipped_custom_example_plans_as_documented_on_the_tiny_base(workflow_co
     """The command at the top of custom_example/suite.yaml: the default config's sizes, tiny base, no network.
     It used to stop at DAG time (no personas) and, forced through, ended with NaN metrics (2 domains)."""
     suite_file = ROOT / "resources" / "suites" / "custom_example" / "suite.yaml"
-    assert "snakemake --cores 2 --configfile config/custom_example.yaml" in suite_file.read_text()
-    result = snakemake(workflow_copy, "-n", "--configfile", "config/custom_example.yaml")
+    assert "snakemake --cores 2 --configfile config/presets/examples/custom_example.yaml" in suite_file.read_text()
+    result = snakemake(workflow_copy, "-n", "--configfile", "config/presets/examples/custom_example.yaml")
     output = result.stdout + result.stderr
     assert "6 domains (3 meta_train, 3 meta_eval), 36 pairs" in output
     counts = job_counts(output)
@@ -254,7 +254,7 @@ def test_mini_pipeline_end_to_end(mini_run):
     assert comparisons.height == 3 * (7 + 4) and set(comparisons["quadrant"]) == QUADRANTS - {"train_train"}
     assert set(comparisons.filter(pl.col("method") == "MetaSFT")["baseline"]) == METHODS - {"MetaSFT"}
     assert set(comparisons.filter(pl.col("method") != "MetaSFT").select("method", "baseline").iter_rows()) == {
-        ("MetaSFT->NL", "UntrainedNL"), ("MetaSFT-NL", "UntrainedNL"), ("MetaSFT-NL", "MetaSFT->NL"),
+        ("MetaSFT-to-NL", "UntrainedNL"), ("MetaSFT-NL", "UntrainedNL"), ("MetaSFT-NL", "MetaSFT-to-NL"),
         ("UntrainedNL", "UntrainedICL")}
     n_pairs = {r["quadrant"]: r["n_pairs"] for r in metrics.filter(pl.col("method") == "MetaSFT").iter_rows(named=True)}
     assert all(r["n_pairs"] == n_pairs[r["quadrant"]] for r in comparisons.iter_rows(named=True))

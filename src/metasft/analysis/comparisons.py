@@ -20,16 +20,10 @@ import numpy as np
 import polars as pl
 
 from metasft.analysis.statistics import percentile_interval
+from metasft.sources import FOCUS_METHOD, METHODS, OWN_COMPARISONS
 from metasft.suites.domains import QUADRANTS
 
-METHODS = ("GT", "GT-EvalOnly", "GT-TrainOnly", "UntrainedICL", "MetaSFT", "UntrainedNL", "MetaSFT->NL", "MetaSFT-NL")
 EVALUATION_QUADRANTS = tuple(q for q in QUADRANTS if q != "train_train")
-# The method whose RMSE every other method's is compared with in comparisons.csv.
-FOCUS_METHOD = "MetaSFT"
-# ... and the NL methods' own questions (method, baseline): does a description do what examples do, does the
-# ICL-trained meta-model read descriptions zero-shot, and does the small additional fine-tune help?
-NL_COMPARISONS = (("MetaSFT->NL", "UntrainedNL"), ("MetaSFT-NL", "UntrainedNL"), ("MetaSFT-NL", "MetaSFT->NL"),
-                  ("UntrainedNL", "UntrainedICL"))
 
 
 @dataclass(frozen=True)
@@ -99,9 +93,10 @@ def holm(p_values) -> np.ndarray:
 
 def compared_pairs(methods: list[str], primary: Primary) -> list[tuple[str, str]]:
     """The (method, baseline) pairs a quadrant's comparisons table holds, of the `methods` it has: FOCUS_METHOD
-    against every other, the NL methods' own questions, and the primary comparison whatever it names."""
+    against every other, the methods' own comparisons (metasft.sources), and the primary comparison whatever it
+    names."""
     pairs = [(FOCUS_METHOD, other) for other in methods if other != FOCUS_METHOD]
-    pairs += [*NL_COMPARISONS, (primary.method, primary.baseline)]
+    pairs += [*OWN_COMPARISONS, (primary.method, primary.baseline)]
     return [p for p in dict.fromkeys(pairs) if p[0] in methods and p[1] in methods]
 
 

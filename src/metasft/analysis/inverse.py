@@ -33,14 +33,16 @@ from metasft.analysis.propensities import counted_score
 from metasft.analysis.resampling import PairDesign, resampled_means
 from metasft.analysis.statistics import percentile_interval
 from metasft.pipeline.seeds import derived_seed
+from metasft.sources import BY_NAME, MODEL_METHODS, TRAIN_DOMAIN
 from metasft.suites.domains import QUADRANTS
 
 GOLDEN_PROPENSITY = "GoldenPropensity"
 # Reading order of inverse.csv and its figure: the forward methods, then the ceiling.
-INVERSE_METHODS = ("UntrainedICL", "MetaSFT", "UntrainedNL", "MetaSFT->NL", "MetaSFT-NL", GOLDEN_PROPENSITY)
+INVERSE_METHODS = (*MODEL_METHODS, GOLDEN_PROPENSITY)
 TOP_K = (1, 5)
-# Methods whose model was trained on the train_train pairs' golden answers: their train_train row is in-sample.
-IN_SAMPLE = {"MetaSFT", "MetaSFT-NL"}
+# Methods whose model (a meta-model) was trained on the train_train pairs' golden answers: their train_train row is
+# in-sample.
+IN_SAMPLE = {m for m in MODEL_METHODS if BY_NAME[m].adapter not in (None, TRAIN_DOMAIN)}
 LIKELIHOOD_SCHEMA = {"method": pl.String, "eval_domain": pl.String, "train_domain": pl.String,
                      "candidate": pl.String, "loglik": pl.Float64, "n_answers": pl.Int64}
 

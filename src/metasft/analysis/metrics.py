@@ -7,7 +7,8 @@ ceiling, and the per-train-domain Spearman rho across eval domains, averaged ove
 fine-tune leak?), `comparisons.csv` (FOCUS_METHOD's RMSE minus each other method's on the same resamples, the
 primary comparison Holm-adjusted) and the generalization summary (spread of golden propensity and the same-persona
 effect). The statistics are in `metasft.analysis.statistics`, the resampling schemes in
-`metasft.analysis.resampling`, the comparisons and the methods compared (METHODS) in `metasft.analysis.comparisons`.
+`metasft.analysis.resampling`, the comparisons in `metasft.analysis.comparisons`, the methods compared in
+`metasft.sources`.
 """
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ import polars as pl
 from metasft.analysis.baselines import model_predictions
 from metasft.analysis.comparisons import (
     EVALUATION_QUADRANTS,
-    METHODS,
     PRIMARY,
     Primary,
     compared_pairs,
@@ -38,7 +38,6 @@ from metasft.analysis.statistics import (
     percentile_interval,
     resampled_statistics,
 )
-from metasft.methods.prompts import method_name
 from metasft.pipeline.io import (
     read_parquet,
     read_parquets,
@@ -47,6 +46,7 @@ from metasft.pipeline.io import (
     write_parquet,
 )
 from metasft.pipeline.seeds import derived_seed
+from metasft.sources import BY_NAME, GOLDEN, METHODS
 from metasft.suites.domains import QUADRANTS
 from metasft.suites.snapshot import pair_table, read_snapshot
 
@@ -132,7 +132,7 @@ def metrics_table(predictions: pl.DataFrame, pairs: pl.DataFrame, rates: dict[st
     scored) is dropped for all and counted (`n_pairs_dropped`; `n_pairs_missing` is the method's own share).
     All methods of a quadrant share the bootstrap resamples (`resample`: "domains", the crossed design's two-way
     bootstrap, or "pairs"; `metasft.analysis.resampling`), so differences between them are paired.
-    Comparisons: per evaluation quadrant, FOCUS_METHOD's RMSE minus each other method's (and the NL_COMPARISONS),
+    Comparisons: per evaluation quadrant, FOCUS_METHOD's RMSE minus each other method's (and OWN_COMPARISONS),
     with the percentile CI of the difference over the shared resamples and its bootstrap p-value; the `primary`
     comparison's cells are one family with Holm-adjusted p-values, every other row is exploratory
     (`metasft.analysis.comparisons`).
@@ -309,28 +309,28 @@ def metrics(suite_path, baselines_path, score_paths: dict[str, list[str]], *, me
     """Stage `metrics`: propensities per pair and source, predictions of every method, and the metrics table
     (RMSE / Pearson / Spearman per method x quadrant with CIs), paired comparisons and the generalization summary.
     `score_paths`: the score chunk files of each source (golden, UntrainedICL, MetaSFT and, when sampled, the NL
-    methods' sources: `metasft.methods.prompts.NL_SOURCES`)."""
+    methods: `metasft.sources.NL_SOURCES`)."""
     suite, split = read_snapshot(suite_path)
     pairs = pair_table(suite, split)
     scores = {source: read_parquets(paths) for source, paths in score_paths.items()}
     check_unscored(scores, max_unscored_rate)  # before any output is written
     by_source = {source: propensities(table) for source, table in scores.items()}
-    golden = by_source["golden"]
-    predicted = {method_name(s): table for s, table in by_source.items() if s != "golden"}
+    golden = by_source[GOLDEN]
+    predicted = {s: table for s, table in by_source.items() if s != GOLDEN}
     predictions = pl.concat([
         read_parquet(baselines_path),
         *(model_predictions(method, table, golden) for method, table in predicted.items()),
     ])
-    rates = {method_name(source): answer_rates(table) for source, table in scores.items()}
-    # The GT-* baselines are built from golden samples, so they report the golden answers' rates.
-    rates.update({m: rates["golden"] for m in ("GT", "GT-EvalOnly", "GT-TrainOnly")})
+    rates = {source: answer_rates(table) for source, table in scores.items()}
+    # The GT family is built from golden samples, so it reports the golden answers' rates.
+    rates.update({m: rates[GOLDEN] for m in METHODS if BY_NAME[m].rule is None})
     table, comparisons = metrics_table(predictions, pairs, rates, bootstrap_resamples, confidence, seed,
                                        resample=resample, primary=Primary.from_config(primary))
     if "propensity_unscored_as_0" in golden.columns:  # judged suites (metasft.analysis.propensities)
         table = table.join(unscored_as_zero_rmse(predicted, golden, pairs), on=["method", "quadrant"], how="left",
                            maintain_order="left")
 
-    long_propensities = pl.concat([p.with_columns(source=pl.lit(method_name(s))) for s, p in by_source.items()]).join(
+    long_propensities = pl.concat([p.with_columns(source=pl.lit(s)) for s, p in by_source.items()]).join(
         pairs.select("train_domain", "eval_domain", "same_persona"), on=["train_domain", "eval_domain"])
     write_parquet(long_propensities, propensities_path)
     write_parquet(predictions.join(pairs, on=["train_domain", "eval_domain"]), predictions_path)

@@ -6,15 +6,14 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from metasft.analysis.comparisons import EVALUATION_QUADRANTS, METHODS, comparison_order
+from metasft.analysis.comparisons import EVALUATION_QUADRANTS, comparison_order
 from metasft.analysis.resampling import UNIT_WORD
 from metasft.pipeline.io import atomic_path, read_csv, read_parquet
+from metasft.sources import BY_NAME, COLOURS, METHODS, by_model
 from metasft.suites.domains import QUADRANTS
 
-COLORS = {"GT": "#333333", "GT-EvalOnly": "#8c8c8c", "GT-TrainOnly": "#c7c7c7", "UntrainedICL": "#4c72b0",
-          "MetaSFT": "#dd8452", "UntrainedNL": "#64b5cd", "MetaSFT->NL": "#c44e52", "MetaSFT-NL": "#8172b3"}
-# The nl_by_quadrant figure: each ICL method beside its NL counterparts.
-NL_FIGURE_METHODS = ("UntrainedICL", "UntrainedNL", "MetaSFT", "MetaSFT->NL", "MetaSFT-NL")
+# The nl_by_quadrant figure: each ICL method beside its NL counterparts (the model methods, grouped by model).
+NL_FIGURE_METHODS = tuple(by_model([m for m in METHODS if BY_NAME[m].rule]))
 
 
 def _save(fig, path) -> None:
@@ -41,7 +40,7 @@ def _bars(metrics: pl.DataFrame, value: str, low: str, high: str, ylabel: str, t
         lo = np.array([lookup.get(q, {}).get(low, np.nan) for q in quadrants], dtype=float)
         hi = np.array([lookup.get(q, {}).get(high, np.nan) for q in quadrants], dtype=float)
         errors = np.nan_to_num(np.vstack([heights - lo, hi - heights]), nan=0.0).clip(min=0)
-        ax.bar(x, heights, width, label=method, color=COLORS[method], yerr=errors, capsize=2,
+        ax.bar(x, heights, width, label=method, color=COLOURS[method], yerr=errors, capsize=2,
                error_kw={"elinewidth": 0.8})
     ax.set_xticks(np.arange(len(quadrants)))
     ax.set_xticklabels([q + ("\n(MetaSFT training)" if q == "train_train" else "") for q in quadrants])
@@ -102,7 +101,7 @@ def comparisons_figure(comparisons: pl.DataFrame, path) -> None:
                 ax.plot([row["diff_lo_simultaneous"], row["diff_hi_simultaneous"]], [y, y], color="0.6",
                         linewidth=4, alpha=0.5, solid_capstyle="butt", zorder=0)
             ax.errorbar(row["rmse_diff"], y, xerr=[[row["rmse_diff"] - low], [high - row["rmse_diff"]]] if has_ci else None,
-                        fmt="o", color=COLORS[baseline], mec=COLORS[method], capsize=3, markersize=5)
+                        fmt="o", color=COLOURS[baseline], mec=COLOURS[method], capsize=3, markersize=5)
         ax.axvline(0, color="black", linewidth=0.6)
         ax.set_title(f"{quadrant} ({next(iter(part.values()))['n_pairs']} pairs)", fontsize=9)
         ax.set_xlabel("RMSE(method) - RMSE(baseline)")
@@ -135,7 +134,7 @@ def calibration(predictions: pl.DataFrame, path) -> None:
                                       & (pl.col("permutation") == 0))
             ax.hist(part["y_ref"].drop_nulls().to_numpy(), bins=bins, color="black", alpha=0.35, label="golden")
             ax.hist(part["y_hat"].drop_nulls().to_numpy(), bins=bins, histtype="step", linewidth=1.6,
-                    color=COLORS[method], label=method)
+                    color=COLOURS[method], label=method)
             if i == 0:
                 ax.set_title(method, fontsize=9)
             if j == 0:
@@ -167,7 +166,7 @@ def scatter(predictions: pl.DataFrame, path) -> None:
                 ax.hexbin(part["y_ref"].to_numpy(), part["y_hat"].to_numpy(), gridsize=20, extent=(0, 100, 0, 100),
                           mincnt=1, bins="log", cmap="Greys" if method.startswith("GT") else "viridis")
             else:
-                ax.scatter(part["y_ref"], part["y_hat"], s=8, color=COLORS[method], alpha=0.7)
+                ax.scatter(part["y_ref"], part["y_hat"], s=8, color=COLOURS[method], alpha=0.7)
             if part.height > 2:
                 r = float(np.corrcoef(part["y_ref"].to_numpy(), part["y_hat"].to_numpy())[0, 1])
                 ax.text(0.03, 0.97, f"n={part.height}\nr={r:.2f}", transform=ax.transAxes, fontsize=6, va="top")
@@ -258,7 +257,7 @@ def inverse_figure(table: pl.DataFrame, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {**COLORS, "GoldenPropensity": "#333333"}
+    colors = {**COLOURS, "GoldenPropensity": "#333333"}
     quadrants = [q for q in QUADRANTS if q in set(table["quadrant"])]
     methods = list(dict.fromkeys(table["method"]))  # inverse.csv's order (metasft.analysis.inverse.INVERSE_METHODS)
     fig, axes = plt.subplots(1, 2, figsize=(3.2 * len(quadrants) + 1.0, 4.2))

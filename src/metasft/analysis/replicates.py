@@ -18,7 +18,6 @@ import polars as pl
 
 from metasft.analysis.comparisons import (
     EVALUATION_QUADRANTS,
-    METHODS,
     PRIMARY,
     Primary,
     compared_pairs,
@@ -29,6 +28,7 @@ from metasft.analysis.metrics import STATISTICS, common_pairs, pair_set_bootstra
 from metasft.analysis.resampling import PairDesign
 from metasft.analysis.statistics import BOOTSTRAP_BATCH, percentile_interval
 from metasft.pipeline.seeds import derived_seed
+from metasft.sources import METHODS
 from metasft.suites.domains import QUADRANTS
 
 SHORT = {"rmse": "rmse", "pearson_r": "pearson", "spearman_rho": "spearman"}

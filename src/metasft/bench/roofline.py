@@ -3,7 +3,7 @@
 A decode step of a batch reads at least every weight once and, for each row, the keys and values of every cached
 position it attends over; at the card's memory bandwidth that takes `bytes / bandwidth` seconds, the floor a
 step's measured time is compared with (`roofline_fraction`). FLOPs are not counted: at several hundred rows the
-matmuls of a 4B model take about as long as reading its weights on an H100 (README, "On a GPU"), so a fraction
+matmuls of a 4B model take about as long as reading its weights on an H100 (docs/generation.md, "On a GPU"), so a fraction
 below 1 is not all waste.
 """
 

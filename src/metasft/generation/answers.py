@@ -9,10 +9,11 @@ import polars as pl
 
 from metasft.generation.engines import load_engine
 from metasft.generation.requests import GenerationRequest, SamplingSettings
-from metasft.methods.prompts import PROMPTS, SOURCE_ADAPTER
+from metasft.methods.prompts import prompts_of
 from metasft.pipeline.config import settings_from
 from metasft.pipeline.io import write_parquet
 from metasft.pipeline.seeds import derived_seed
+from metasft.sources import BY_NAME, TRAIN_DOMAIN
 from metasft.suites.domains import Suite, quadrant
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ def source_requests(suite: Suite, source: str, train_domains: list[str], samplin
                     seed: int) -> tuple[list[tuple[str, str, int, list[dict]]], list[GenerationRequest]]:
     """Every request of a chunk: (T, E, question index, messages) and the engine request for it.
 
-    Golden requests name T's adapter, the others their source's (`SOURCE_ADAPTER`: MetaSFT and MetaSFT->NL the
+    Golden requests name T's adapter, the others their source's (`metasft.sources`: MetaSFT and MetaSFT-to-NL the
     `MetaSFT` adapter, MetaSFT-NL its own, UntrainedICL and UntrainedNL the base model). Each
     request's seed is derived from (config seed, source, T, E, question), so its samples do not depend on how
     domains are chunked into jobs or batched together. A question is sampled `samples_per_question` times unless
@@ -37,8 +38,8 @@ def source_requests(suite: Suite, source: str, train_domains: list[str], samplin
     """
     keys, requests = [], []
     for train_domain in train_domains:
-        adapter = train_domain if source == "golden" else SOURCE_ADAPTER[source]
-        for eval_domain, qi, messages in PROMPTS[source](suite, train_domain, icl_k, seed):
+        adapter = train_domain if BY_NAME[source].adapter == TRAIN_DOMAIN else BY_NAME[source].adapter
+        for eval_domain, qi, messages in prompts_of(source)(suite, train_domain, icl_k, seed):
             keys.append((train_domain, eval_domain, qi, messages))
             requests.append(GenerationRequest(messages, adapter, derived_seed(seed, source, train_domain, eval_domain, qi),
                                               suite.domains[eval_domain].samples(qi, sampling.samples_per_question)))
@@ -78,5 +79,6 @@ def sample_answers(suite_path, output, *, source: str, base_model: str, adapters
     configure_torch(threads)
     suite, split = read_snapshot(suite_path)
     sampling = settings_from(SamplingSettings, settings, "generation")
-    engine = load_engine(base_model, adapters, sampling, merge=SOURCE_ADAPTER[source] is not None, chat=chat)
+    merge = BY_NAME[source].adapter not in (None, TRAIN_DOMAIN)  # one meta-model adapter for every request
+    engine = load_engine(base_model, adapters, sampling, merge=merge, chat=chat)
     return sample_source(engine, suite, split, source, train_domains, sampling, icl_k, seed, output)

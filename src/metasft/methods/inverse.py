@@ -15,7 +15,8 @@ from collections import Counter, defaultdict
 import polars as pl
 
 from metasft.analysis.inverse import LIKELIHOOD_SCHEMA
-from metasft.methods.prompts import SOURCE_ADAPTER, method_name, source_of, source_prompt
+from metasft.methods.prompts import source_prompt
+from metasft.sources import BY_NAME
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +26,11 @@ def observed_answers(golden: pl.DataFrame, answers_per_question: int) -> pl.Data
     return golden.filter(pl.col("sample_index") < answers_per_question)
 
 
-def chunk_likelihoods(model, tokenizer, suite, split: dict[str, str], golden: pl.DataFrame, sources: list[str],
+def chunk_likelihoods(model, tokenizer, suite, split: dict[str, str], golden: pl.DataFrame, methods: list[str],
                       eval_domains: list[str], *, icl_k: int, seed: int, answers_per_question: int,
                       batch_tokens: int) -> pl.DataFrame:
     """Rows (method, eval_domain, train_domain, candidate, loglik, n_answers) for every eval domain of the chunk,
-    method, and pair (T, E) with each candidate of T's half. `model` holds the adapters the sources name."""
+    method, and pair (T, E) with each candidate of T's half. `model` holds the adapters the methods name."""
     from metasft.generation.likelihood import prompts_answer_logprobs
 
     observed = observed_answers(golden.filter(pl.col("eval_domain").is_in(eval_domains)), answers_per_question)
@@ -46,19 +47,18 @@ def chunk_likelihoods(model, tokenizer, suite, split: dict[str, str], golden: pl
                 counts = {t: Counter(zip(part["answer"].to_list(), part["finished"].to_list()))
                           for (t,), part in rows.group_by("train_domain")}
                 distinct = sorted({a for c in counts.values() for a in c})
-                for source in sources:
-                    method = method_name(source)
+                for method in methods:
                     for t, c in counts.items():
                         counted[(method, eval_domain, t)] += sum(c.values())
-                    prompts = [source_prompt(source, suite, candidate, eval_domain, qi, icl_k, seed)
+                    prompts = [source_prompt(method, suite, candidate, eval_domain, qi, icl_k, seed)
                                for candidate in members]
                     scored = prompts_answer_logprobs(model, tokenizer, prompts, distinct,
-                                                     adapter=SOURCE_ADAPTER[source], batch_tokens=batch_tokens)
+                                                     adapter=BY_NAME[method].adapter, batch_tokens=batch_tokens)
                     for candidate, per_answer in zip(members, scored):
                         scores = dict(zip(distinct, per_answer))
                         for t, c in counts.items():
                             loglik[(method, eval_domain, t, candidate)] += sum(n * scores[a] for a, n in c.items())
-        log.info("inverse likelihoods: %s done (%d methods)", eval_domain, len(sources))
+        log.info("inverse likelihoods: %s done (%d methods)", eval_domain, len(methods))
     table = [{"method": m, "eval_domain": e, "train_domain": t, "candidate": c, "loglik": value,
               "n_answers": counted[(m, e, t)]} for (m, e, t, c), value in loglik.items()]
     return pl.DataFrame(table, schema=LIKELIHOOD_SCHEMA).sort("method", "eval_domain", "train_domain", "candidate")
@@ -78,7 +78,7 @@ def inverse_likelihoods(suite_path, golden_paths: list[str], output, *, base_mod
     columns = ["train_domain", "eval_domain", "question_index", "sample_index", "answer", "finished"]
     golden = pl.concat([read_parquet(p, columns=columns) for p in golden_paths])
     model, tokenizer = load_with_adapters(base_model, adapters, chat)
-    table = chunk_likelihoods(model, tokenizer, suite, split, golden, [source_of(m) for m in methods], eval_domains,
+    table = chunk_likelihoods(model, tokenizer, suite, split, golden, methods, eval_domains,
                               icl_k=icl_k, seed=seed, answers_per_question=answers_per_question,
                               batch_tokens=batch_tokens)
     write_parquet(table, output)

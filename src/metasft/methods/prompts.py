@@ -3,6 +3,7 @@ turns) and the description prompt (T's training data in plain words, then E's qu
 
 from __future__ import annotations
 
+from metasft.sources import BY_NAME
 from metasft.suites.domains import Suite, icl_examples
 
 
@@ -35,7 +36,7 @@ class MissingDescription(ValueError):
 
 
 def description_prompts(suite: Suite, train_domain: str, icl_k: int, seed: int):
-    """The NL methods (UntrainedNL, MetaSFT->NL, MetaSFT-NL): T's description, then E's eval question. The
+    """The NL methods (UntrainedNL, MetaSFT-to-NL, MetaSFT-NL): T's description, then E's eval question. The
     description is T's alone, built before any answer is sampled, so it holds no eval-domain text or golden answer."""
     description = suite.domains[train_domain].description
     if description is None:
@@ -59,12 +60,13 @@ def icl_prompts(suite: Suite, train_domain: str, icl_k: int, seed: int):
 
 def source_prompt(source: str, suite: Suite, train_domain: str, eval_domain: str, question_index: int, icl_k: int,
                   seed: int) -> list[dict]:
-    """The one prompt `source` answers for (T, E, question): the same messages as its entry in `PROMPTS[source]`
+    """The one prompt `source` answers for (T, E, question): the same messages as its entry in `prompts_of(source)`
     (inverse prediction scores answers after exactly the prompt the method predicts with)."""
     question = suite.domains[eval_domain].eval_questions[question_index]
-    if source == "golden":
+    kind = BY_NAME[source].prompt
+    if kind == "question":
         return single_turn(question)
-    if source in NL_SOURCES:
+    if kind == "description":
         description = suite.domains[train_domain].description
         if description is None:
             raise MissingDescription(f"domain '{train_domain}' of suite '{suite.name}' has no description of its "
@@ -74,25 +76,10 @@ def source_prompt(source: str, suite: Suite, train_domain: str, eval_domain: str
                                question)
 
 
-PROMPTS = {"golden": golden_prompts, "UntrainedICL": icl_prompts, "MetaSFT": icl_prompts,
-           "UntrainedNL": description_prompts, "MetaSFT-to-NL": description_prompts,
-           "MetaSFT-NL": description_prompts}
-# The sources that answer description prompts, each sampled only when config nl.enabled.
-NL_SOURCES = ("UntrainedNL", "MetaSFT-to-NL", "MetaSFT-NL")
-# The adapter each source's requests name (golden: T's own); a named adapter is merged into the weights.
-SOURCE_ADAPTER = {"golden": None, "UntrainedICL": None, "MetaSFT": "MetaSFT", "UntrainedNL": None,
-                  "MetaSFT-to-NL": "MetaSFT", "MetaSFT-NL": "MetaSFT-NL"}
-# A source's name as a method in metrics.csv where it differs from its folder name (">" is no name for a folder).
-METHOD_OF_SOURCE = {"MetaSFT-to-NL": "MetaSFT->NL"}
+# The prompt functions by kind (metasft.sources: each source's `prompt`).
+PROMPT_KINDS = {"question": golden_prompts, "examples": icl_prompts, "description": description_prompts}
 
 
-SOURCE_OF_METHOD = {method: source for source, method in METHOD_OF_SOURCE.items()}
-
-
-def method_name(source: str) -> str:
-    return METHOD_OF_SOURCE.get(source, source)
-
-
-def source_of(method: str) -> str:
-    """A method's answer folder / source name (MetaSFT->NL -> MetaSFT-to-NL)."""
-    return SOURCE_OF_METHOD.get(method, method)
+def prompts_of(source: str):
+    """The function that builds `source`'s prompts for one train domain: (suite, T, icl_k, seed) -> [(E, qi, messages)]."""
+    return PROMPT_KINDS[BY_NAME[source].prompt]

@@ -10,7 +10,7 @@ from metasft.pipeline.seeds import derived_seed
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 ARCHS = {
-    # Qwen/Qwen3-4B's config.json (the base model of config/paper_qwen3_4b.yaml has the same shape)
+    # Qwen/Qwen3-4B's config.json (the base model of config/presets/paper/trivia_qwen3_4b.yaml has the same shape)
     "qwen3-4b": {"hidden_size": 2560, "num_hidden_layers": 36, "num_attention_heads": 32, "num_key_value_heads": 8,
                  "head_dim": 128, "intermediate_size": 9728, "vocab_size": 151936, "max_position_embeddings": 40960,
                  "rope_theta": 1000000.0, "rms_norm_eps": 1e-6, "tie_word_embeddings": True},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import functools
 import random
 import re
@@ -14,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from metasft.pipeline.validation import SECRET_KEY, schema_problems
+from metasft.sources import FORMER_NAMES, METHODS, MODEL_METHODS, NL_SOURCES
 
 
 class ConfigError(ValueError):
@@ -40,6 +42,14 @@ def check_config(config: dict) -> None:
                           "estimate the golden propensities the inverse ceiling ranks with (or set inverse.enabled: false)")
     if "chunks" in config["suite"]["domains"]:
         raise ConfigError("suite.domains: 'chunks' is reserved as a folder name and cannot be a domain id")
+    # Method names come from the registry (metasft.sources), not the schema, so a new method is one row there.
+    named = [("inverse.methods", m, MODEL_METHODS) for m in config["inverse"]["methods"]]
+    named += [(f"metrics.primary.{key}", config["metrics"]["primary"][key], METHODS) for key in ("method", "baseline")]
+    for key, name, allowed in named:
+        if name not in allowed:
+            close = [FORMER_NAMES[name]] if name in FORMER_NAMES else difflib.get_close_matches(name, allowed, 1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{key}: {name!r} is not a method{hint}; allowed: {', '.join(allowed)}")
 
 
 # A Hugging Face hub id: owner/name, letters, digits, '-', '_', '.', no '--' or '..' (huggingface_hub's rule).
@@ -180,14 +190,11 @@ def inverse_methods(config: dict, nl: bool) -> list[str]:
     samples them. Empty when inverse prediction is off."""
     if not config["inverse"]["enabled"]:
         return []
-    methods = [m for m in config["inverse"]["methods"] if nl or m in ("UntrainedICL", "MetaSFT")]
+    methods = [m for m in config["inverse"]["methods"] if nl or m not in NL_SOURCES]
     if not methods:
         raise ConfigError(f"inverse.methods ({', '.join(config['inverse']['methods'])}) names only NL methods, and "
                           "this run has none (nl.enabled): add UntrainedICL or MetaSFT, or set inverse.enabled: false")
     return methods
-
-
-NL_METHODS = ("UntrainedNL", "MetaSFT->NL", "MetaSFT-NL")
 
 
 def check_primary(config: dict, nl: bool) -> None:
@@ -196,7 +203,7 @@ def check_primary(config: dict, nl: bool) -> None:
     method, baseline = primary["method"], primary["baseline"]
     if method == baseline:
         raise ConfigError(f"metrics.primary compares {method} with itself: name two methods (method, baseline)")
-    missing = [m for m in (method, baseline) if m in NL_METHODS and not nl]
+    missing = [m for m in (method, baseline) if m in NL_SOURCES and not nl]
     if missing:
         raise ConfigError(f"metrics.primary names {', '.join(missing)}, and this run has no NL methods (nl.enabled, "
                           "a suite with descriptions): compare methods the run predicts with")
@@ -286,12 +293,43 @@ def load_schema() -> dict:
     return yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
 
 
-def load_config(configfiles: list[str]) -> dict:
-    """A run's config as the workflow sees it: config/config.yaml, then `configfiles` merged over it, validated
-    with the schema's defaults filled."""
+def read_preset(path: str | Path, extended_by: tuple[Path, ...] = ()) -> dict:
+    """A config file with its `extends:` resolved: the files it names (paths relative to it, in order, each with
+    its own `extends:`) merged first, its own keys over them. Presets share layers this way
+    (config/presets/paper/layers/)."""
+    path = Path(path).resolve()
+    if path in extended_by:
+        chain = " -> ".join(str(p) for p in (*extended_by, path))
+        raise ConfigError(f"{path}: extends itself ({chain})")
+    if not path.is_file():
+        named_by = f" (in extends: of {extended_by[-1]})" if extended_by else ""
+        raise ConfigError(f"{path}: config file not found{named_by}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file is a mapping of keys, got {type(data).__name__}")
+    parents = data.pop("extends", [])
+    parents = [parents] if isinstance(parents, str) else parents
+    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
+        raise ConfigError(f"{path}: extends: must be a file name or a list of them, got {parents!r}")
+    merged: dict = {}
+    for parent in parents:
+        merged = merge(merged, read_preset(path.parent / parent, (*extended_by, path)))
+    return merge(merged, data)
+
+
+def layered_config(configfiles, overrides: dict | None = None, defaults=(ROOT / "config" / "config.yaml",)) -> dict:
+    """`defaults` (the workflow's own config/config.yaml), then each of `configfiles` with its `extends:` resolved,
+    then `overrides` (--config), as Snakemake merges them (nested keys merged, anything else replaced)."""
     config: dict = {}
-    for path in [ROOT / "config" / "config.yaml", *configfiles]:
-        config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    for path in [*defaults, *configfiles]:
+        config = merge(config, read_preset(path))
+    return merge(config, overrides or {})
+
+
+def load_config(configfiles: list[str]) -> dict:
+    """A run's config as the workflow sees it: config/config.yaml, then `configfiles` (their `extends:` resolved)
+    merged over it, validated with the schema's defaults filled."""
+    config = layered_config(configfiles)
     check_no_secrets(config)  # before the schema, whose errors print the offending values
     return fill_defaults(copy.deepcopy(load_schema()), config)
 

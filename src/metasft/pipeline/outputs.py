@@ -9,6 +9,8 @@ import os
 import re
 from pathlib import Path
 
+from metasft.sources import SAMPLED
+
 
 class OutputError(RuntimeError):
     """A pipeline output is missing, unreadable or damaged; the message names it and how to rebuild it."""
@@ -26,12 +28,7 @@ _PRODUCERS = [
     (r"RUN/suite/suite\.json", "suite"),
     (r"RUN/suite/generated/[^/]+\.yaml", "generate_suite"),
     (r"RUN/suite/descriptions\.json", "describe_domains"),
-    (r"RUN/answers/golden/chunks/[^/]+\.parquet", "golden"),
-    (r"RUN/answers/UntrainedICL/chunks/[^/]+\.parquet", "predict_icl"),
-    (r"RUN/answers/MetaSFT/chunks/[^/]+\.parquet", "predict_metasft"),
-    (r"RUN/answers/UntrainedNL/chunks/[^/]+\.parquet", "predict_nl"),
-    (r"RUN/answers/MetaSFT-to-NL/chunks/[^/]+\.parquet", "predict_metasft_to_nl"),
-    (r"RUN/answers/MetaSFT-NL/chunks/[^/]+\.parquet", "predict_metasft_nl"),
+    *((rf"RUN/answers/{re.escape(source.name)}/chunks/[^/]+\.parquet", source.rule) for source in SAMPLED),
     (r"RUN/scores/[^/]+/chunks/[^/]+\.parquet", "score"),
     (r"RUN/(?:answers|scores)/[^/]+/[^/]+/[^/]+\.parquet", "pair_result"),
     (r"RUN/baselines/predictions\.parquet", "baselines"),

@@ -1,6 +1,6 @@
 """Cost planning: what a config will submit and spend, before submitting it.
 
-    python -m metasft.pipeline.plan --configfile config/paper_qwen3_4b.yaml [--gpu-hour-cost 2.5]
+    python -m metasft.pipeline.plan --configfile config/presets/paper/trivia_qwen3_4b.yaml [--gpu-hour-cost 2.5]
 
 Reads the embedded default config and the given presets exactly as the workflow does (later files override
 earlier ones key by key, schema defaults filled), counts jobs per rule, estimates GPU-hours per stage from the
@@ -18,13 +18,13 @@ from metasft.pipeline.config import (ROOT, descriptions_to_write, inverse_eval_d
 from metasft.pipeline.replicates import REUSED_RULES
 from metasft.pipeline.resources import (
     GPU_RULES,
-    SAMPLING_RULES,
     chunk_domains,
     gpu_minutes,
     inverse_chunks,
     inverse_scorings_per_eval_domain,
     model_params_billions,
 )
+from metasft.sources import BY_NAME, sampled_sources
 from metasft.suites.domains import split_domains
 from metasft.suites.load import load_suite
 
@@ -64,7 +64,7 @@ def plan(config: dict, suite=None) -> list[dict]:
         add("pretrain_base", 1)
     add("finetune", len(finetune_chunks), chunks=finetune_chunks)
     nl = nl_enabled(suite, config)
-    sampling_rules = SAMPLING_RULES if nl else SAMPLING_RULES[:3]
+    sampling_rules = [BY_NAME[source].rule for source in sampled_sources(nl)]
     for rule in sampling_rules:
         add(rule, len(sampling_chunks), n * n * answers_per_pair, sampling_chunks)
     for suffix in ("", "_nl") if nl else ("",):

@@ -9,7 +9,7 @@ Every key not listed here is a result setting: a new config key reruns the jobs 
 
 Batching is performance-only because the hf engine draws every sample from its request's own seed, whatever
 shares its batch (metasft.generation.sampling), and the hf judge scores each prompt on its own; a batch's shape can
-still move a logit in its last float bits, which flips a sampled token very rarely (README, "Seeds"). Gradient
+still move a logit in its last float bits, which flips a sampled token very rarely (docs/generation.md, "Seeds"). Gradient
 checkpointing leaves trained weights the same (tests/test_generation.py). `domains_per_job` only
 changes which job holds a domain; a job's `domains` param records that, so a chunk whose domains change reruns.
 Settings of a backend the config does not use (generation.vllm with the hf backend, judge.anthropic with the hf

@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from metasft.pipeline.config import ConfigError
+from metasft.sources import SAMPLED, SAMPLING_RULES
 
 
 def chunk_domains(domains: list[str], per_job: int) -> dict[str, list[str]]:
@@ -25,11 +26,8 @@ def inverse_chunks(eval_domains: list[str], sampling_chunks: dict[str, list[str]
     return chunk_domains(eval_domains, -(-len(eval_domains) // len(sampling_chunks)))
 
 
-GPU_RULES = ("pretrain_base", "finetune", "golden", "predict_icl", "meta_train", "predict_metasft", "predict_nl",
-             "predict_metasft_to_nl", "meta_train_nl", "predict_metasft_nl", "inverse_likelihoods")
-# The sampling rules: work in answers; those after golden prompt with T's examples or description.
-SAMPLING_RULES = ("golden", "predict_icl", "predict_metasft", "predict_nl", "predict_metasft_to_nl",
-                  "predict_metasft_nl")
+# The model rules, which need a GPU on a cluster; the sampling rules (metasft.sources) work in answers.
+GPU_RULES = ("pretrain_base", "finetune", *SAMPLING_RULES, "meta_train", "meta_train_nl", "inverse_likelihoods")
 
 
 # Minutes of one GPU per unit of work for a 1B-parameter base model, scaled linearly by model size. Units:
@@ -39,10 +37,8 @@ SAMPLING_RULES = ("golden", "predict_icl", "predict_metasft", "predict_nl", "pre
 # inverse_likelihoods: 100 scored answers, one forward pass over each after a prompt prefilled once per batch
 # (sampling takes max_new_tokens sequential steps per answer). Not measured on a GPU: 0.002 is 2 GFLOP per token and
 # 1B parameters over 64-token answers at about a tenth of an H100's dense bf16 peak.
-DEFAULT_MINUTES_PER_UNIT = {"pretrain_base": 10.0, "finetune": 0.5, "golden": 0.02, "predict_icl": 0.04,
-                            "meta_train": 0.3, "predict_metasft": 0.04, "predict_nl": 0.025,
-                            "predict_metasft_to_nl": 0.025, "meta_train_nl": 0.3, "predict_metasft_nl": 0.025,
-                            "inverse_likelihoods": 0.002}
+DEFAULT_MINUTES_PER_UNIT = {"pretrain_base": 10.0, "finetune": 0.5, **{s.rule: s.gpu_minutes for s in SAMPLED},
+                            "meta_train": 0.3, "meta_train_nl": 0.3, "inverse_likelihoods": 0.002}
 
 
 def model_params_billions(config: dict) -> float:
@@ -150,6 +146,14 @@ def inverse_scorings_per_eval_domain(config: dict, n_domains: int, answers_per_p
         methods = sum(1 for m in inverse["methods"] if config["nl"]["enabled"] is not False
                       or m in ("UntrainedICL", "MetaSFT"))
     return methods * n_domains ** 2 / 2 * observed
+
+
+def check_minutes_per_unit(config: dict) -> None:
+    """cluster.minutes_per_unit names model rules only (the schema leaves the names to this registry of rules)."""
+    unknown = sorted(set(config["cluster"]["minutes_per_unit"]) - set(GPU_RULES))
+    if unknown:
+        raise ConfigError(f"cluster.minutes_per_unit: unknown rule {', '.join(map(repr, unknown))}; allowed: "
+                          f"{', '.join(GPU_RULES)}")
 
 
 def gpu_minutes(config: dict, rule: str, n_domains: int, domains_in_job: int = 1,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
+from metasft.sources import METHODS
 from metasft.suites.domains import QUADRANTS
 
 # metasft.analysis.metrics is imported where used: the workflow imports this module on every snakemake call, dry
@@ -33,7 +34,6 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 def rmse_table(metrics: pl.DataFrame) -> list[str]:
     """RMSE with its CI, one row per method, one column per quadrant (as in the headline figure)."""
-    from metasft.analysis.comparisons import METHODS
 
     quadrants = [q for q in QUADRANTS if q in set(metrics["quadrant"])]
     methods = [m for m in METHODS if m in set(metrics["method"])]
@@ -111,7 +111,6 @@ def inverse_summary(inverse: pl.DataFrame) -> list[str]:
 
 def warnings_of(metrics: pl.DataFrame) -> list[str]:
     """Unscored answers (per method, the range over quadrants) and pairs dropped from a quadrant's metrics."""
-    from metasft.analysis.comparisons import METHODS
 
     lines = []
     for column in [c for c in metrics.columns if c.endswith("unscored_rate")]:
