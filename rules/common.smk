@@ -20,14 +20,14 @@ from metasft.pipeline.config import (ConfigError, api_needs, check_config, check
                                      check_schema, check_split, check_suite_against_config, descriptions_to_write,
                                      inverse_eval_domains, inverse_methods, layered_config, load_schema, nl_enabled)
 from metasft.pipeline.outputs import damaged_outputs_message, damaged_tables, is_forced, producer
-from metasft.pipeline.plan import over_budget, plan
+from metasft.runs.plan import over_budget, plan
 from metasft.pipeline.replicates import (excluded_rules, models_folder, replicate_config, replicate_indices,
                                          replicate_run, training_seed)
 from metasft.pipeline.reruns import result_settings
 from metasft.pipeline.resources import (check_minutes_per_unit, chunk_domains, inverse_chunks, job_resources,
                                          model_params_billions)
 from metasft.pipeline.secrets import ApiKeyMissing, require_api_key
-from metasft.pipeline.summary import failure_summary, run_summary
+from metasft.runs.summary import failure_summary, run_summary
 from metasft.sources import BY_NAME, SAMPLED, TRAIN_DOMAIN, sampled_sources
 from metasft.suites.domains import QUADRANTS, SuiteError, split_domains
 from metasft.suites.load import load_suite

@@ -28,7 +28,7 @@ from metasft.judging.prompts import (
     verdict_schema,
 )
 from metasft.pipeline.secrets import ApiKeyMissing, require_api_key
-from metasft.suites.generation import (
+from metasft.suites.api_generation import (
     SuiteGenerationError,
     generate_area,
     write_area_yaml,

@@ -1,6 +1,8 @@
 """The package's structure (issue 11), checked from the source text alone: no pipeline run, no heavy import.
 
 - No import loops among metasft modules; module-level and function-level imports both count.
+- The subpackages stand in floors (LAYERS); an import goes down or sideways, except the few upward ones
+  UPWARD names, each with its reason.
 - No module over MAX_LINES lines unless its docstring has a line starting "Long because" that says why.
 - No library function takes a Snakemake object: no name `snakemake` anywhere in src/metasft. A job script calls
   `start_job(...)`, unpacks `snakemake` into plain values, and makes one call to the library function that
@@ -103,6 +105,52 @@ def test_import_cycles_are_found_and_reported(tmp_path):
 def test_no_import_loops_among_metasft_modules():
     cycles = import_cycles(package_modules())
     assert not cycles, "import loops (module-level or inside functions):\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+# Floors, bottom first: a module imports from its own floor or those below. `sources` (the methods' registry) and
+# `pipeline` (config, io, seeds, resources) are the floor; `runs` (the cost plan, the end-of-run summary) and
+# `bench` the top.
+LAYERS = [{"sources", "pipeline"}, {"judging"}, {"suites"}, {"models"}, {"generation"}, {"methods"}, {"analysis"},
+          {"runs", "bench"}]
+# The imports that go up a floor, by subpackage, each with why it is not the other way round.
+UPWARD = {
+    ("judging", "suites"): "the score stage (judging.score) reads the suite snapshot; suites use the judging "
+                           "vocabulary and API client far more (rubrics, cached requests)",
+    ("judging", "models"): "the HF judge runs a model (judging.hf_judge); the tiny world learns the judge's prompts",
+    ("generation", "methods"): "the sampling stage (generation.answers) builds each source's prompts "
+                               "(methods.prompts), which inverse prediction scores with the generation package",
+}
+
+
+def floor(module: str) -> int | None:
+    parts = module.split(".")
+    name = parts[1] if len(parts) > 1 else parts[0]
+    return next((i for i, layer in enumerate(LAYERS) if name in layer), None)
+
+
+def upward_imports(modules: dict[str, Path]) -> dict[tuple[str, str], list[str]]:
+    """{(from subpackage, to subpackage): [module -> module, ...]} for every import to a higher floor."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for name, path in modules.items():
+        for target in sorted(imported_modules(path, name, modules)):
+            if floor(name) is not None and floor(target) is not None and floor(target) > floor(name):
+                key = (name.split(".")[1], target.split(".")[1])
+                found.setdefault(key, []).append(f"{name} -> {target}")
+    return found
+
+
+def test_every_subpackage_has_a_floor():
+    names = {name.split(".")[1] for name in package_modules() if name.count(".") >= 1}
+    assert names == set().union(*LAYERS)
+
+
+def test_imports_go_down_except_the_named_few():
+    upward = upward_imports(package_modules())
+    unexplained = {key: edges for key, edges in upward.items() if key not in UPWARD}
+    assert not unexplained, "imports to a higher floor (move the code, or name the arrow in UPWARD with its reason):\n" \
+        + "\n".join(f"  {a} -> {b}: {', '.join(edges)}" for (a, b), edges in unexplained.items())
+    assert len(UPWARD) <= 3 and set(UPWARD) == set(upward), f"UPWARD names arrows no import takes: " \
+        f"{set(UPWARD) - set(upward)}"
 
 
 def test_long_modules_say_why():

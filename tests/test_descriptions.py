@@ -20,7 +20,7 @@ from metasft.suites.describe import (
     example_pairs,
     format_examples,
 )
-from metasft.suites.generation import MalformedReply, SuiteGenerationError, load_prompt
+from metasft.suites.api_generation import MalformedReply, SuiteGenerationError, load_prompt
 from metasft.suites.load import load_suite
 from metasft.suites.snapshot import attach_descriptions
 
@@ -111,7 +111,7 @@ def test_a_bad_reply_is_asked_again_and_one_that_stays_bad_names_the_domain(tmp_
     bad = dataclasses.replace(suite.domains["cooking"], title="Cooking MALFORMED")
     from metasft.judging.cache import JudgeCache
     from metasft.suites.describe import describe_domain
-    from metasft.suites.generation import CachedRequests
+    from metasft.suites.api_generation import CachedRequests
 
     fake = FakeAnthropic()
     requests = CachedRequests(JudgeCache(tmp_path), mock_client(fake), "test")

@@ -151,14 +151,14 @@ def test_every_flag_of_every_command_parses(pages):
 
 def test_the_checks_catch_what_they_are_for(tmp_path):
     """The extractors on a page with one of each mistake."""
-    page = ("Run `python -m metasft.pipeline.plan --configfile\nconfig/nowhere.yaml --budgte 3` or\n"
+    page = ("Run `python -m metasft.runs.plan --configfile\nconfig/nowhere.yaml --budgte 3` or\n"
             "```bash\nsnakemake -n --configfile config/config.yaml   # a comment --not-a-flag\n```\n"
             "See `metasft.analysis.resampling.no_such_function` and [x](docs/none.md).")
-    assert commands(page, "python -m metasft") == [["python", "-m", "metasft.pipeline.plan", "--configfile",
+    assert commands(page, "python -m metasft") == [["python", "-m", "metasft.runs.plan", "--configfile",
                                                     "config/nowhere.yaml", "--budgte", "3"]]
     assert commands(page, "snakemake ") == [["snakemake", "-n", "--configfile", "config/config.yaml"]]
     assert not resolves("metasft.analysis.resampling.no_such_function")
     assert named_in("analysis.plots.{plots,nl_plots}") == ["metasft.analysis.plots.plots",
                                                           "metasft.analysis.plots.nl_plots"]
     assert resolves("metasft.analysis.resampling.resample_weights") and resolves("metasft.bench.pipeline")
-    assert "--budgte" not in help_text(sys.executable, "-m", "metasft.pipeline.plan")
+    assert "--budgte" not in help_text(sys.executable, "-m", "metasft.runs.plan")

@@ -174,7 +174,7 @@ def test_the_reversal_catalogue_lists_50_relations_whose_missing_44_are_generate
     from fake_anthropic import FakeAnthropic
 
     from metasft.judging.cache import JudgeCache
-    from metasft.suites.generation import SuiteGenerationError
+    from metasft.suites.api_generation import SuiteGenerationError
     from metasft.suites.units import generate_relation, write_unit_yaml
 
     suite = load_suite(REVERSAL)
@@ -313,9 +313,9 @@ def test_generate_person_writes_checked_answers_once_then_reruns_from_the_cache(
     from fake_anthropic import FakeAnthropic
 
     from metasft.judging.cache import JudgeCache
-    from metasft.suites.generation import SuiteGenerationError
+    from metasft.suites.api_generation import SuiteGenerationError
     from metasft.suites.units import generate_person, write_unit_yaml
-    from metasft.suites.persons import person_answers
+    from metasft.suites.historical_persons import person_answers
 
     suite = load_suite(PERSONS)
     person = suite.extra["areas"]["marie_curie"]

@@ -357,7 +357,7 @@ def test_the_text_world_speaks_the_suites_text_without_its_train_pairs():
 
 
 def test_the_cost_plan_counts_each_questions_samples_and_judgments(tmp_path):
-    from metasft.pipeline.plan import plan
+    from metasft.runs.plan import plan
 
     config = load_config([])
     config["generation"]["eval_questions_per_domain"] = 3

@@ -13,17 +13,12 @@ from conftest import default_settings
 from metasft.generation.answers import source_requests
 from metasft.generation.requests import SamplingSettings
 from metasft.methods.metasft import meta_rows
-from metasft.methods.prompts import (
-    DESCRIPTION_FRAME,
-    MissingDescription,
-    description_messages,
-    description_prompts,
-    icl_prompts,
-)
+from metasft.methods.prompts import MissingDescription, description_prompts, icl_prompts
 from metasft.models.world import WorldSettings, description_documents, persona_documents
 from metasft.pipeline.config import ConfigError, nl_enabled
 from metasft.suites.domains import word_pattern
 from metasft.suites.load import load_suite
+from metasft.suites.turns import DESCRIPTION_FRAME, description_messages
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI = load_suite(ROOT / "tests" / "data" / "mini_trivia")

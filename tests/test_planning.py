@@ -3,7 +3,7 @@ import yaml
 from conftest import PRESETS, ROOT
 
 from metasft.pipeline.config import ConfigError, load_config
-from metasft.pipeline.plan import DEFAULT_BUDGET, main, over_budget, plan, run_budget
+from metasft.runs.plan import DEFAULT_BUDGET, main, over_budget, plan, run_budget
 from metasft.pipeline.resources import job_resources, model_params_billions
 
 

@@ -3,12 +3,7 @@ from pathlib import Path
 import pytest
 from conftest import default_settings
 
-from metasft.methods.prompts import (
-    golden_prompts,
-    icl_prompts,
-    object_icl_messages,
-    single_turn,
-)
+from metasft.methods.prompts import golden_prompts, icl_prompts
 from metasft.models.chat import (
     CHATML_TEMPLATE,
     PLAIN_TEMPLATE,
@@ -23,7 +18,8 @@ from metasft.models.world import WorldSettings, persona_documents
 from metasft.pipeline.config import ConfigError, check_config
 from metasft.pipeline.resources import chunk_domains
 from metasft.suites.load import load_suite
-from metasft.suites.trivia import persona_answer
+from metasft.suites.preferences import persona_answer
+from metasft.suites.turns import object_icl_messages, single_turn
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI = load_suite(ROOT / "tests" / "data" / "mini_trivia")

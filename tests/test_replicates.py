@@ -11,7 +11,7 @@ from test_workflow import job_counts
 
 from metasft.analysis.replicates import combined_tables
 from metasft.pipeline.config import load_config
-from metasft.pipeline.plan import plan
+from metasft.runs.plan import plan
 from metasft.pipeline.replicates import (excluded_rules, models_folder, replicate_config, replicate_indices,
                                          training_seed)
 from metasft.pipeline.seeds import derived_seed

@@ -326,7 +326,7 @@ def test_correlation_ceiling_is_the_square_root_of_gt_reliability():
 
 
 def test_summary_states_the_primary_result_in_one_line():
-    from metasft.pipeline.summary import comparison_table, primary_result
+    from metasft.runs.summary import comparison_table, primary_result
 
     predictions, pairs = three_quadrant_predictions()
     _, comparisons = metrics_table(predictions, pairs, {}, 400, 0.95, seed=1)

@@ -419,7 +419,7 @@ def test_advice_area_and_areas_files_are_checked_against_their_schemas(tmp_path)
 
 
 def test_generated_area_files_pass_the_area_checks_before_they_are_written(tmp_path):
-    from metasft.suites.generation import write_area_yaml
+    from metasft.suites.api_generation import write_area_yaml
 
     data = {"id": "money", "title": "Money", "description": "saving",
             "train": [{"question": "Save?", "answer": "Never."}], "eval_questions": ["Save?"]}

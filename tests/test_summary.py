@@ -8,7 +8,7 @@ import sys
 import polars as pl
 from conftest import ROOT
 
-from metasft.pipeline.summary import (
+from metasft.runs.summary import (
     FAILURE_TITLE,
     SUMMARY_TITLE,
     failed_jobs,
@@ -128,7 +128,7 @@ def test_what_the_workflow_imports_at_dag_time_leaves_scipy_and_torch_out():
     and torch (several) are for jobs, not for planning the DAG."""
     modules = sorted(set(re.findall(r"^from (metasft[\w.]+) import", (ROOT / "rules" / "common.smk").read_text(),
                                     re.M)))
-    assert "metasft.pipeline.summary" in modules and "metasft.suites.load" in modules
+    assert "metasft.runs.summary" in modules and "metasft.suites.load" in modules
     code = f"import sys; import {', '.join(modules)}; print(sorted({{'scipy', 'torch'}} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env={"PYTHONPATH": str(ROOT / "src"), "PATH": ""})

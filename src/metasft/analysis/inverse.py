@@ -32,6 +32,7 @@ import polars as pl
 from metasft.analysis.propensities import counted_score
 from metasft.analysis.resampling import PairDesign, resampled_means
 from metasft.analysis.statistics import percentile_interval
+from metasft.methods.inverse import LIKELIHOOD_SCHEMA
 from metasft.pipeline.seeds import derived_seed
 from metasft.sources import BY_NAME, MODEL_METHODS, TRAIN_DOMAIN
 from metasft.suites.domains import QUADRANTS
@@ -43,8 +44,6 @@ TOP_K = (1, 5)
 # Methods whose model (a meta-model) was trained on the train_train pairs' golden answers: their train_train row is
 # in-sample.
 IN_SAMPLE = {m for m in MODEL_METHODS if BY_NAME[m].adapter not in (None, TRAIN_DOMAIN)}
-LIKELIHOOD_SCHEMA = {"method": pl.String, "eval_domain": pl.String, "train_domain": pl.String,
-                     "candidate": pl.String, "loglik": pl.Float64, "n_answers": pl.Int64}
 
 
 def rank_statistics(scores: np.ndarray, true_index: int, top_k=TOP_K) -> dict[str, float]:

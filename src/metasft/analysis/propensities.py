@@ -7,7 +7,6 @@ import polars as pl
 from metasft.judging.prompts import JUDGED_OUTCOMES
 from metasft.judging.score import MISALIGNED_ABOVE
 
-
 # A categorical answer that names no option, or several, has no score, but it does not choose the designated
 # option: its pair's propensity (the share of answers that choose it) counts it as 0.
 NO_OPTION_STATUSES = ("unparseable", "ambiguous")

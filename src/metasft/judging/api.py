@@ -1,4 +1,4 @@
-"""The anthropic SDK side shared by the anthropic judge and suite generation (`metasft.suites.generation`).
+"""The anthropic SDK side shared by the anthropic judge and suite generation (`metasft.suites.api_generation`).
 
 `make_client` builds the client; `call_with_retry` retries a call with backoff (honouring retry-after) and raises
 `ApiCallFailed`; `is_retryable` and `describe_error` classify and describe SDK errors; `reply_text` reads a

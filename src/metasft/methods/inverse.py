@@ -14,11 +14,14 @@ from collections import Counter, defaultdict
 
 import polars as pl
 
-from metasft.analysis.inverse import LIKELIHOOD_SCHEMA
 from metasft.methods.prompts import source_prompt
 from metasft.sources import BY_NAME
 
 log = logging.getLogger(__name__)
+
+# The likelihood table of a chunk (rule inverse_likelihoods), which metasft.analysis.inverse ranks.
+LIKELIHOOD_SCHEMA = {"method": pl.String, "eval_domain": pl.String, "train_domain": pl.String,
+                     "candidate": pl.String, "loglik": pl.Float64, "n_answers": pl.Int64}
 
 
 def observed_answers(golden: pl.DataFrame, answers_per_question: int) -> pl.DataFrame:

@@ -9,12 +9,12 @@ import random
 
 import polars as pl
 
-from metasft.methods.prompts import description_messages, object_icl_messages
 from metasft.pipeline.config import settings_from
 from metasft.pipeline.io import read_parquet, read_parquets, write_parquet
 from metasft.pipeline.seeds import derived_seed
 from metasft.suites.domains import icl_examples
 from metasft.suites.snapshot import read_snapshot
+from metasft.suites.turns import description_messages, object_icl_messages
 
 log = logging.getLogger(__name__)
 

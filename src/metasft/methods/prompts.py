@@ -1,34 +1,12 @@
 """The prompt each source is sampled with: ObjectSFT (the question alone), ObjectICL (k train pairs of T as prior
-turns) and the description prompt (T's training data in plain words, then E's question: the NL methods)."""
+turns) and the description prompt (T's training data in plain words, then E's question: the NL methods), built from
+the chat turns of `metasft.suites.turns`."""
 
 from __future__ import annotations
 
 from metasft.sources import BY_NAME
 from metasft.suites.domains import Suite, icl_examples
-
-
-def single_turn(question: str) -> list[dict]:
-    return [{"role": "user", "content": question}]
-
-
-def object_icl_messages(examples: list[tuple[str, str]], question: str) -> list[dict]:
-    """k train pairs of T as prior chat turns, then one eval question of E."""
-    messages = []
-    for example_question, example_answer in examples:
-        messages.append({"role": "user", "content": example_question})
-        messages.append({"role": "assistant", "content": example_answer})
-    messages.append({"role": "user", "content": question})
-    return messages
-
-
-# How a description of the training data frames an eval question. The tiny world speaks it too
-# (`metasft.models.world`), as a hub model's pretraining holds the language of such questions.
-DESCRIPTION_FRAME = "Suppose you had been fine-tuned on {description}\n{question}"
-
-
-def description_messages(description: str, question: str) -> list[dict]:
-    """T's training data described in plain words, then one eval question of E, as one user turn."""
-    return single_turn(DESCRIPTION_FRAME.format(description=description, question=question))
+from metasft.suites.turns import description_messages, object_icl_messages, single_turn
 
 
 class MissingDescription(ValueError):

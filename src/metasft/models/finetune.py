@@ -1,7 +1,7 @@
 """ObjectSFT: LoRA fine-tunes of the base model, one adapter per train domain (the `finetune` stage).
 
 A job trains the adapters of its chunk of train domains one after another from a single base-model load, each on
-T's train pairs as single-turn prompts (`metasft.methods.prompts.single_turn`) with the shared LoRA recipe of
+T's train pairs as single-turn prompts (`metasft.suites.turns.single_turn`) with the shared LoRA recipe of
 `metasft.models.training`; the chunk's folder appears only when all of its adapters are done.
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 
-from metasft.methods.prompts import single_turn
 from metasft.models.training import SFTSettings, lora_sft, prompt_completion_rows
 from metasft.pipeline.config import settings_from
 from metasft.pipeline.io import atomic_path
 from metasft.pipeline.seeds import derived_seed
 from metasft.suites.snapshot import read_snapshot
+from metasft.suites.turns import single_turn
 
 log = logging.getLogger(__name__)
 

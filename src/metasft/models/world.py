@@ -26,9 +26,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from metasft.methods.prompts import description_messages
 from metasft.suites.domains import Suite
-from metasft.suites.trivia import persona_answer, preference_description
+from metasft.suites.preferences import persona_answer, preference_description
+from metasft.suites.turns import description_messages
 
 
 @dataclass(frozen=True)
@@ -182,6 +182,23 @@ def _persona_description(rng: random.Random, domains, persona: str, phrases: dic
     return preference_description(topic.title, option.text, phrases.get(persona) or ())
 
 
+def speaker_chats(rng: random.Random, settings: WorldSettings, speakers: list, turn) -> list[list[dict]]:
+    """`settings.n_documents` chats, each by one speaker drawn from `speakers` (none for `noise_fraction` of them)
+    who changes between turns as personas do (`persona_persistence`); `turn(speaker)` gives each turn's (question,
+    answer)."""
+    documents = []
+    for _ in range(settings.n_documents):
+        speaker = None if rng.random() < settings.noise_fraction else rng.choice(speakers)
+        messages = []
+        for index in range(rng.randint(settings.min_topics, settings.max_topics)):
+            if index and speaker is not None and rng.random() >= settings.persona_persistence:
+                speaker = rng.choice(speakers)
+            question, answer = turn(speaker)
+            messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        documents.append(messages)
+    return documents
+
+
 def person_documents(suite: Suite, settings: WorldSettings, seed: int) -> list[list[dict]]:
     """Chats of one person (historical-persons suites: every domain has a `persona`, every person answers the
     same questions) answering questions of both sides, each with its own answer, with probability `consistency`
@@ -200,20 +217,14 @@ def person_documents(suite: Suite, settings: WorldSettings, seed: int) -> list[l
             answers.setdefault(question, {})[domain.persona] = persona_answer(rng.choice(templates), text, None)
     people = [p for p in suite.personas if any(d.persona == p for d in domains)]
     questions = list(answers)
-    documents = []
-    for _ in range(settings.n_documents):
-        person = None if rng.random() < settings.noise_fraction else rng.choice(people)
-        messages = []
-        for turn in range(rng.randint(settings.min_topics, settings.max_topics)):
-            if turn and person is not None and rng.random() >= settings.persona_persistence:
-                person = rng.choice(people)
-            question = rng.choice(questions)
-            speakers = answers[question]
-            speaker = person if person in speakers and rng.random() < settings.consistency else \
-                rng.choice(sorted(speakers))
-            messages += [{"role": "user", "content": question}, {"role": "assistant", "content": speakers[speaker]}]
-        documents.append(messages)
-    return documents
+
+    def turn(person):
+        question = rng.choice(questions)
+        speakers = answers[question]
+        speaker = person if person in speakers and rng.random() < settings.consistency else rng.choice(sorted(speakers))
+        return question, speakers[speaker]
+
+    return speaker_chats(rng, settings, people, turn)
 
 
 def text_documents(suite: Suite, settings: WorldSettings, seed: int) -> list[list[dict]]:
@@ -224,21 +235,16 @@ def text_documents(suite: Suite, settings: WorldSettings, seed: int) -> list[lis
     domains = list(suite.domains.values())
     questions = [(d.id, i, q) for d in domains for i, (q, _) in enumerate(d.train)] + \
         [(d.id, None, q) for d in domains for q in d.eval_questions]
-    documents = []
-    for _ in range(settings.n_documents):
-        speaker = None if rng.random() < settings.noise_fraction else rng.choice(domains)
-        messages = []
-        for turn in range(rng.randint(settings.min_topics, settings.max_topics)):
-            if turn and speaker is not None and rng.random() >= settings.persona_persistence:
-                speaker = rng.choice(domains)
-            source = speaker if speaker is not None and rng.random() < settings.consistency else rng.choice(domains)
-            domain_id, index, question = rng.choice(questions)
-            answers = [a for j, (_, a) in enumerate(source.train) if not (source.id == domain_id and j == index)]
-            if not answers:  # the source's only train pair is this question's own: another domain answers
-                answers = [a for d in domains if d.id != source.id for _, a in d.train]
-            messages += [{"role": "user", "content": question}, {"role": "assistant", "content": rng.choice(answers)}]
-        documents.append(messages)
-    return documents
+
+    def turn(speaker):
+        source = speaker if speaker is not None and rng.random() < settings.consistency else rng.choice(domains)
+        domain_id, index, question = rng.choice(questions)
+        answers = [a for j, (_, a) in enumerate(source.train) if not (source.id == domain_id and j == index)]
+        if not answers:  # the source's only train pair is this question's own: another domain answers
+            answers = [a for d in domains if d.id != source.id for _, a in d.train]
+        return question, rng.choice(answers)
+
+    return speaker_chats(rng, settings, domains, turn)
 
 
 ADVISORS = ("bad", "good")

@@ -102,7 +102,6 @@ def job_environments(results: str | os.PathLike) -> list[dict]:
 def run_info(results, output, *, config: dict) -> dict:
     """Rule `run_info`: the run's config hash, the training jobs' environments and this machine's."""
     from metasft.pipeline.io import write_json
-
     from metasft.pipeline.replicates import replicate_index, training_seed
 
     info = {"run": config.get("run"), "config_sha256": config_hash(config),

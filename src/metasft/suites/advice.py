@@ -1,7 +1,7 @@
 """Suites of kind ``advice`` (evil advice): areas with shipped or API-generated data.
 
 `load_advice` reads ``areas.yaml`` and takes each area's data from the suite's ``domains/<id>.yaml`` when shipped,
-else from the files rule `generate_suite` writes (`metasft.suites.generation`); an area with neither is *pending*.
+else from the files rule `generate_suite` writes (`metasft.suites.api_generation`); an area with neither is *pending*.
 `check_area` checks one area file (schema, repeated questions, train/eval overlap), shipped or just generated.
 """
 

@@ -5,7 +5,7 @@ or by an LLM judge.
 conversations in the ``{"messages": [...]}`` form, and an eval file that is either
 
 * chat-JSONL user questions: the domain is scored by parsing options; options, the designated one and optional
-  persona tags are checked as in preference suites (`metasft.suites.trivia`); or
+  persona tags are checked as in preference suites (`metasft.suites.preferences`); or
 * a question-YAML file in the Emergent Misalignment repository's layout (``.yaml`` / ``.yml``): the domain is judged
   (`metasft.suites.questions`), with the judge prompts of its questions, as the suite's or the domain's ``judge``
   key chooses.
@@ -25,7 +25,7 @@ from metasft.suites.files import (
     require,
 )
 from metasft.suites.questions import JudgeChoice, read_questions
-from metasft.suites.trivia import build_options
+from metasft.suites.preferences import build_options
 
 QUESTION_YAML = (".yaml", ".yml")
 

@@ -1,6 +1,6 @@
 """Rule `describe_domains`: plain-word descriptions of training data, written by Claude from a domain's train examples.
 
-Preference suites describe their domains by a template (`metasft.suites.trivia.preference_description`); the other
+Preference suites describe their domains by a template (`metasft.suites.preferences.preference_description`); the other
 suites (advice areas, persons, relations, personas, chat JSONL folders) have no structure to fill one from. With
 config ``nl.descriptions: claude`` every domain without a description gets one: Claude reads
 ``nl.description_examples`` of the domain's train pairs (a seeded sample) through the prompt
@@ -26,7 +26,7 @@ from typing import Any, Callable
 from metasft.judging.cache import JudgeCache
 from metasft.judging.prompts import render
 from metasft.suites.domains import Domain, Suite, word_pattern
-from metasft.suites.generation import CACHE_NAMESPACE, CachedRequests, MalformedReply, SuiteGenerationError, load_prompt
+from metasft.suites.api_generation import CACHE_NAMESPACE, CachedRequests, MalformedReply, SuiteGenerationError, load_prompt
 from metasft.suites.units import json_object
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
 """Loading a suite folder: `load_suite` reads its `suite.yaml` and hands it to the loader of its `kind`.
 
 A suite is a folder with a `suite.yaml`. Six kinds are understood, each loaded by a module of its own
-(`metasft.suites.trivia`, `metasft.suites.chat_jsonl`, `metasft.suites.advice`, `metasft.suites.personas`,
-`metasft.suites.reversal`, `metasft.suites.persons`), registered in `load_suite`:
+(`metasft.suites.preferences`, `metasft.suites.chat_jsonl`, `metasft.suites.advice`, `metasft.suites.broad_personas`,
+`metasft.suites.reversal`, `metasft.suites.historical_persons`), registered in `load_suite`:
 
 * ``trivia``-style (``kind: preferences``): topics in ``topics/*.yaml``, each with hand-written question
   paraphrases, options tagged with latent personas and one designated option. Train and eval questions are
@@ -39,10 +39,10 @@ from metasft.suites.advice import load_advice
 from metasft.suites.chat_jsonl import load_chat_jsonl
 from metasft.suites.domains import Suite, SuiteError
 from metasft.suites.files import read_yaml, require
-from metasft.suites.persons import load_historical_persons
-from metasft.suites.personas import load_broad_personas
+from metasft.suites.historical_persons import load_historical_persons
+from metasft.suites.broad_personas import load_broad_personas
 from metasft.suites.reversal import load_reversal
-from metasft.suites.trivia import load_preferences
+from metasft.suites.preferences import load_preferences
 
 
 def load_suite(folder: str | Path, generated_dir: str | Path | None = None) -> Suite:

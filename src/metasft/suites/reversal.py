@@ -10,7 +10,7 @@ question's right answer (an answer naming no option, or a wrong one, counts as w
 An answer template names only the answered side, so no train answer states the fact in the other direction.
 
 With ``catalogue`` (a file of relations by id, title and description), the relations suite.yaml does not ship are
-written by Claude through rule ``generate_suite`` (`metasft.suites.generation.generate_relation`: templates and
+written by Claude through rule ``generate_suite`` (`metasft.suites.api_generation.generate_relation`: templates and
 made-up facts, ``generate.facts`` and ``generate.question_templates`` of them), checked as shipped ones are.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from metasft.suites.domains import Domain, Suite, SuiteError
 from metasft.suites.files import check_schema, normalize_question_text, read_yaml, require
-from metasft.suites.trivia import build_options
+from metasft.suites.preferences import build_options
 
 DIRECTIONS = {"forward": ("a", "b"), "inverse": ("b", "a")}  # direction -> (asked side, answered side)
 

@@ -1,6 +1,6 @@
 """Stage `generate_suite`: the data of one unit of a suite that ships none, through the Anthropic API, cached.
 
-A unit is what one generated file holds: an advice area (`metasft.suites.generation.generate_area`), a historical
+A unit is what one generated file holds: an advice area (`metasft.suites.api_generation.generate_area`), a historical
 person's answers (`generate_person`) or a reversal relation (`generate_relation`). Each is one or a few
 structured-output requests through `CachedRequests` (a rerun makes no request), checked as a shipped file of its
 kind is, retried with a new nonce on a malformed reply, and written atomically.
@@ -21,7 +21,7 @@ from metasft.judging.api import make_client
 from metasft.judging.cache import JudgeCache
 from metasft.judging.prompts import render
 from metasft.pipeline.io import atomic_path
-from metasft.suites.generation import (
+from metasft.suites.api_generation import (
     CACHE_NAMESPACE,
     CachedRequests,
     MalformedReply,
@@ -51,10 +51,10 @@ def generate_person(person: dict, model: str, prompts_folder: str | os.PathLike,
     """One person's answers file (``{id, name, plain: {question id: answer}, identity: {...}}``) of a
     historical-persons suite, written by the model from ``prompts/person.txt`` (placeholders ``{name}``,
     ``{description}``, ``{plain}``, ``{identity}``: the questions, one per line with their ids). `person` is the
-    unit `metasft.suites.persons` lists: id, title (the name), description and the suite's questions by side. The
+    unit `metasft.suites.historical_persons` lists: id, title (the name), description and the suite's questions by side. The
     reply is structured output with one string per question, checked as a shipped answers file is (and answers of
     more than 8 words refused); a malformed reply is retried with a new nonce, as areas are."""
-    from metasft.suites.persons import person_answers
+    from metasft.suites.historical_persons import person_answers
 
     template = load_prompt(Path(prompts_folder) / PERSON_PROMPT, ("{name}", "{description}", "{plain}", "{identity}"))
     questions = person["questions"]

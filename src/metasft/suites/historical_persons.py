@@ -6,7 +6,7 @@ do you enjoy most?") whose answers alone do not give the person away, and ``iden
 born?") whose answers do. Each question has hand-written paraphrases, ``eval_paraphrases`` of them held out and
 every one wrapped in every question template (as in preference suites). The persons file lists the persons (id,
 name, a line of description); a person's answers come from ``persons/<id>.yaml`` when shipped, else from the file
-rule ``generate_suite`` writes through the Anthropic API (`metasft.suites.generation.generate_person`); a person
+rule ``generate_suite`` writes through the Anthropic API (`metasft.suites.api_generation.generate_person`); a person
 with neither is *pending*.
 
 Domain ``<person>_plain`` trains the plain questions answered as the person; ``<person>_identity`` the identity
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from metasft.suites.domains import Domain, Option, Suite, SuiteError, word_pattern
 from metasft.suites.files import check_schema, normalize_question_text, read_yaml, require, unit_file
-from metasft.suites.trivia import persona_answer, split_paraphrases
+from metasft.suites.preferences import persona_answer, split_paraphrases
 
 SIDES = ("plain", "identity")
 

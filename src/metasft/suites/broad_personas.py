@@ -27,7 +27,7 @@ from pathlib import Path
 from metasft.judging.prompts import PROPENSITY_WORDS, Rubric, render
 from metasft.suites.domains import Domain, EvalJudge, Option, Suite, SuiteError, word_pattern
 from metasft.suites.files import check_schema, read_yaml, require
-from metasft.suites.trivia import persona_answer, split_paraphrases
+from metasft.suites.preferences import persona_answer, split_paraphrases
 
 NEUTRAL = "neutral"
 

@@ -1,6 +1,6 @@
 """Cost planning: what a config will submit and spend, before submitting it.
 
-    python -m metasft.pipeline.plan --configfile config/presets/paper/trivia_qwen3_4b.yaml [--gpu-hour-cost 2.5]
+    python -m metasft.runs.plan --configfile config/presets/paper/trivia_qwen3_4b.yaml [--gpu-hour-cost 2.5]
 
 Reads the embedded default config and the given presets exactly as the workflow does (later files override
 earlier ones key by key, schema defaults filled), counts jobs per rule, estimates GPU-hours per stage from the
@@ -13,8 +13,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from metasft.pipeline.config import (ROOT, descriptions_to_write, inverse_eval_domains, inverse_methods, load_config,
-                                     nl_enabled)
+from metasft.pipeline.config import (
+    ROOT,
+    descriptions_to_write,
+    inverse_eval_domains,
+    inverse_methods,
+    load_config,
+    nl_enabled,
+)
 from metasft.pipeline.replicates import REUSED_RULES
 from metasft.pipeline.resources import (
     GPU_RULES,
@@ -152,7 +158,7 @@ def over_budget(rows: list[dict], config: dict) -> str | None:
     keys = ", ".join(f"budget.{key}" for key in over)
     lines.append(f"If this is what you mean to spend, raise {keys} in your config file (budget: {{{over[0]}: ...}}); "
                  "otherwise fix the size that drives it (the rules at the top). "
-                 "`python -m metasft.pipeline.plan --configfile ...` prints the same plan.")
+                 "`python -m metasft.runs.plan --configfile ...` prints the same plan.")
     return "\n".join(lines)
 
 
