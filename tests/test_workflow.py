@@ -126,6 +126,22 @@ def test_bad_config_fails_before_any_job_naming_the_key(workflow_copy, config, m
     assert not (workflow_copy / "results").exists()
 
 
+def test_a_paper_run_over_its_budget_stops_at_the_dry_run(workflow_copy):
+    """A typo in a size that no study needs: before, 40 jobs were planned without a word."""
+    typo = write_config(workflow_copy, {"generation": {"samples_per_question": 1_000_000_000}})
+    result = snakemake(workflow_copy, "-n", "--configfile", "config/presets/paper/trivia_qwen3_4b.yaml", typo,
+                       check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Job stats" not in output
+    assert "over budget: the plan exceeds budget.max_gpu_hours: " in output
+    assert "If this is what you mean to spend, raise budget.max_gpu_hours in your config file" in output
+    assert not (workflow_copy / "results").exists()
+    meant = write_config(workflow_copy, {"generation": {"samples_per_question": 1_000_000_000},
+                                         "budget": {"max_gpu_hours": 1e12}})
+    within = snakemake(workflow_copy, "-n", "--configfile", "config/presets/paper/trivia_qwen3_4b.yaml", meant)
+    assert "over budget" not in within.stdout + within.stderr and "Job stats" in within.stdout + within.stderr
+
+
 def test_api_key_in_the_config_is_refused_without_echoing_it(workflow_copy):
     secret = "sk-ant-api03-DoNotEchoThis"
     config = {"judge": {"backend": "anthropic", "anthropic": {"api_key": secret}}}
