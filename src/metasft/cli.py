@@ -8,6 +8,7 @@ import sys
 
 # subcommand -> (module whose main(argv) it runs, what it does)
 COMMANDS = {
+    "ask": ("metasft.runs.ask", "predict what a fine-tune on new data will do, from a finished run's meta-model"),
     "plan": ("metasft.runs.plan", "jobs, GPU-hours, answers and API requests per rule of a config, against its budget"),
     "bench pipeline": ("metasft.bench.pipeline", "wall time and peak memory of a whole run, per rule"),
     "bench generation": ("metasft.bench.generation", "throughput of the sampling engine"),

@@ -47,8 +47,8 @@ def source_requests(suite: Suite, source: str, train_domains: list[str], samplin
 
 
 def sample_source(engine, suite: Suite, split: dict[str, str], source: str, train_domains: list[str],
-                  sampling: SamplingSettings, icl_k: int, seed: int, output: str | Path) -> pl.DataFrame:
-    """Answers of `source` for every (T, E) with T in `train_domains`, written as one table.
+                  sampling: SamplingSettings, icl_k: int, seed: int, output: str | Path | None = None) -> pl.DataFrame:
+    """Answers of `source` for every (T, E) with T in `train_domains`, as one table (written to `output` if given).
 
     All requests of the chunk go to the engine in one call, so rows for different adapters (golden: one adapter
     per train domain, named by the domain id) share batches.
@@ -63,7 +63,8 @@ def sample_source(engine, suite: Suite, split: dict[str, str], source: str, trai
                          "question": suite.domains[eval_domain].eval_questions[qi], "sample_index": si, **sample})
     log.info("%s: sampled %d answers for %d train domains", source, len(rows), len(train_domains))
     table = pl.DataFrame(rows, schema=ANSWER_SCHEMA)
-    write_parquet(table, output)
+    if output is not None:
+        write_parquet(table, output)
     return table
 
 

@@ -166,18 +166,23 @@ def score(answers: str | os.PathLike, suite: str | os.PathLike, output: str | os
     threads: torch threads of a judge.
     """
     loaded, _ = read_snapshot(suite)
-    table = read_parquet(answers)
-    if settings["backend"] == "categorical":
-        scores = score_answers(table, loaded)
-    else:
-        from metasft.models.loading import configure_torch
-
-        configure_torch(threads)
-        cache_dir = settings["cache_dir"]
-        judge = build_judge(settings, base_model, cache_dir, f"{cache_dir}/batches/{run}", chat)
-        try:
-            scores = score_with_judge(table, judge, loaded)
-        finally:
-            judge.cache.close()  # records this job's cache hits and misses (python -m metasft.judging.cache stats)
+    scores = score_table(read_parquet(answers), loaded, settings=settings, base_model=base_model, chat=chat,
+                         threads=threads, run=run)
     write_parquet(scores, output)
     return scores
+
+
+def score_table(table: pl.DataFrame, suite: Suite, *, settings: dict, base_model: str | os.PathLike, chat: dict,
+                threads: int, run: str) -> pl.DataFrame:
+    """`table`'s answers with their scores, by the option parser or the judge config `judge` (`settings`) names."""
+    if settings["backend"] == "categorical":
+        return score_answers(table, suite)
+    from metasft.models.loading import configure_torch
+
+    configure_torch(threads)
+    cache_dir = settings["cache_dir"]
+    judge = build_judge(settings, base_model, cache_dir, f"{cache_dir}/batches/{run}", chat)
+    try:
+        return score_with_judge(table, judge, suite)
+    finally:
+        judge.cache.close()  # records this job's cache hits and misses (python -m metasft.judging.cache stats)

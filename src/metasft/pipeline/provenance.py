@@ -100,7 +100,8 @@ def job_environments(results: str | os.PathLike) -> list[dict]:
 
 
 def run_info(results, output, *, config: dict) -> dict:
-    """Rule `run_info`: the run's config hash, the training jobs' environments and this machine's."""
+    """Rule `run_info`: the run's config (which holds no secret: the workflow refuses one) and its hash, the
+    training jobs' environments and this machine's. `metasft ask --run` reads the config back."""
     from metasft.pipeline.io import write_json
     from metasft.pipeline.replicates import replicate_index, training_seed
 
@@ -109,6 +110,6 @@ def run_info(results, output, *, config: dict) -> dict:
             "training_seed": training_seed(config),
             "metrics_resample": config.get("metrics", {}).get("resample"),
             "training_jobs": job_environments(results), "written_by": environment(with_torch=True),
-            "reproducibility": REPRODUCIBILITY}
+            "reproducibility": REPRODUCIBILITY, "config": config}
     write_json(info, output)
     return info

@@ -40,6 +40,19 @@ def _messages(row: dict, path: Path, domain_id: str, number: int) -> list[dict]:
     return [m for m in messages if m["role"] != "system"]
 
 
+def read_train_pairs(train_path: Path, domain_id: str) -> list[tuple[str, str]]:
+    """The (question, answer) pairs of a chat-JSONL train file: one user turn then one assistant turn per line (a
+    system turn is dropped); a line of any other shape, or a file without one, is an error naming the line."""
+    train = []
+    for number, row in read_jsonl(train_path, domain_id):
+        messages = _messages(row, train_path, domain_id, number)
+        require([m["role"] for m in messages] == ["user", "assistant"], f"{train_path}:{number}", domain_id,
+                 "a train conversation must be one user turn then one assistant turn")
+        train.append((messages[0]["content"], messages[1]["content"]))
+    require(bool(train), train_path, domain_id, "no train conversations")
+    return train
+
+
 def load_chat_jsonl(folder: Path, meta_path: Path, meta: dict) -> Suite:
     check_schema(meta, "suite_chat_jsonl", meta_path, domain_list=("domains",))
     # Optional latent personas, one tag per option (as in preference suites): they let the tiny base model
@@ -57,13 +70,7 @@ def load_chat_jsonl(folder: Path, meta_path: Path, meta: dict) -> Suite:
         domain_id = raw["id"]
         require(domain_id not in domains, meta_path, domain_id, "duplicate id")
         train_path, eval_path = folder / raw["train"], folder / raw["eval"]
-        train = []
-        for number, row in read_jsonl(train_path, domain_id):
-            messages = _messages(row, train_path, domain_id, number)
-            require([m["role"] for m in messages] == ["user", "assistant"], f"{train_path}:{number}", domain_id,
-                     "a train conversation must be one user turn then one assistant turn")
-            train.append((messages[0]["content"], messages[1]["content"]))
-        require(bool(train), train_path, domain_id, "no train conversations")
+        train = read_train_pairs(train_path, domain_id)
         judged = eval_path.suffix.lower() in QUESTION_YAML
         if judged:
             for key in ("options", "designated"):

@@ -1,0 +1,318 @@
+"""Ask the meta-model (`metasft ask`): what would a fine-tune on this data do to the model's answers? A finished run's
+MetaSFT predicts it in minutes, UntrainedICL beside it for reference, each with the error the run measured.
+
+The asked training data (a chat-JSONL file in the suites' format, or a domain of the run's suite) play T; the run's
+eval domains (all, or those named) play E. As in the pipeline, MetaSFT and UntrainedICL answer ObjectICL prompts (k
+train pairs of T, drawn seeded per (T, E, question), then E's question), sampled with the run's generation settings
+and request seeds and scored by the run's scorer; the base model also answers E's questions alone (its own answers,
+before any fine-tune). Per eval domain: each method's propensity with a 95% interval over its sampled answers
+(a seeded bootstrap of answers), the RMSE the run measured for that kind of pair (a dataset the meta-model never saw
+is on the eval side: eval_train or eval_eval by E's half; a domain of the suite keeps its own quadrant), and the shift
+from the base model's own propensity, by which the table ranks where a fine-tune would leak. Training data given as a
+description in plain words is answered as the NL methods answer: by MetaSFT-NL, UntrainedNL beside it.
+
+Writes `results/<run>/ask/<name>/prediction.csv` (one row per eval domain) and `prediction.json` (the same, with the
+query, a few sampled answers per domain and the settings used).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from metasft.pipeline.config import ConfigError, load_config, settings_from
+from metasft.pipeline.outputs import OutputError
+from metasft.pipeline.replicates import training_seed
+from metasft.pipeline.secrets import ApiKeyMissing
+from metasft.pipeline.seeds import derived_seed
+from metasft.suites.domains import Domain, Suite, SuiteError, quadrant
+
+# The methods a query is answered by, by what it gives of the training data: (the meta-model, the untrained
+# reference); each writes columns `meta*` and `untrained*`.
+QUERY_METHODS = {"examples": ("MetaSFT", "UntrainedICL"), "description": ("MetaSFT-NL", "UntrainedNL")}
+# A meta-model's adapter folder in a run (rules/meta.smk).
+META_ADAPTERS = {"MetaSFT": "meta/adapter", "MetaSFT-NL": "meta_nl/adapter"}
+BASE = "base model"  # the base model's own answers to E's questions (no examples, no adapter)
+SHOWN_ANSWERS = 3
+BOOTSTRAP = 1000
+
+
+class AskError(ValueError):
+    """A query that cannot be answered; the message names the input at fault."""
+
+
+@dataclasses.dataclass
+class Run:
+    folder: Path
+    config: dict
+    suite: Suite
+    split: dict[str, str]
+    metrics: pl.DataFrame
+
+    @property
+    def base_model(self) -> str:
+        return str(self.folder / "base_model") if self.config["base_model"] == "tiny" else self.config["base_model"]
+
+
+def load_run(run: str | Path | None = None, configfiles: list[str] | None = None) -> Run:
+    """A finished run: its folder (`run`) holding run_info.json with the run's config, or the config files it ran
+    with (`configfiles`, its folder results/<run>/); its suite snapshot and metrics must be there."""
+    from metasft.pipeline.io import read_csv
+    from metasft.suites.snapshot import read_snapshot
+
+    if configfiles:
+        config = load_config(configfiles)
+        folder = Path(run) if run else Path("results") / config["run"]
+    elif run:
+        folder = Path(run)
+        info = folder / "run_info.json"
+        if not info.is_file():
+            raise AskError(f"{folder}: no run_info.json: not a finished run (run snakemake with its config first), "
+                           "or give the config files it ran with: --configfile ...")
+        config = json.loads(info.read_text()).get("config")
+        if config is None:
+            raise AskError(f"{info} holds no config (written before run_info.json carried it): give the config files "
+                           "the run was made with, --configfile ...")
+    else:
+        raise AskError("name the run: --run results/<run>, or --configfile with the files it ran with")
+    for needed in ("suite/suite.json", "metrics/metrics.csv"):
+        if not (folder / needed).is_file():
+            raise AskError(f"{folder / needed} is missing: {folder} is not a finished run (snakemake --cores ... with "
+                           "its config builds it)")
+    suite, split = read_snapshot(folder / "suite" / "suite.json")
+    return Run(folder, config, suite, split, read_csv(folder / "metrics" / "metrics.csv"))
+
+
+def asked_domain(run: Run, train: str | Path | None = None, domain: str | None = None, name: str | None = None,
+                 describe: str | None = None) -> Domain:
+    """The training data asked about, as a domain of its own: the pairs of a chat-JSONL file, a suite domain, or a
+    description in plain words (answered by the run's MetaSFT-NL)."""
+    from metasft.suites.chat_jsonl import read_train_pairs
+
+    if sum(given is not None for given in (train, domain, describe)) != 1:
+        raise AskError("give the training data to ask about: --train FILE (chat JSONL), --domain ID or --describe TEXT")
+    if domain is not None:
+        if domain not in run.suite.domains:
+            raise AskError(f"--domain {domain!r} is not a domain of the run's suite '{run.suite.name}' "
+                           f"({run.folder}/suite/suite.json); its domains: {', '.join(run.suite.domains)}")
+        return run.suite.domains[domain]
+    domain_id = name or (Path(train).stem if train is not None else "described")
+    if domain_id in run.suite.domains:
+        raise AskError(f"--name {domain_id!r} is a domain of the run's suite: name the query otherwise (--name)")
+    if describe is not None:
+        if not describe.strip():
+            raise AskError("--describe: the description is empty")
+        return Domain(id=domain_id, title=domain_id, train=(), eval_questions=(), description=describe.strip())
+    try:
+        pairs = read_train_pairs(Path(train), domain_id)
+    except SuiteError as error:
+        raise AskError(str(error)) from None
+    return Domain(id=domain_id, title=domain_id, train=tuple(pairs), eval_questions=())
+
+
+def query_methods(train_domain: Domain) -> tuple[str, str]:
+    """(meta-model, untrained reference) that answer a query: by examples, or by a description alone."""
+    return QUERY_METHODS["description" if not train_domain.train else "examples"]
+
+
+def check_query(run: Run, train_domain: Domain, eval_domains: list[str]) -> None:
+    """Everything that can be checked before a model loads: the eval domains, enough examples for icl.k, a
+    meta-model that reads descriptions where one is asked with, the model folders (manifests), the judge's key."""
+    from metasft.models.manifest import check_model
+
+    unknown = [e for e in eval_domains if e not in run.suite.domains]
+    if unknown:
+        raise AskError(f"--eval-domains: not domains of the run's suite '{run.suite.name}': {', '.join(unknown)}")
+    meta, _ = query_methods(train_domain)
+    k = run.config["icl"]["k"]
+    if train_domain.train and len(train_domain.train) < k:
+        raise AskError(f"{train_domain.id}: {len(train_domain.train)} training examples, and the run's meta-model "
+                       f"reads {k} in context (icl.k): give at least {k}")
+    adapter = run.folder / META_ADAPTERS[meta]
+    if meta == "MetaSFT-NL" and not adapter.exists():
+        raise AskError(f"--describe is answered by MetaSFT-NL, the meta-model trained on descriptions too, and "
+                       f"{run.folder} has none ({adapter} is missing: its suite has no descriptions, or nl.enabled "
+                       "was off): ask with examples instead (--train)")
+    if run.config["judge"]["backend"] == "anthropic":
+        from metasft.pipeline.secrets import require_api_key
+
+        require_api_key()  # the run's judge scores the answers
+    try:
+        check_model(adapter)
+        check_model(run.base_model, required=False)
+    except OutputError as error:
+        raise AskError(f"the run's models: {error}") from None
+
+
+def query_suite(run: Run, train_domain: Domain, eval_domains: list[str]) -> tuple[Suite, dict[str, str]]:
+    """The run's suite cut to the eval domains (in the run's order, so each request is the run's own), with the asked
+    domain as a train domain; a new one sits on the eval side of the split, as data the meta-model never saw."""
+    domains = {e: d for e, d in run.suite.domains.items() if e in eval_domains}
+    if train_domain.id not in domains:  # train side only: its eval questions, if any, are not asked
+        domains[train_domain.id] = dataclasses.replace(train_domain, eval_questions=(), eval_samples=(),
+                                                       eval_judges=(), eval_designated=())
+    split = {**run.split, train_domain.id: run.split.get(train_domain.id, "meta_eval")}
+    return dataclasses.replace(run.suite, domains=domains), split
+
+
+def base_answers(engine, suite: Suite, split: dict[str, str], train_domain: str, sampling, seed: int) -> pl.DataFrame:
+    """The base model's own answers to each eval question (no examples, no adapter), in the answer table's layout."""
+    from metasft.generation.answers import ANSWER_SCHEMA
+    from metasft.generation.requests import GenerationRequest
+    from metasft.suites.turns import single_turn
+
+    keys, requests = [], []
+    for e in suite.domains.values():
+        for qi, question in enumerate(e.eval_questions):
+            keys.append((e.id, qi, question))
+            requests.append(GenerationRequest(single_turn(question), None, derived_seed(seed, BASE, e.id, qi),
+                                              e.samples(qi, sampling.samples_per_question)))
+    rows = [{"train_domain": train_domain, "eval_domain": e, "quadrant": quadrant(split, train_domain, e),
+             "question_index": qi, "question": q, "sample_index": si, **sample}
+            for (e, qi, q), samples in zip(keys, engine.generate(requests)) for si, sample in enumerate(samples)]
+    return pl.DataFrame(rows, schema=ANSWER_SCHEMA)
+
+
+def sample_query(run: Run, suite: Suite, split: dict[str, str], train_domain: Domain, threads: int) -> dict:
+    """{source: answer table} for the meta-model, its untrained reference and the base model's own answers: one model
+    load with the meta-model merged (as the pipeline samples it), one of the base model for the other two."""
+    from metasft.generation.answers import sample_source
+    from metasft.generation.engines import load_engine
+    from metasft.generation.requests import SamplingSettings
+    from metasft.models.loading import configure_torch
+
+    configure_torch(threads)
+    config = run.config
+    sampling = settings_from(SamplingSettings, config["generation"], "generation")
+    seed, k = training_seed(config), config["icl"]["k"]
+    meta, untrained = query_methods(train_domain)
+    tables = {}
+    engine = load_engine(run.base_model, {meta: str(run.folder / META_ADAPTERS[meta])}, sampling, merge=True,
+                         chat=config["chat"])
+    tables[meta] = sample_source(engine, suite, split, meta, [train_domain.id], sampling, k, seed)
+    del engine
+    engine = load_engine(run.base_model, {}, sampling, chat=config["chat"])
+    tables[untrained] = sample_source(engine, suite, split, untrained, [train_domain.id], sampling, k, seed)
+    tables[BASE] = base_answers(engine, suite, split, train_domain.id, sampling, seed)
+    return tables
+
+
+def answer_interval(scores: np.ndarray, seed: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the mean score over a bootstrap of the answers (nan without answers)."""
+    if scores.size == 0:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    means = scores[rng.integers(0, scores.size, size=(BOOTSTRAP, scores.size))].mean(axis=1)
+    return tuple(float(v) for v in np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2]))
+
+
+def prediction_table(run: Run, scores: dict[str, pl.DataFrame], methods: tuple[str, str], name: str,
+                     seed: int) -> pl.DataFrame:
+    """One row per eval domain: the meta-model's (`meta`) and the untrained reference's (`untrained`) propensity
+    with its answer interval and the run's RMSE for that quadrant, the base model's own propensity, the shift, and
+    the leak rank (1: the largest predicted rise)."""
+    from metasft.analysis.propensities import counted_score
+
+    columns = {methods[0]: "meta", methods[1]: "untrained", BASE: "base"}
+    rows: dict[str, dict] = {}
+    for source, table in scores.items():
+        column = columns[source]
+        counted = table.with_columns(counted=counted_score())
+        for (eval_domain, q), part in counted.group_by("eval_domain", "quadrant", maintain_order=True):
+            row = rows.setdefault(eval_domain, {"eval_domain": eval_domain, "quadrant": q})
+            values = part["counted"].drop_nulls().to_numpy()
+            row[column] = float(values.mean()) if values.size else math.nan
+            if source in methods:
+                low, high = answer_interval(values, derived_seed(seed, "ask", name, source, eval_domain))
+                row[f"{column}_lo"], row[f"{column}_hi"] = low, high
+                measured = run.metrics.filter((pl.col("method") == source) & (pl.col("quadrant") == q))
+                row[f"{column}_run_rmse"] = measured["rmse"][0] if measured.height else math.nan
+            row[f"{column}_answers"] = part.height
+    table = pl.DataFrame(list(rows.values())).with_columns(shift=pl.col("meta") - pl.col("base"))
+    return table.sort("shift", descending=True, nulls_last=True).with_row_index("leak_rank", offset=1)
+
+
+def ask(run: Run, train_domain: Domain, eval_domains: list[str] | None = None, *, name: str | None = None,
+        threads: int = 1, output_dir: str | Path | None = None) -> pl.DataFrame:
+    """Predict the asked training data's effect on every eval domain (module docstring); write and return the
+    table."""
+    from metasft.judging.score import score_table
+    from metasft.pipeline.io import write_csv, write_json
+
+    name = name or train_domain.id
+    eval_domains = eval_domains or list(run.suite.domains)
+    check_query(run, train_domain, eval_domains)
+    methods = query_methods(train_domain)
+    suite, split = query_suite(run, train_domain, eval_domains)
+    answers = sample_query(run, suite, split, train_domain, threads)
+    scores = {source: score_table(table, suite, settings=run.config["judge"], base_model=run.base_model,
+                                  chat=run.config["chat"], threads=threads, run=run.config["run"])
+              for source, table in answers.items()}
+    seed = training_seed(run.config)
+    table = prediction_table(run, scores, methods, name, seed)
+    folder = Path(output_dir) if output_dir else run.folder / "ask" / name
+    write_csv(table, folder / "prediction.csv")
+    shown = {source: {e: part["answer"].head(SHOWN_ANSWERS).to_list()
+                      for (e,), part in answers[source].group_by("eval_domain", maintain_order=True)}
+             for source in (*methods, BASE)}
+    write_json({"query": {"name": name, "train_domain": train_domain.id, "train_examples": len(train_domain.train),
+                          "description": train_domain.description if not train_domain.train else None,
+                          "methods": {"meta": methods[0], "untrained": methods[1]}, "run": str(run.folder),
+                          "icl_k": run.config["icl"]["k"], "seed": seed},
+                "predictions": table.to_dicts(), "answers": shown}, folder / "prediction.json")
+    return table
+
+
+def render(table: pl.DataFrame, methods: tuple[str, str]) -> str:
+    """The terminal table: one line per eval domain, in leak order."""
+    def cell(row, column):
+        low, high, rmse = row[f"{column}_lo"], row[f"{column}_hi"], row[f"{column}_run_rmse"]
+        return f"{row[column]:5.1f} [{low:5.1f}, {high:5.1f}] +-{rmse:4.1f}"
+
+    width = max(len("eval domain"), *(len(e) for e in table["eval_domain"]))
+    heads = [f"{method} [95%] +-run RMSE" for method in methods]
+    lines = [f"{'rank':>4}  {'eval domain':<{width}}  {'quadrant':<11}  {heads[0]:<31}  {heads[1]:<31}  "
+             f"{'base':>5}  {'shift':>6}"]
+    for row in table.iter_rows(named=True):
+        lines.append(f"{row['leak_rank']:>4}  {row['eval_domain']:<{width}}  {row['quadrant']:<11}  "
+                     f"{cell(row, 'meta'):<31}  {cell(row, 'untrained'):<31}  {row['base']:5.1f}  {row['shift']:+6.1f}")
+    return "\n".join(lines + ["", "[95%]: over the sampled answers; run RMSE: the run's own error for such pairs; "
+                                   "shift: the meta-model's propensity minus the base model's own"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", help="the finished run's folder, results/<run> (its run_info.json has its config)")
+    parser.add_argument("--configfile", nargs="*", default=[], help="or the config files the run was made with")
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument("--train", help="the training data to ask about: a chat-JSONL file, one "
+                                      '{"messages": [user, assistant]} conversation per line')
+    data.add_argument("--domain", help="or a domain of the run's suite (the run's own prediction, asked again)")
+    data.add_argument("--describe", help="or the training data described in plain words (answered by the run's "
+                                         "MetaSFT-NL, where it has one)")
+    parser.add_argument("--eval-domains", nargs="*", help="the eval domains to predict (default: all of the run's)")
+    parser.add_argument("--name", help="the query's name (default: the file's stem or the domain): "
+                                       "results/<run>/ask/<name>/")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    try:
+        run = load_run(args.run, args.configfile)
+        domain = asked_domain(run, args.train, args.domain, args.name, args.describe)
+        table = ask(run, domain, args.eval_domains, name=args.name, threads=args.threads)
+    except (AskError, ApiKeyMissing, ConfigError, OutputError) as error:
+        print(f"metasft ask: {error}", file=sys.stderr)
+        return 2
+    print(render(table, query_methods(domain)))
+    print(f"\n{run.folder / 'ask' / (args.name or domain.id)}/prediction.csv, prediction.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
