@@ -23,6 +23,7 @@ include: "rules/metrics.smk"
 include: "rules/inverse.smk"
 include: "rules/plots.smk"
 include: "rules/replicates.smk"
+include: "rules/ask.smk"
 
 
 rule all:

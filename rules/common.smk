@@ -180,6 +180,7 @@ wildcard_constraints:
     source=_one_of(SOURCES),
     table="answers|scores",
     area=_one_of(GENERATED_AREAS) if GENERATED_AREAS else "(?!)",
+    query="[A-Za-z0-9][A-Za-z0-9_.-]*",
 
 
 # Job sizes scale with the base model's size. Only a cluster executor uses them, so only a cluster run stops
@@ -371,6 +372,16 @@ def get_adapter_paths(wildcards):
     return {
         d: f"{MODELS}/finetune/{FINETUNE_CHUNK_OF[d]}/{d}" for d in SAMPLING_CHUNKS[wildcards.chunk]
     }
+
+
+def get_query_domains(wildcards):
+    """The one train domain of a metasft ask query (rules/ask.smk): the query itself."""
+    return [wildcards.query]
+
+
+def get_query_adapter_paths(wildcards):
+    """The query's ObjectSFT adapter, by its domain id (rule ask_golden)."""
+    return {wildcards.query: f"{RESULTS}/ask/{wildcards.query}/finetune/{wildcards.query}"}
 
 
 def get_chunk_domains(wildcards):

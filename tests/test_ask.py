@@ -82,7 +82,8 @@ def test_bad_queries_are_refused_naming_the_input(tmp_path):
 
 
 @pytest.mark.slow
-def test_ask_predicts_a_new_file_and_repeats_the_runs_own_prediction_for_its_domain(mini_run, tmp_path, capsys):
+def test_ask_predicts_a_new_file_verifies_it_and_repeats_the_runs_own_prediction(mini_run, tmp_path, capsys,
+                                                                                    monkeypatch):
     run = load_run(mini_run / "results" / "mini")  # its run_info.json carries the config
     assert run.config["icl"]["k"] == 2 and run.config["run"] == "mini"
     metrics = pl.read_csv(mini_run / "results" / "mini" / "metrics" / "metrics.csv")
@@ -95,14 +96,17 @@ def test_ask_predicts_a_new_file_and_repeats_the_runs_own_prediction_for_its_dom
                         .select("eval_domain", "propensity").iter_rows())
         assert dict(table.select("eval_domain", column).iter_rows()) == pytest.approx(expected)
 
-    # a file the run never saw: one row per eval domain, both methods with answer intervals, the run's RMSE of the
-    # quadrant such a pair falls in (eval_train / eval_eval), the shift from the base model's own answers, ranked
+    # a file the run never saw, then fine-tuned on for real (--verify, in a copy of the run's workflow folder): one
+    # row per eval domain, both methods with answer intervals, the run's RMSE of the quadrant such a pair falls in
+    # (eval_train / eval_eval), the shift from the base model's own answers, ranked, then the golden propensities
+    copy = shutil.copytree(mini_run, tmp_path / "copy", symlinks=True)
+    monkeypatch.chdir(copy)
     file = chat_jsonl(tmp_path / "my_tea.jsonl")
-    assert main(["--run", str(mini_run / "results" / "mini"), "--train", str(file), "--name", "tea_query"]) == 0
+    assert main(["--run", "results/mini", "--train", str(file), "--name", "tea_query", "--verify", "--threads",
+                 "1"]) == 0
     printed = capsys.readouterr().out
-    folder = mini_run / "results" / "mini" / "ask" / "tea_query"
+    folder = copy / "results" / "mini" / "ask" / "tea_query"
     prediction = pl.read_csv(folder / "prediction.csv")
-    shutil.rmtree(mini_run / "results" / "mini" / "ask")  # the session's run stays as the pipeline left it
     assert sorted(prediction["eval_domain"]) == sorted(run.suite.domains)
     assert set(prediction["quadrant"]) <= {"eval_train", "eval_eval"}
     assert prediction["leak_rank"].to_list() == [1, 2, 3, 4]
@@ -113,9 +117,13 @@ def test_ask_predicts_a_new_file_and_repeats_the_runs_own_prediction_for_its_dom
             measured = metrics.filter((pl.col("method") == method) & (pl.col("quadrant") == row["quadrant"]))["rmse"]
             assert row[f"{column}_run_rmse"] == pytest.approx(measured[0])
             assert row[f"{column}_answers"] == 6  # 2 eval questions x 3 samples
+            assert row[f"{column}_error"] == pytest.approx(row[column] - row["golden"])
         assert row["shift"] == pytest.approx(row["meta"] - row["base"])
+        assert row["golden_lo"] <= row["golden"] <= row["golden_hi"] and row["golden_answers"] == 6
         assert f"{row['eval_domain']}" in printed
-    assert "MetaSFT [95%] +-run RMSE" in printed and "tea_query/prediction.csv" in printed
+    assert (folder / "finetune" / "tea_query" / "manifest.json").is_file()  # the pipeline's own finetune rule
+    assert "MetaSFT [95%] +-run RMSE" in printed and "against the real fine-tune (golden): RMSE MetaSFT" in printed
+    assert json.loads((folder / "prediction.json").read_text())["verified"]["meta_rmse"] >= 0
 
     # a description: answered by MetaSFT-NL (the mini suite has descriptions), UntrainedNL beside it
     described = ask(run, asked_domain(run, describe=run.suite.domains["drink"].description, name="said"),

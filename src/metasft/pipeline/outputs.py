@@ -40,6 +40,9 @@ _PRODUCERS = [
     (r"RUN/plots/nl_by_quadrant\.png", "nl_plots"),
     (r"RUN/plots/[^/]+\.png", "plots"),
     (r"RUN/run_info\.json", "run_info"),
+    (r"RUN/ask/[^/]+/finetune", "ask_finetune"),
+    (r"RUN/ask/[^/]+/golden\.parquet", "ask_golden"),
+    (r"RUN/ask/[^/]+/golden_scores\.parquet", "ask_score"),
 ]
 # A run's outputs, and its replicates' (results/<run>/replicates/<i>/..., made by rule replicate<i>_<rule>).
 _RUN = r"results/[^/]+(?:/replicates/(?P<replicate>\d+))?"

@@ -259,6 +259,11 @@ def ask(run: Run, train_domain: Domain, eval_domains: list[str] | None = None, *
     table = prediction_table(run, scores, methods, name, seed)
     folder = Path(output_dir) if output_dir else run.folder / "ask" / name
     write_csv(table, folder / "prediction.csv")
+    if train_domain.id not in run.suite.domains and train_domain.train:  # what --verify fine-tunes on
+        from metasft.suites.snapshot import write_snapshot
+
+        write_snapshot(suite, split, run.config["generation"]["eval_questions_per_domain"], folder / "suite.json",
+                       train_only=(train_domain.id,))
     shown = {source: {e: part["answer"].head(SHOWN_ANSWERS).to_list()
                       for (e,), part in answers[source].group_by("eval_domain", maintain_order=True)}
              for source in (*methods, BASE)}
@@ -270,25 +275,90 @@ def ask(run: Run, train_domain: Domain, eval_domains: list[str] | None = None, *
     return table
 
 
+def golden_scores(run: Run, train_domain: Domain, folder: Path, cores: int, snakemake_args: list[str]) -> pl.DataFrame:
+    """The golden answers' scores of the asked data: a suite domain's from the run itself; a file's from its real
+    fine-tune, which the workflow makes (rules ask_finetune, ask_golden, ask_score, with the run's config and any
+    further snakemake options, e.g. --profile profiles/slurm), here in the workflow's folder."""
+    import subprocess
+
+    import yaml
+
+    from metasft.pipeline.io import read_parquet, read_parquets
+
+    if train_domain.id in run.suite.domains:
+        chunks = sorted((run.folder / "scores" / "golden" / "chunks").glob("*.parquet"))
+        return read_parquets(chunks).filter(pl.col("train_domain") == train_domain.id)
+    if not train_domain.train:
+        raise AskError("--verify needs training data to fine-tune on: a description has none (ask with --train)")
+    expected = Path("results") / run.config["run"]
+    if not Path("Snakefile").is_file() or expected.resolve() != run.folder.resolve():
+        raise AskError(f"--verify runs the workflow on {run.folder}: run metasft ask from the workflow's folder, the "
+                       f"one holding its Snakefile and {expected}")
+    config_file = folder / "config.yaml"  # the run's own config: the fine-tune and sampling settings it used
+    config_file.write_text(yaml.safe_dump(run.config, sort_keys=False))
+    target = folder / "golden_scores.parquet"
+    command = [sys.executable, "-m", "snakemake", str(target), "--cores", str(cores), *snakemake_args,
+               "--configfile", str(config_file)]
+    if subprocess.run(command).returncode != 0:
+        raise AskError(f"the fine-tune for --verify failed: see its logs under logs/{run.config['run']}/ask/"
+                       f"{train_domain.id}/ (command: {' '.join(command[2:])})")
+    return read_parquet(target)
+
+
+def verify(run: Run, table: pl.DataFrame, scores: pl.DataFrame, name: str, folder: Path) -> pl.DataFrame:
+    """The prediction with the golden propensity of each eval domain (its answer interval) and each method's error
+    against it, written back to prediction.csv and prediction.json."""
+    from metasft.analysis.propensities import counted_score
+    from metasft.pipeline.io import write_csv, write_json
+
+    seed = training_seed(run.config)
+    golden = []
+    for (eval_domain,), part in scores.with_columns(counted=counted_score()).group_by("eval_domain"):
+        values = part["counted"].drop_nulls().to_numpy()
+        low, high = answer_interval(values, derived_seed(seed, "ask", name, "golden", eval_domain))
+        golden.append({"eval_domain": eval_domain, "golden": float(values.mean()) if values.size else math.nan,
+                       "golden_lo": low, "golden_hi": high, "golden_answers": part.height})
+    verified = table.drop([c for c in table.columns if c.startswith("golden") or c.endswith("_error")]).join(
+        pl.DataFrame(golden), on="eval_domain", how="left").with_columns(
+        meta_error=pl.col("meta") - pl.col("golden"), untrained_error=pl.col("untrained") - pl.col("golden"))
+    write_csv(verified, folder / "prediction.csv")
+    record = json.loads((folder / "prediction.json").read_text())
+    record["predictions"] = verified.to_dicts()
+    record["verified"] = {f"{column}_rmse": float(np.sqrt(np.nanmean(verified[f"{column}_error"].to_numpy() ** 2)))
+                          for column in ("meta", "untrained")}
+    write_json(record, folder / "prediction.json")
+    return verified
+
+
 def render(table: pl.DataFrame, methods: tuple[str, str]) -> str:
-    """The terminal table: one line per eval domain, in leak order."""
+    """The terminal table: one line per eval domain, in leak order (with the golden column once verified)."""
     def cell(row, column):
         low, high, rmse = row[f"{column}_lo"], row[f"{column}_hi"], row[f"{column}_run_rmse"]
         return f"{row[column]:5.1f} [{low:5.1f}, {high:5.1f}] +-{rmse:4.1f}"
 
+    verified = "golden" in table.columns
     width = max(len("eval domain"), *(len(e) for e in table["eval_domain"]))
     heads = [f"{method} [95%] +-run RMSE" for method in methods]
     lines = [f"{'rank':>4}  {'eval domain':<{width}}  {'quadrant':<11}  {heads[0]:<31}  {heads[1]:<31}  "
-             f"{'base':>5}  {'shift':>6}"]
+             f"{'base':>5}  {'shift':>6}" + ("  golden [95%]" if verified else "")]
     for row in table.iter_rows(named=True):
+        golden = f"  {row['golden']:5.1f} [{row['golden_lo']:5.1f}, {row['golden_hi']:5.1f}]" if verified else ""
         lines.append(f"{row['leak_rank']:>4}  {row['eval_domain']:<{width}}  {row['quadrant']:<11}  "
-                     f"{cell(row, 'meta'):<31}  {cell(row, 'untrained'):<31}  {row['base']:5.1f}  {row['shift']:+6.1f}")
-    return "\n".join(lines + ["", "[95%]: over the sampled answers; run RMSE: the run's own error for such pairs; "
-                                   "shift: the meta-model's propensity minus the base model's own"])
+                     f"{cell(row, 'meta'):<31}  {cell(row, 'untrained'):<31}  {row['base']:5.1f}  "
+                     f"{row['shift']:+6.1f}{golden}")
+    lines += ["", "[95%]: over the sampled answers; run RMSE: the run's own error for such pairs; shift: the "
+                  "meta-model's propensity minus the base model's own"]
+    if verified:
+        rmse = {c: float(np.sqrt(np.nanmean(table[f"{c}_error"].to_numpy() ** 2))) for c in ("meta", "untrained")}
+        lines.append(f"against the real fine-tune (golden): RMSE {methods[0]} {rmse['meta']:.1f}, "
+                     f"{methods[1]} {rmse['untrained']:.1f} over {table.height} eval domains")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="With --verify, options this command does not know go to snakemake "
+                                            "(e.g. --profile profiles/slurm).")
     parser.add_argument("--run", help="the finished run's folder, results/<run> (its run_info.json has its config)")
     parser.add_argument("--configfile", nargs="*", default=[], help="or the config files the run was made with")
     data = parser.add_mutually_exclusive_group(required=True)
@@ -300,17 +370,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-domains", nargs="*", help="the eval domains to predict (default: all of the run's)")
     parser.add_argument("--name", help="the query's name (default: the file's stem or the domain): "
                                        "results/<run>/ask/<name>/")
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args(argv)
+    parser.add_argument("--verify", action="store_true",
+                        help="then fine-tune on the data for real (the workflow's rules) and add the golden "
+                             "propensities and each method's error")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (and --verify's snakemake --cores)")
+    args, snakemake_args = parser.parse_known_args(argv)
+    if snakemake_args and not args.verify:
+        parser.error(f"unrecognized arguments: {' '.join(snakemake_args)}")
     try:
         run = load_run(args.run, args.configfile)
         domain = asked_domain(run, args.train, args.domain, args.name, args.describe)
-        table = ask(run, domain, args.eval_domains, name=args.name, threads=args.threads)
+        name = args.name or domain.id
+        if args.verify and not domain.train:
+            raise AskError("--verify needs training data to fine-tune on: a description has none (ask with --train)")
+        table = ask(run, domain, args.eval_domains, name=name, threads=args.threads)
+        folder = run.folder / "ask" / name
+        if args.verify:
+            scores = golden_scores(run, domain, folder, args.threads, snakemake_args)
+            table = verify(run, table, scores.filter(pl.col("eval_domain").is_in(table["eval_domain"])), name, folder)
     except (AskError, ApiKeyMissing, ConfigError, OutputError) as error:
         print(f"metasft ask: {error}", file=sys.stderr)
         return 2
     print(render(table, query_methods(domain)))
-    print(f"\n{run.folder / 'ask' / (args.name or domain.id)}/prediction.csv, prediction.json")
+    print(f"\n{folder}/prediction.csv, prediction.json")
     return 0
 
 
