@@ -19,14 +19,15 @@ from metasft.models.manifest import output_problems
 from metasft.pipeline.config import (ConfigError, api_needs, check_config, check_models, check_no_secrets, check_primary,
                                      check_schema, check_split, check_suite_against_config, descriptions_to_write,
                                      inverse_eval_domains, inverse_methods, layered_config, load_schema, nl_enabled)
-from metasft.pipeline.outputs import damaged_outputs_message, damaged_tables, is_forced, producer
-from metasft.runs.plan import over_budget, plan
+from metasft.pipeline.outputs import (META_ADAPTER_FOLDERS, damaged_outputs_message, damaged_tables, is_forced,
+                                      producer)
 from metasft.pipeline.replicates import (excluded_rules, models_folder, replicate_config, replicate_indices,
                                          replicate_run, training_seed)
 from metasft.pipeline.reruns import result_settings
 from metasft.pipeline.resources import (check_minutes_per_unit, chunk_domains, inverse_chunks, job_resources,
                                          model_params_billions)
 from metasft.pipeline.secrets import ApiKeyMissing, require_api_key
+from metasft.runs.plan import over_budget, plan
 from metasft.runs.summary import failure_summary, run_summary
 from metasft.sources import BY_NAME, SAMPLED, TRAIN_DOMAIN, sampled_sources
 from metasft.suites.domains import QUADRANTS, SuiteError, split_domains
@@ -328,7 +329,7 @@ def get_adapter_dirs(wildcards):
 
 
 # The meta-models' adapter folders, by the name a source's `adapter` gives (metasft.sources).
-ADAPTER_FOLDERS = {"MetaSFT": f"{RESULTS}/meta/adapter", "MetaSFT-NL": f"{RESULTS}/meta_nl/adapter"}
+ADAPTER_FOLDERS = {name: f"{RESULTS}/{folder}" for name, folder in META_ADAPTER_FOLDERS.items()}
 
 
 def source_adapters(source):

@@ -44,6 +44,8 @@ _PRODUCERS = [
     (r"RUN/ask/[^/]+/golden\.parquet", "ask_golden"),
     (r"RUN/ask/[^/]+/golden_scores\.parquet", "ask_score"),
 ]
+# Where a run keeps each meta-model's adapter (rules meta_train, meta_train_nl), by the name sources give it.
+META_ADAPTER_FOLDERS = {"MetaSFT": "meta/adapter", "MetaSFT-NL": "meta_nl/adapter"}
 # A run's outputs, and its replicates' (results/<run>/replicates/<i>/..., made by rule replicate<i>_<rule>).
 _RUN = r"results/[^/]+(?:/replicates/(?P<replicate>\d+))?"
 _COMBINED = (r"results/[^/]+/replicates/(?:metrics|comparisons)\.csv", "combine_replicates")

@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 
 from metasft.pipeline.config import ConfigError, load_config, settings_from
-from metasft.pipeline.outputs import OutputError
+from metasft.pipeline.outputs import META_ADAPTER_FOLDERS, OutputError
 from metasft.pipeline.replicates import training_seed
 from metasft.pipeline.secrets import ApiKeyMissing
 from metasft.pipeline.seeds import derived_seed
@@ -37,8 +37,6 @@ from metasft.suites.domains import Domain, Suite, SuiteError, quadrant
 # The methods a query is answered by, by what it gives of the training data: (the meta-model, the untrained
 # reference); each writes columns `meta*` and `untrained*`.
 QUERY_METHODS = {"examples": ("MetaSFT", "UntrainedICL"), "description": ("MetaSFT-NL", "UntrainedNL")}
-# A meta-model's adapter folder in a run (rules/meta.smk).
-META_ADAPTERS = {"MetaSFT": "meta/adapter", "MetaSFT-NL": "meta_nl/adapter"}
 BASE = "base model"  # the base model's own answers to E's questions (no examples, no adapter)
 SHOWN_ANSWERS = 3
 BOOTSTRAP = 1000
@@ -135,7 +133,7 @@ def check_query(run: Run, train_domain: Domain, eval_domains: list[str]) -> None
     if train_domain.train and len(train_domain.train) < k:
         raise AskError(f"{train_domain.id}: {len(train_domain.train)} training examples, and the run's meta-model "
                        f"reads {k} in context (icl.k): give at least {k}")
-    adapter = run.folder / META_ADAPTERS[meta]
+    adapter = run.folder / META_ADAPTER_FOLDERS[meta]
     if meta == "MetaSFT-NL" and not adapter.exists():
         raise AskError(f"--describe is answered by MetaSFT-NL, the meta-model trained on descriptions too, and "
                        f"{run.folder} has none ({adapter} is missing: its suite has no descriptions, or nl.enabled "
@@ -194,8 +192,8 @@ def sample_query(run: Run, suite: Suite, split: dict[str, str], train_domain: Do
     seed, k = training_seed(config), config["icl"]["k"]
     meta, untrained = query_methods(train_domain)
     tables = {}
-    engine = load_engine(run.base_model, {meta: str(run.folder / META_ADAPTERS[meta])}, sampling, merge=True,
-                         chat=config["chat"])
+    adapters = {meta: str(run.folder / META_ADAPTER_FOLDERS[meta])}
+    engine = load_engine(run.base_model, adapters, sampling, merge=True, chat=config["chat"])
     tables[meta] = sample_source(engine, suite, split, meta, [train_domain.id], sampling, k, seed)
     del engine
     engine = load_engine(run.base_model, {}, sampling, chat=config["chat"])
