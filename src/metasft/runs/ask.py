@@ -385,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         folder = run.folder / "ask" / name
         if args.verify:
             scores = golden_scores(run, domain, folder, args.threads, snakemake_args)
-            table = verify(run, table, scores.filter(pl.col("eval_domain").is_in(table["eval_domain"])), name, folder)
+            asked = scores.filter(pl.col("eval_domain").is_in(table["eval_domain"].to_list()))
+            table = verify(run, table, asked, name, folder)
     except (AskError, ApiKeyMissing, ConfigError, OutputError) as error:
         print(f"metasft ask: {error}", file=sys.stderr)
         return 2
