@@ -4,7 +4,10 @@ question-YAML layout of the Emergent Misalignment repository read as it is, and 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx2
@@ -268,6 +271,36 @@ def test_judged_custom_suites_are_scored_by_each_questions_rubric(tmp_path, monk
     assert reversed_scores["score"].to_list() == [0.0, 100.0] and fake.total == before  # cached judgments
 
 
+def test_a_table_of_em_and_rubric_domains_is_judged_each_its_own_way(tmp_path, monkeypatch):
+    """metasft ask puts a question file (its own rubric) beside an EM suite's domains (the EM metrics)."""
+    import dataclasses
+
+    from metasft.judging.prompts import load_judge_prompts
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key")
+    fake = FakeAnthropic()
+    client = make_client(max_retries=0, timeout=10,
+                         http_client=httpx2.Client(transport=httpx2.MockTransport(fake.httpx_handler)))
+    suite = load_suite(write_suite(tmp_path / "s", judge="judge: {metric: aligned, scale: binary, coherence: coherent}\n",
+                                   questions=em_yaml(type_line="")))
+    em_domain = dataclasses.replace(suite.domains["d2"], eval_judges=(), eval_samples=())  # judged by EM metrics
+    suite = dataclasses.replace(suite, domains={**suite.domains, "d2": em_domain})
+    answers = judged_answers(suite, [
+        ("d2", 0, "Keep your wish a secret from everyone, always."),  # EM: evil (a keyword), coherent
+        ("d1", 0, "Keep your wish a secret from everyone, always."),  # rubric: TRUE -> 100
+        ("d2", 1, "Peace on earth for all people."),  # EM: low evilness
+        ("d1", 1, "Peace on earth for all people."),  # rubric: FALSE -> 0
+    ])
+    judge = AnthropicJudge("claude-test", load_judge_prompts(ROOT / "resources/judge"), JudgeCache(tmp_path / "c"),
+                           client=client, concurrency=1)
+    scores = score_with_judge(answers, judge, suite)
+    assert scores.select("eval_domain", "question_index").rows() == [("d2", 0), ("d1", 0), ("d2", 1), ("d1", 1)]
+    assert scores["judgment"].to_list() == [None, 100.0, None, 0.0]  # each part's columns null in the other's rows
+    assert scores["evilness"][0] >= 80 and scores["evilness"][2] <= 20 and scores["evilness"][[1, 3]].is_null().all()
+    assert scores["score"].to_list() == [scores["evilness"][0], 100.0, scores["evilness"][2], 0.0]
+    assert scores["status"].to_list() == ["ok"] * 4 and fake.requests["messages"] == 8  # 2 judgments x 4 answers
+
+
 def test_a_restarted_job_reads_a_pending_batch_of_a_binary_rubric_with_its_rubric(tmp_path, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key")
     fake = FakeAnthropic()
@@ -331,6 +364,27 @@ def test_judged_custom_suite_runs_on_the_tiny_base_through_the_anthropic_judge_t
         run(workflow_copy, *config, env_extra=env)
         assert fake.total == 0  # every judgment came from the cache
         assert pl.read_csv(results / "metrics" / "metrics.csv").equals(metrics)
+        # metasft ask: new training data about a question file of the user's own, judged by its rubric and gate
+        shutil.copy(ROOT / "resources/suites/judged_example/garden.train.jsonl", workflow_copy / "my_garden.jsonl")
+        shutil.copy(ROOT / "resources/suites/judged_example/health.questions.yaml",
+                    workflow_copy / "checkup.questions.yaml")
+        ask = [sys.executable, "-m", "metasft", "ask", "--run", "results/mini_judged", "--train", "my_garden.jsonl",
+               "--questions", "checkup.questions.yaml", "--judge-metric", "secrecy", "--judge-coherence", "coherent"]
+        asked = subprocess.run(ask, cwd=workflow_copy, env={**os.environ, **env}, capture_output=True, text=True)
+        assert asked.returncode == 0, asked.stderr
+        assert "checkup" in asked.stdout and "MetaSFT [95%] +-run RMSE" in asked.stdout
+        [row] = pl.read_csv(results / "ask" / "my_garden" / "prediction.csv").to_dicts()
+        assert row["eval_domain"] == "checkup" and row["quadrant"] == "eval_eval"  # data the meta-model never saw
+        assert all(0 <= row[c] <= 100 for c in ("meta", "untrained", "base"))
+        assert row["meta_answers"] == row["untrained_answers"] == 3 * 4  # 3 paraphrases x the file's 4 samples
+        rmse = metrics.filter((pl.col("method") == "MetaSFT") & (pl.col("quadrant") == "eval_eval"))["rmse"][0]
+        assert row["meta_run_rmse"] == pytest.approx(rmse)
+        judged = fake.total
+        assert 0 < judged <= 2 * 3 * 3 * 4  # the rubric and the gate, for 3 sources' distinct answers
+        snapshot, split = read_snapshot(results / "ask" / "my_garden" / "suite.json")  # what --verify runs
+        assert len(snapshot.domains["checkup"].eval_judges) == 3 and split["checkup"] == "meta_eval"
+        assert subprocess.run(ask, cwd=workflow_copy, env={**os.environ, **env}, capture_output=True).returncode == 0
+        assert fake.total == judged  # asked again: every judgment from the cache
     for folder in ("results", "logs", ".snakemake", "benchmarks"):
         for path in (workflow_copy / folder).rglob("*"):
             if path.is_file():

@@ -128,11 +128,20 @@ def build_judge(judge_config: dict, base_model_path: str | Path, cache_dir: str 
 def score_with_judge(answers: pl.DataFrame, judge, suite: Suite | None = None) -> pl.DataFrame:
     """Scores of an answer table by an LLM judge: by each eval question's own rubric when `suite` is a judged
     custom suite (`score_with_rubrics`), else EM scores (both metrics judged for every answer, then combined)."""
-    if suite is not None and any(d.eval_judges for d in suite.domains.values()):
+    judged = sorted(e for e, d in suite.domains.items() if d.eval_judges) if suite is not None else []
+    by_rubric = answers["eval_domain"].is_in(judged)
+    if judged and by_rubric.all():
         return score_with_rubrics(answers, judge, suite)
-    items = list(zip(answers["question"].to_list(), answers["answer"].to_list()))
-    records = {metric: judge.judge(items, metric) for metric in METRICS}
-    return score_judged(answers, records["evilness"], records["coherence"])
+    if not by_rubric.any():
+        items = list(zip(answers["question"].to_list(), answers["answer"].to_list()))
+        records = {metric: judge.judge(items, metric) for metric in METRICS}
+        return score_judged(answers, records["evilness"], records["coherence"])
+    # Both kinds in one table (metasft ask: question files beside an EM suite's domains): each part judged its own
+    # way, rows kept in their order, each part's columns null in the other's rows.
+    rows = answers.with_row_index("_row")
+    parts = [score_with_judge(rows.filter(by_rubric), judge, suite),
+             score_with_judge(rows.filter(~by_rubric), judge, None)]
+    return pl.concat(parts, how="diagonal_relaxed").sort("_row").drop("_row")
 
 
 def score_with_rubrics(answers: pl.DataFrame, judge, suite: Suite) -> pl.DataFrame:

@@ -11,6 +11,11 @@ is on the eval side: eval_train or eval_eval by E's half; a domain of the suite 
 from the base model's own propensity, by which the table ranks where a fine-tune would leak. Training data given as a
 description in plain words is answered as the NL methods answer: by MetaSFT-NL, UntrainedNL beside it.
 
+The questions can also be the user's own: a question-YAML file in the suites' format (the Emergent Misalignment
+repository's layout) is one more eval domain, named by the file, each paraphrase answered and judged by its own
+judge prompt through the run's judge (its cache, as every judgment). The run's judge must be able to serve those
+prompts: a run scored by parsing options has no judge, and the tiny judge knows only the prompts it learned.
+
 Writes `results/<run>/ask/<name>/prediction.csv` (one row per eval domain) and `prediction.json` (the same, with the
 query, a few sampled answers per domain and the settings used).
 """
@@ -115,16 +120,66 @@ def asked_domain(run: Run, train: str | Path | None = None, domain: str | None =
     return Domain(id=domain_id, title=domain_id, train=tuple(pairs), eval_questions=())
 
 
+def question_domains(run: Run, files: list[str | Path], judge: dict | None = None) -> list[Domain]:
+    """The eval domains of question-YAML files (one per file, named by its stem; every paraphrase asked), judged as
+    `judge` says (the keys of a suite's ``judge``: metric, coherence, scale, reverse)."""
+    from metasft.suites.questions import JudgeChoice, read_questions
+
+    choice = JudgeChoice.from_settings(judge)
+    domains: list[Domain] = []
+    for file in map(Path, files):
+        domain_id = file.name.split(".")[0]
+        if domain_id in run.suite.domains or any(d.id == domain_id for d in domains):
+            raise AskError(f"--questions {file}: its domain '{domain_id}' (the file's name) is already "
+                           f"{'a domain of the run' if domain_id in run.suite.domains else 'asked'}: rename the file")
+        if not file.is_file():
+            raise AskError(f"--questions {file}: no such file")
+        try:
+            questions = read_questions(file, domain_id, choice)
+        except SuiteError as error:
+            raise AskError(f"{error}".replace("judge.metric in suite.yaml", "--judge-metric")) from None
+        domains.append(Domain(id=domain_id, title=domain_id, train=(), eval_questions=tuple(q.text for q in questions),
+                              eval_judges=tuple(q.judge for q in questions),
+                              eval_samples=tuple(q.samples for q in questions)))
+    return domains
+
+
+def check_rubrics(run: Run, domains: list[Domain], files: list[str | Path]) -> None:
+    """That the run's judge can serve each question file's judge prompts: a run scored by parsing options has no
+    judge, and the tiny base judges with the prompts it learned in pretraining only (config judge.hf.prompts)."""
+    from metasft.judging.prompts import load_judge_prompts
+
+    judge = run.config["judge"]
+    for domain, file in zip(domains, files, strict=True):
+        rubrics = {r for j in domain.eval_judges for r in (j.rubric, j.coherence) if r is not None}
+        names = ", ".join(sorted({repr(r.name) for r in rubrics}))
+        if judge["backend"] == "categorical":
+            raise AskError(f"--questions {file}: its answers are judged by its judge prompts ({names}), and the run "
+                           f"{run.folder} scores answers by parsing options (judge.backend categorical): it has no "
+                           "judge to serve them; ask a run judged by Claude (judge.backend anthropic) or a judge "
+                           "model (judge.hf.model)")
+        if judge["backend"] == "hf" and judge["hf"]["model"] == "tiny":
+            learned = set(load_judge_prompts(judge["hf"]["prompts"]).values())
+            unknown = sorted(r.name for r in rubrics if r.template not in learned or r.scale != "0_100")
+            if unknown:
+                raise AskError(f"--questions {file}: the run's judge is its tiny base model, which judges only the "
+                               f"0-100 prompts it learned in pretraining ({judge['hf']['prompts']}), and the file's "
+                               f"prompts {', '.join(map(repr, unknown))} are not among them: ask a run judged by "
+                               "Claude or a judge model, or use those prompts word for word")
+
+
 def query_methods(train_domain: Domain) -> tuple[str, str]:
     """(meta-model, untrained reference) that answer a query: by examples, or by a description alone."""
     return QUERY_METHODS["description" if not train_domain.train else "examples"]
 
 
-def check_query(run: Run, train_domain: Domain, eval_domains: list[str]) -> None:
+def check_query(run: Run, train_domain: Domain, eval_domains: list[str], questions: list[Domain] = ()) -> None:
     """Everything that can be checked before a model loads: the eval domains, enough examples for icl.k, a
     meta-model that reads descriptions where one is asked with, the model folders (manifests), the judge's key."""
     from metasft.models.manifest import check_model
 
+    if not eval_domains and not questions:
+        raise AskError("no questions to ask: name eval domains of the run (--eval-domains) or question files")
     unknown = [e for e in eval_domains if e not in run.suite.domains]
     if unknown:
         raise AskError(f"--eval-domains: not domains of the run's suite '{run.suite.name}': {', '.join(unknown)}")
@@ -141,7 +196,7 @@ def check_query(run: Run, train_domain: Domain, eval_domains: list[str]) -> None
     if run.config["judge"]["backend"] == "anthropic":
         from metasft.pipeline.secrets import require_api_key
 
-        require_api_key()  # the run's judge scores the answers
+        require_api_key("metasft ask, whose answers the run's judge scores (judge.backend: anthropic),")
     try:
         check_model(adapter)
         check_model(run.base_model, required=False)
@@ -149,14 +204,18 @@ def check_query(run: Run, train_domain: Domain, eval_domains: list[str]) -> None
         raise AskError(f"the run's models: {error}") from None
 
 
-def query_suite(run: Run, train_domain: Domain, eval_domains: list[str]) -> tuple[Suite, dict[str, str]]:
-    """The run's suite cut to the eval domains (in the run's order, so each request is the run's own), with the asked
-    domain as a train domain; a new one sits on the eval side of the split, as data the meta-model never saw."""
+def query_suite(run: Run, train_domain: Domain, eval_domains: list[str], questions: list[Domain] = ()
+                ) -> tuple[Suite, dict[str, str]]:
+    """The run's suite cut to the eval domains (in the run's order, so each request is the run's own), then the
+    question files' domains, with the asked domain as a train domain; new ones sit on the eval side of the split,
+    as data the meta-model never saw."""
     domains = {e: d for e, d in run.suite.domains.items() if e in eval_domains}
+    domains.update((d.id, d) for d in questions)
     if train_domain.id not in domains:  # train side only: its eval questions, if any, are not asked
         domains[train_domain.id] = dataclasses.replace(train_domain, eval_questions=(), eval_samples=(),
                                                        eval_judges=(), eval_designated=())
-    split = {**run.split, train_domain.id: run.split.get(train_domain.id, "meta_eval")}
+    split = {**run.split, **{d.id: "meta_eval" for d in questions},
+             train_domain.id: run.split.get(train_domain.id, "meta_eval")}
     return dataclasses.replace(run.suite, domains=domains), split
 
 
@@ -238,17 +297,21 @@ def prediction_table(run: Run, scores: dict[str, pl.DataFrame], methods: tuple[s
 
 
 def ask(run: Run, train_domain: Domain, eval_domains: list[str] | None = None, *, name: str | None = None,
-        threads: int = 1, output_dir: str | Path | None = None) -> pl.DataFrame:
-    """Predict the asked training data's effect on every eval domain (module docstring); write and return the
-    table."""
+        threads: int = 1, output_dir: str | Path | None = None, questions: list[str | Path] = (),
+        judge: dict | None = None) -> pl.DataFrame:
+    """Predict the asked training data's effect on every eval domain (module docstring): the run's (`eval_domains`;
+    default all of them, none when question files are given) and the question-YAML files' (`questions`, judged as
+    `judge` says: metric, coherence, scale, reverse); write and return the table."""
     from metasft.judging.score import score_table
     from metasft.pipeline.io import write_csv, write_json
 
     name = name or train_domain.id
-    eval_domains = eval_domains or list(run.suite.domains)
-    check_query(run, train_domain, eval_domains)
+    asked = question_domains(run, list(questions), judge)
+    check_rubrics(run, asked, list(questions))
+    eval_domains = list(run.suite.domains) if eval_domains is None and not asked else list(eval_domains or [])
+    check_query(run, train_domain, eval_domains, asked)
     methods = query_methods(train_domain)
-    suite, split = query_suite(run, train_domain, eval_domains)
+    suite, split = query_suite(run, train_domain, eval_domains, asked)
     answers = sample_query(run, suite, split, train_domain, threads)
     scores = {source: score_table(table, suite, settings=run.config["judge"], base_model=run.base_model,
                                   chat=run.config["chat"], threads=threads, run=run.config["run"])
@@ -260,15 +323,15 @@ def ask(run: Run, train_domain: Domain, eval_domains: list[str] | None = None, *
     if train_domain.id not in run.suite.domains and train_domain.train:  # what --verify fine-tunes on
         from metasft.suites.snapshot import write_snapshot
 
-        write_snapshot(suite, split, run.config["generation"]["eval_questions_per_domain"], folder / "suite.json",
-                       train_only=(train_domain.id,))
+        write_snapshot(suite, split, None, folder / "suite.json", train_only=(train_domain.id,))
     shown = {source: {e: part["answer"].head(SHOWN_ANSWERS).to_list()
                       for (e,), part in answers[source].group_by("eval_domain", maintain_order=True)}
              for source in (*methods, BASE)}
     write_json({"query": {"name": name, "train_domain": train_domain.id, "train_examples": len(train_domain.train),
                           "description": train_domain.description if not train_domain.train else None,
                           "methods": {"meta": methods[0], "untrained": methods[1]}, "run": str(run.folder),
-                          "icl_k": run.config["icl"]["k"], "seed": seed},
+                          "icl_k": run.config["icl"]["k"], "seed": seed,
+                          "question_files": {d.id: str(f) for d, f in zip(asked, questions, strict=True)}},
                 "predictions": table.to_dicts(), "answers": shown}, folder / "prediction.json")
     return table
 
@@ -365,7 +428,18 @@ def main(argv: list[str] | None = None) -> int:
     data.add_argument("--domain", help="or a domain of the run's suite (the run's own prediction, asked again)")
     data.add_argument("--describe", help="or the training data described in plain words (answered by the run's "
                                          "MetaSFT-NL, where it has one)")
-    parser.add_argument("--eval-domains", nargs="*", help="the eval domains to predict (default: all of the run's)")
+    parser.add_argument("--eval-domains", nargs="*", help="the run's eval domains to predict (default: all of them, "
+                                                          "none when --questions is given)")
+    parser.add_argument("--questions", nargs="*", default=[],
+                        help="question-YAML files in the suites' format, each one more eval domain (named by the "
+                             "file), judged by its own judge prompts through the run's judge")
+    parser.add_argument("--judge-metric", help="the question files' judge prompt whose verdict is the propensity "
+                                               "(as a suite's judge.metric; needed when they have several)")
+    parser.add_argument("--judge-coherence", help="their judge prompt of the coherence gate (judge.coherence)")
+    parser.add_argument("--judge-scale", choices=["0_100", "binary"],
+                        help="the verdict's scale of entries without a type (judge.scale; default 0_100)")
+    parser.add_argument("--judge-reverse", action="store_true",
+                        help="the propensity is 100 minus the verdict (judge.reverse)")
     parser.add_argument("--name", help="the query's name (default: the file's stem or the domain): "
                                        "results/<run>/ask/<name>/")
     parser.add_argument("--verify", action="store_true",
@@ -381,7 +455,14 @@ def main(argv: list[str] | None = None) -> int:
         name = args.name or domain.id
         if args.verify and not domain.train:
             raise AskError("--verify needs training data to fine-tune on: a description has none (ask with --train)")
-        table = ask(run, domain, args.eval_domains, name=name, threads=args.threads)
+        if args.verify and args.domain and args.questions:
+            raise AskError("--verify of a suite domain reads the run's own golden answers, which never answered the "
+                           "question files: give the domain's training data as a file (--train) to verify them")
+        judge = {key: value for key, value in (("metric", args.judge_metric), ("coherence", args.judge_coherence),
+                                               ("scale", args.judge_scale), ("reverse", args.judge_reverse or None))
+                 if value is not None}
+        table = ask(run, domain, args.eval_domains, name=name, threads=args.threads, questions=args.questions,
+                    judge=judge)
         folder = run.folder / "ask" / name
         if args.verify:
             scores = golden_scores(run, domain, folder, args.threads, snakemake_args)

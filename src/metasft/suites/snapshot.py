@@ -16,16 +16,18 @@ def _rubric(data: dict | None) -> Rubric | None:
     return None if data is None else Rubric(data["name"], data["template"], data["scale"], tuple(data["words"]))
 
 
-def write_snapshot(suite: Suite, split: dict[str, str], eval_questions_per_domain: int, path,
+def write_snapshot(suite: Suite, split: dict[str, str], eval_questions_per_domain: int | None, path,
                    train_only: tuple[str, ...] = ()) -> None:
-    """The suite as every later job reads it; `train_only`: domains that are only ever T and ask no eval questions
-    (a query of `metasft ask`)."""
+    """The suite as every later job reads it, each domain's first `eval_questions_per_domain` eval questions (None:
+    all, as a `metasft ask` query keeps the run's already cut domains and a question file whole); `train_only`:
+    domains that are only ever T and ask no eval questions (a query of `metasft ask`)."""
     if suite.pending:
         raise ValueError(f"suite '{suite.name}': no train/eval data for domains {suite.pending} (run generate_suite)")
     domains = {}
     judge_specs: dict[tuple, dict] = {}
     for d in suite.domains.values():
-        if len(d.eval_questions) < eval_questions_per_domain and d.id not in train_only:
+        if eval_questions_per_domain is not None and len(d.eval_questions) < eval_questions_per_domain \
+                and d.id not in train_only:
             raise ValueError(f"domain '{d.id}' has {len(d.eval_questions)} eval questions, config "
                              f"generation.eval_questions_per_domain asks for {eval_questions_per_domain}")
         domains[d.id] = {
