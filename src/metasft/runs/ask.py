@@ -18,6 +18,9 @@ prompts: a run scored by parsing options has no judge, and the tiny judge knows 
 
 Writes `results/<run>/ask/<name>/prediction.csv` (one row per eval domain) and `prediction.json` (the same, with the
 query, a few sampled answers per domain and the settings used).
+
+Long because a query's whole path reads best in one place: the run, the asked data and questions with their checks,
+sampling, the table, --verify and the command line; each piece is a small function over the pipeline's own stages.
 """
 
 from __future__ import annotations
