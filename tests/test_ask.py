@@ -136,7 +136,7 @@ def test_a_question_file_is_one_more_eval_domain_asked_with_objecticl_prompts(tm
     assert loaded.domains["family"].eval_judges == family.eval_judges and loaded_split["family"] == "meta_eval"
 
 
-def test_question_files_the_run_cannot_judge_are_refused_naming_the_file(tmp_path):
+def test_question_files_the_run_cannot_judge_are_refused_naming_the_file(tmp_path, capsys):
     run = mini_suite_run(tmp_path)
     questions = tmp_path / "family.questions.yaml"
     questions.write_text(QUESTIONS)
@@ -172,6 +172,9 @@ def test_question_files_the_run_cannot_judge_are_refused_naming_the_file(tmp_pat
         check_query(run, asked_domain(run, chat_jsonl(tmp_path / "t.jsonl")), [])
     assert main(["--run", str(tmp_path / "nowhere"), "--domain", "pet", "--questions", str(questions),
                  "--verify"]) == 2
+    with pytest.raises(SystemExit):  # judge settings without question files to judge
+        main(["--run", str(tmp_path / "nowhere"), "--domain", "pet", "--judge-metric", "secrecy"])
+    assert "give the files with --questions" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -452,6 +452,9 @@ def main(argv: list[str] | None = None) -> int:
     args, snakemake_args = parser.parse_known_args(argv)
     if snakemake_args and not args.verify:
         parser.error(f"unrecognized arguments: {' '.join(snakemake_args)}")
+    if not args.questions and (args.judge_metric or args.judge_coherence or args.judge_scale or args.judge_reverse):
+        parser.error("--judge-metric, --judge-coherence, --judge-scale and --judge-reverse say how question files are "
+                     "judged: give the files with --questions")
     try:
         run = load_run(args.run, args.configfile)
         domain = asked_domain(run, args.train, args.domain, args.name, args.describe)
