@@ -29,6 +29,9 @@ from metasft.pipeline.resources import (check_minutes_per_unit, chunk_domains, i
 from metasft.pipeline.secrets import ApiKeyMissing, require_api_key
 from metasft.runs.plan import over_budget, plan
 from metasft.runs.summary import failure_summary, run_summary
+from metasft.selection.policies import SelectionError
+from metasft.selection.cost import selection_resources
+from metasft.selection.simulation import check_selection
 from metasft.sources import BY_NAME, SAMPLED, TRAIN_DOMAIN, sampled_sources
 from metasft.suites.domains import QUADRANTS, SuiteError, split_domains
 from metasft.suites.load import load_suite
@@ -153,6 +156,15 @@ FINETUNE_CHUNK_OF = {d: c for c, members in FINETUNE_CHUNKS.items() for d in mem
 SAMPLING_CHUNK_OF = {d: c for c, members in SAMPLING_CHUNKS.items() for d in members}
 # Inverse prediction ranks the pairs of these eval domains (config inverse.eval_domains), chunked like sampling.
 INVERSE_CHUNKS = inverse_chunks(inverse_eval_domains(config, SPLIT), SAMPLING_CHUNKS) if INVERSE_METHODS else {}
+# config selection.simulation: the selection loop replayed per policy and seed (rules/selection.smk); a schedule the
+# meta-train half cannot fill stops here, before any job.
+SELECTION_SIMULATION = config["selection"]["simulation"]
+SELECTION_POLICIES = SELECTION_SIMULATION["policies"]
+if SELECTION_SIMULATION["enabled"]:
+    try:
+        check_selection(config["selection"], sum(s == "meta_train" for s in SPLIT.values()))
+    except (ConfigError, SelectionError) as error:
+        raise WorkflowError(f"invalid config: {error}") from None
 
 
 _halves = {s: sum(v == s for v in SPLIT.values()) for s in ("meta_train", "meta_eval")}
@@ -212,14 +224,20 @@ def get_resource(rule, name):
             in_job = len(FINETUNE_CHUNKS[wildcards.finetune_chunk])
         else:
             in_job = 1
-        return job_resources(config, rule, len(DOMAINS), in_job, MODEL_PARAMS_B or 0.0, ANSWERS_PER_PAIR)[name]
+        return resources_of(rule)(config, rule, len(DOMAINS), in_job, MODEL_PARAMS_B or 0.0, ANSWERS_PER_PAIR)[name]
 
     return resource
 
 
+def resources_of(rule):
+    """The function that sizes `rule`'s jobs: the selection replay's own (metasft.selection.cost), else the
+    pipeline's (metasft.pipeline.resources.job_resources)."""
+    return selection_resources if rule == "simulate_selection" else job_resources
+
+
 def rule_resources(rule):
     """All resources of `rule`'s jobs, each sized per job (get_resource): `resources: **rule_resources(rule)`."""
-    names = job_resources(config, rule, len(DOMAINS), 1, MODEL_PARAMS_B or 0.0, ANSWERS_PER_PAIR)
+    names = resources_of(rule)(config, rule, len(DOMAINS), 1, MODEL_PARAMS_B or 0.0, ANSWERS_PER_PAIR)
     return {name: get_resource(rule, name) for name in names}
 
 
@@ -443,7 +461,23 @@ def get_final_output(wildcards=None):
         *([f"{RESULTS}/metrics/inverse.csv"] if INVERSE_METHODS else []),
         *expand(f"{RESULTS}/plots/{{figure}}.png", figure=FIGURES),
         *get_replicate_outputs(),
+        *([f"{RESULTS}/metrics/learning_curve.csv", f"{RESULTS}/plots/learning_curve.png"]
+          if SELECTION_SIMULATION["enabled"] else []),
     ]
+
+
+def selection_params():
+    """The params of the selection replay's model jobs: the run's meta-training, sampling, ICL, judge and seeds."""
+    return {"base_model": base_model_path(), "chat": config["chat"], "selection": config["selection"],
+            "meta_train": result_settings(config, "meta_train"), "generation": result_settings(config, "generation"),
+            "judge": result_settings(config, "judge"), "icl_k": config["icl"]["k"], "seed": config["seed"],
+            "training_seed": TRAINING_SEED}
+
+
+def get_selection_curves(name):
+    """One file `name` of every replayed policy and seed (config selection.simulation)."""
+    return expand(f"{RESULTS}/selection/simulation/{{policy}}/{{seed}}/{name}", policy=SELECTION_POLICIES,
+                  seed=range(SELECTION_SIMULATION["seeds"]))
 
 
 def get_replicate_outputs(wildcards=None):

@@ -111,6 +111,7 @@ def test_no_import_loops_among_metasft_modules():
 # `pipeline` (config, io, seeds, resources) are the floor; `runs` (the cost plan, the end-of-run summary) and
 # `bench` the top, under the `metasft` command (cli) that calls them.
 LAYERS = [{"sources", "pipeline"}, {"judging"}, {"suites"}, {"models"}, {"generation"}, {"methods"}, {"analysis"},
+          {"selection"},
           {"runs", "bench"}, {"cli", "__main__"}]
 # The imports that go up a floor, by subpackage, each with why it is not the other way round.
 UPWARD = {

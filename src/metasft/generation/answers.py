@@ -27,19 +27,23 @@ ANSWER_SCHEMA = {
 
 
 def source_requests(suite: Suite, source: str, train_domains: list[str], sampling: SamplingSettings, icl_k: int,
-                    seed: int) -> tuple[list[tuple[str, str, int, list[dict]]], list[GenerationRequest]]:
+                    seed: int, pairs: set[tuple[str, str]] | None = None,
+                    ) -> tuple[list[tuple[str, str, int, list[dict]]], list[GenerationRequest]]:
     """Every request of a chunk: (T, E, question index, messages) and the engine request for it.
 
     Golden requests name T's adapter, the others their source's (`metasft.sources`: MetaSFT and MetaSFT-to-NL the
     `MetaSFT` adapter, MetaSFT-NL its own, UntrainedICL and UntrainedNL the base model). Each
     request's seed is derived from (config seed, source, T, E, question), so its samples do not depend on how
     domains are chunked into jobs or batched together. A question is sampled `samples_per_question` times unless
-    its suite file says otherwise (the samples_per_paraphrase of a question-YAML file).
+    its suite file says otherwise (the samples_per_paraphrase of a question-YAML file). `pairs`: only these
+    (T, E) (the selection loop's probes and evaluation subsets), with the same prompts and seeds as in a whole run.
     """
     keys, requests = [], []
     for train_domain in train_domains:
         adapter = train_domain if BY_NAME[source].adapter == TRAIN_DOMAIN else BY_NAME[source].adapter
         for eval_domain, qi, messages in prompts_of(source)(suite, train_domain, icl_k, seed):
+            if pairs is not None and (train_domain, eval_domain) not in pairs:
+                continue
             keys.append((train_domain, eval_domain, qi, messages))
             requests.append(GenerationRequest(messages, adapter, derived_seed(seed, source, train_domain, eval_domain, qi),
                                               suite.domains[eval_domain].samples(qi, sampling.samples_per_question)))
@@ -47,13 +51,14 @@ def source_requests(suite: Suite, source: str, train_domains: list[str], samplin
 
 
 def sample_source(engine, suite: Suite, split: dict[str, str], source: str, train_domains: list[str],
-                  sampling: SamplingSettings, icl_k: int, seed: int, output: str | Path | None = None) -> pl.DataFrame:
+                  sampling: SamplingSettings, icl_k: int, seed: int, output: str | Path | None = None,
+                  pairs: set[tuple[str, str]] | None = None) -> pl.DataFrame:
     """Answers of `source` for every (T, E) with T in `train_domains`, as one table (written to `output` if given).
 
     All requests of the chunk go to the engine in one call, so rows for different adapters (golden: one adapter
     per train domain, named by the domain id) share batches.
     """
-    keys, requests = source_requests(suite, source, train_domains, sampling, icl_k, seed)
+    keys, requests = source_requests(suite, source, train_domains, sampling, icl_k, seed, pairs)
     answers = engine.generate(requests)
     rows = []
     for (train_domain, eval_domain, qi, messages), samples in zip(keys, answers):

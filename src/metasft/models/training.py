@@ -44,16 +44,19 @@ def prompt_completion_rows(prompts: list[list[dict]], completions: list[str]) ->
     return [{"prompt": p, "completion": c} for p, c in zip(prompts, completions)]
 
 
-def lora_sft(model, tokenizer, rows: list[dict], settings: SFTSettings, output_dir: str | Path, seed: int) -> dict:
+def lora_sft(model, tokenizer, rows: list[dict], settings: SFTSettings, output_dir: str | Path, seed: int,
+             init_adapter: str | Path | None = None) -> dict:
     """Train a fresh LoRA adapter on `rows` and save it (peft format) atomically to `output_dir`.
 
     `model` is the base model; a fresh peft wrapper is built per call so several adapters can be trained
     one after another from a single base load. The rows are tokenized here (`metasft.models.chat.sft_examples`, the
     rendering sampling uses, with the tokenizer's chat settings), so trl trains on exactly those ids.
+    `init_adapter`: continue training that saved adapter instead (a warm start: its LoRA shape is kept, the
+    optimizer and learning-rate schedule start afresh).
     """
     import torch
     from datasets import Dataset
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import set_seed
     from trl import SFTConfig, SFTTrainer
 
@@ -65,7 +68,10 @@ def lora_sft(model, tokenizer, rows: list[dict], settings: SFTSettings, output_d
     lora = settings.lora
     peft_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                              target_modules=list(lora.target_modules), task_type="CAUSAL_LM")
-    peft_model = get_peft_model(model, peft_config)
+    if init_adapter is None:
+        peft_model = get_peft_model(model, peft_config)
+    else:
+        peft_model = PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True)
     checkpointing = settings.gradient_checkpointing
     if checkpointing == "auto":
         checkpointing = torch.cuda.is_available()

@@ -156,6 +156,13 @@ def check_minutes_per_unit(config: dict) -> None:
                           f"{', '.join(GPU_RULES)}")
 
 
+def sampling_minutes(config: dict, rule: str, answers: float, params_b: float | None = None) -> float:
+    """GPU minutes of `answers` sampled answers at `rule`'s per-unit cost (100 answers a unit)."""
+    minutes = config.get("cluster", {}).get("minutes_per_unit", {}).get(rule, DEFAULT_MINUTES_PER_UNIT[rule])
+    size = model_params_billions(config) if params_b is None else params_b
+    return minutes * answers / 100 * max(size, 0.5)
+
+
 def gpu_minutes(config: dict, rule: str, n_domains: int, domains_in_job: int = 1,
                 params_b: float | None = None, answers_per_pair: float | None = None) -> float:
     minutes = config.get("cluster", {}).get("minutes_per_unit", {}).get(rule, DEFAULT_MINUTES_PER_UNIT[rule])

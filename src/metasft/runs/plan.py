@@ -30,6 +30,7 @@ from metasft.pipeline.resources import (
     inverse_scorings_per_eval_domain,
     model_params_billions,
 )
+from metasft.selection.policies import POLICIES
 from metasft.sources import BY_NAME, sampled_sources
 from metasft.suites.domains import split_domains
 from metasft.suites.load import load_suite
@@ -93,7 +94,50 @@ def plan(config: dict, suite=None) -> list[dict]:
         ranked = sum(len(members) for members in chunks.values())
         add("inverse_likelihoods", len(chunks), ranked * scorings, chunks)
         add("inverse", 1)
+    simulation = config["selection"]["simulation"]
+    if simulation["enabled"]:  # replayed selection curves (metasft.selection.cost): one job per policy and seed
+        from metasft.selection.cost import curve_gpu_hours, start_gpu_hours
+
+        n_meta_train = sum(v == "meta_train" for v in split.values())
+        rows.append({"rule": "simulate_selection_start", "jobs": simulation["seeds"], "answers": 0,
+                     "gpu_hours": simulation["seeds"] * start_gpu_hours(config, n, n_meta_train, answers_per_pair)})
+        rows.append({"rule": "simulate_selection", "jobs": len(simulation["policies"]) * simulation["seeds"],
+                     "gpu_hours": simulation["seeds"] * sum(curve_gpu_hours(config, n, n_meta_train, answers_per_pair, p)
+                                                            for p in simulation["policies"]),
+                     "answers": 0})
+        add("learning_curve", 1)
     return with_replicates(rows, config)
+
+
+def selection_table(config: dict, policy: str, suite=None) -> list[str]:
+    """Lines pricing a live selection loop of `config`'s selection schedule with `policy`, round by round, against
+    the full run's meta-train half (metasft.selection.cost)."""
+    from metasft.selection.cost import full_meta_train_side, live_rounds
+
+    if suite is None:
+        suite = load_suite(ROOT / config["suite"]["path"] if not Path(config["suite"]["path"]).is_absolute()
+                           else config["suite"]["path"]).subset(config["suite"]["domains"])
+    n = len(suite.domains)
+    n_meta_train = sum(v == "meta_train" for v in split_domains(list(suite.domains), config["seed"],
+                                                                   config["split"]["meta_train_fraction"]).values())
+    answers_per_pair = suite.answers_per_pair(config["generation"]["eval_questions_per_domain"],
+                                              config["generation"]["samples_per_question"])
+    rounds = live_rounds(config, n, n_meta_train, answers_per_pair, policy)
+    selection = config["selection"]
+    lines = [f"selection, policy {policy} ({'warm' if selection['warm_start'] else 'cold'} meta-training): "
+             f"{selection['initial']} meta-train domains, then {selection['per_round']} a round, up to "
+             f"{rounds[-1]['fine_tunes']} of {n_meta_train}",
+             f"{'round':>6}{'fine-tunes':>12}{'fine-tunes+golden':>19}{'meta_train':>12}{'probes':>9}"
+             f"{'GPU-hours':>11}"]
+    for r in rounds:
+        total = r["finetune_gpu_hours"] + r["meta_train_gpu_hours"] + r["probe_gpu_hours"]
+        lines.append(f"{r['round']:>6}{r['added']:>6} ({r['fine_tunes']:>3}){r['finetune_gpu_hours']:>19.1f}"
+                     f"{r['meta_train_gpu_hours']:>12.1f}{r['probe_gpu_hours']:>9.1f}{total:>11.1f}")
+    loop = sum(r["finetune_gpu_hours"] + r["meta_train_gpu_hours"] + r["probe_gpu_hours"] for r in rounds)
+    full = full_meta_train_side(config, n, n_meta_train, answers_per_pair)
+    lines.append(f"{'total':>6}{'':>12}{'':>19}{'':>12}{'':>9}{loop:>11.1f}  against {full:.1f} GPU-hours for all "
+                 f"{n_meta_train} meta-train fine-tunes, their golden rows and one meta-training")
+    return lines
 
 
 def with_replicates(rows: list[dict], config: dict) -> list[dict]:
@@ -166,6 +210,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configfile", nargs="*", default=[], help="presets applied over config/config.yaml")
     parser.add_argument("--gpu-hour-cost", type=float, default=None, help="price of one GPU-hour, for a total")
+    parser.add_argument("--selection-policy", default=None, choices=sorted(POLICIES),
+                        help="price a live selection loop of the config's `selection` schedule with this policy, "
+                             "round by round")
     args = parser.parse_args(argv)
     config = load_config(args.configfile)
     rows = plan(config)
@@ -191,6 +238,8 @@ def main(argv=None) -> int:
               "relations without shipped data")
     if args.gpu_hour_cost is not None:
         print(f"estimated GPU cost: {total_hours * args.gpu_hour_cost:.0f} at {args.gpu_hour_cost:g} per GPU-hour")
+    if args.selection_policy:
+        print("\n".join(selection_table(config, args.selection_policy)))
     budget = run_budget(config)
     print("budget: " + ", ".join(f"{key} {'no limit' if value is None else amount(value)}" for key, value in
                                  budget.items()))
