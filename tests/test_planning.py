@@ -171,3 +171,56 @@ def test_a_plan_over_budget_names_the_limit_the_rules_that_drive_it_and_the_key_
 def test_every_shipped_preset_is_within_its_own_budget(preset):
     config = load_config([str(ROOT / preset)])
     assert over_budget(plan(config), config) is None
+
+
+SELECTION = {"initial": 10, "per_round": 20, "budget": 30, "warm_start": True, "probe_eval_domains": 5,
+             "probe_samples_per_question": 1, "uncertainty_draws": 3,
+             "simulation": {"enabled": True, "policies": ["random", "uncertainty"], "seeds": 2, "eval_domains": 4}}
+
+
+def selection_config(tmp_path, selection=SELECTION):
+    preset = tmp_path / "selection.yaml"
+    preset.write_text(yaml.safe_dump({"selection": selection}))
+    return load_config([str(ROOT / "config/presets/paper/trivia_qwen3_4b.yaml"), str(preset)])
+
+
+def test_the_plan_prices_a_live_selection_loop_round_by_round(tmp_path, capsys):
+    from metasft.selection.cost import live_rounds
+
+    config = selection_config(tmp_path)
+    # Qwen3-4B (x4), 100 domains, 50 meta-train, 64 answers per pair, 8 questions per domain. Per domain: a fine-tune
+    # 0.5 x 4 = 2 min, its golden row 100 x 64 / 100 x 0.02 x 4 = 5.12 min. Meta-training 3000 steps x 0.3 / 100 x 4 =
+    # 36 min, warm: 600 steps (10 of 50) then 1,200 (20 of 50). Surprise probes before round 1: 40 candidates x 5 eval
+    # domains x 8 questions x 1 answer = 1,600 answers, 16 x 0.04 x 4 = 2.56 min.
+    rounds = live_rounds(config, 100, 50, 64, "surprise")
+    assert [(r["added"], r["fine_tunes"]) for r in rounds] == [(10, 10), (20, 30)]
+    assert rounds[0]["finetune_gpu_hours"] == pytest.approx(10 * 7.12 / 60)
+    assert rounds[1]["finetune_gpu_hours"] == pytest.approx(20 * 7.12 / 60)
+    assert [r["meta_train_gpu_hours"] for r in rounds] == pytest.approx([7.2 / 60, 14.4 / 60])
+    assert [r["probe_gpu_hours"] for r in rounds] == pytest.approx([2.56 / 60, 0.0])
+    assert live_rounds(config, 100, 50, 64, "uncertainty")[0]["probe_gpu_hours"] == pytest.approx(3 * 2.56 / 60)
+    assert live_rounds(config, 100, 50, 64, "diversity")[0]["probe_gpu_hours"] == 0
+    assert main(["--configfile", str(ROOT / "config/presets/paper/trivia_qwen3_4b.yaml"), str(tmp_path / "selection.yaml"),
+                 "--selection-policy", "surprise"]) == 0
+    out = capsys.readouterr().out
+    assert "selection, policy surprise (warm meta-training): 10 meta-train domains, then 20 a round, up to 30 of 50" in out
+    # 30 x 7.12 + 7.2 + 14.4 + 2.56 = 237.76 min; all 50: 50 x 7.12 + 36 = 392 min
+    assert "4.0  against 6.5 GPU-hours for all 50 meta-train fine-tunes" in out
+
+
+def test_the_plan_counts_the_replay_jobs_and_their_gpu_hours(tmp_path):
+    config = selection_config(tmp_path)
+    rows = {r["rule"]: r for r in plan(config)}
+    # evaluation: 4 x 4 x 2 + 4 x 4 = 48 pairs x 64 answers, 30.72 x 0.04 x 4 = 4.9152 min a round
+    assert rows["simulate_selection_start"]["jobs"] == 2
+    assert rows["simulate_selection_start"]["gpu_hours"] == pytest.approx(2 * (7.2 + 4.9152) / 60)
+    # after round 0: random 14.4 + 4.9152; uncertainty the same and its probes of round 0, 3 x 1,600 answers (7.68 min)
+    assert rows["simulate_selection"]["jobs"] == 4
+    assert rows["simulate_selection"]["gpu_hours"] == pytest.approx(2 * (2 * 19.3152 + 7.68) / 60)
+    assert rows["learning_curve"]["jobs"] == 1
+    from metasft.selection.cost import selection_resources
+
+    resources = selection_resources(config, "simulate_selection", 100)
+    assert resources["runtime"] == int(15 + 2 * (19.3152 + 7.68)) and resources["gpu"] == 1
+    assert "simulate_selection" not in {r["rule"] for r in plan(load_config([
+        str(ROOT / "config/presets/paper/trivia_qwen3_4b.yaml")]))}
