@@ -218,9 +218,24 @@ def test_the_plan_counts_the_replay_jobs_and_their_gpu_hours(tmp_path):
     assert rows["simulate_selection"]["jobs"] == 4
     assert rows["simulate_selection"]["gpu_hours"] == pytest.approx(2 * (2 * 19.3152 + 7.68) / 60)
     assert rows["learning_curve"]["jobs"] == 1
+    # answers: 3,072 a seed's round 0; a curve 3,072 later, and uncertainty's 4,800 probe answers
+    assert rows["simulate_selection_start"]["answers"] == 2 * 3072
+    assert rows["simulate_selection"]["answers"] == 2 * (2 * 3072 + 4800)
     from metasft.selection.cost import selection_resources
 
     resources = selection_resources(config, "simulate_selection", 100)
     assert resources["runtime"] == int(15 + 2 * (19.3152 + 7.68)) and resources["gpu"] == 1
     assert "simulate_selection" not in {r["rule"] for r in plan(load_config([
         str(ROOT / "config/presets/paper/trivia_qwen3_4b.yaml")]))}
+
+
+def test_a_judged_runs_replay_counts_its_judge_requests(tmp_path):
+    from metasft.runs.plan import judge_requests
+
+    em = ROOT / "config/presets/paper/evil_advice_qwen3_4b.yaml"
+    preset = tmp_path / "selection.yaml"
+    preset.write_text(yaml.safe_dump({"selection": SELECTION}))
+    without, with_replay = load_config([str(em)]), load_config([str(em), str(preset)])
+    rows = plan(with_replay)
+    replayed = sum(r["judgments"] for r in rows if r["rule"].startswith("simulate_selection"))
+    assert replayed > 0 and judge_requests(rows, with_replay) == judge_requests(plan(without), without) + replayed

@@ -96,15 +96,21 @@ def plan(config: dict, suite=None) -> list[dict]:
         add("inverse", 1)
     simulation = config["selection"]["simulation"]
     if simulation["enabled"]:  # replayed selection curves (metasft.selection.cost): one job per policy and seed
-        from metasft.selection.cost import curve_gpu_hours, start_gpu_hours
+        from metasft.selection.cost import curve_gpu_hours, replay_answers, start_gpu_hours
 
         n_meta_train = sum(v == "meta_train" for v in split.values())
-        rows.append({"rule": "simulate_selection_start", "jobs": simulation["seeds"], "answers": 0,
-                     "gpu_hours": simulation["seeds"] * start_gpu_hours(config, n, n_meta_train, answers_per_pair)})
-        rows.append({"rule": "simulate_selection", "jobs": len(simulation["policies"]) * simulation["seeds"],
-                     "gpu_hours": simulation["seeds"] * sum(curve_gpu_hours(config, n, n_meta_train, answers_per_pair, p)
-                                                            for p in simulation["policies"]),
-                     "answers": 0})
+        seeds, policies = simulation["seeds"], simulation["policies"]
+        answers = {p: replay_answers(config, n, n_meta_train, answers_per_pair, p) for p in policies}
+        # every answer is scored like the run's own: a judged suite's answers are judgments too (the cache removes repeats)
+        rows.append({"rule": "simulate_selection_start", "jobs": seeds,
+                     "gpu_hours": seeds * start_gpu_hours(config, n, n_meta_train, answers_per_pair),
+                     "answers": round(seeds * answers[policies[0]][0])})
+        rows.append({"rule": "simulate_selection", "jobs": len(policies) * seeds,
+                     "gpu_hours": seeds * sum(curve_gpu_hours(config, n, n_meta_train, answers_per_pair, p)
+                                              for p in policies),
+                     "answers": round(seeds * sum(a[1] for a in answers.values()))})
+        for row in rows[-2:]:
+            row["judgments"] = round(per_answer * row["answers"])
         add("learning_curve", 1)
     return with_replicates(rows, config)
 
@@ -165,7 +171,7 @@ def amount(value: float, decimals: int = 0) -> str:
 
 def judge_requests(rows: list[dict], config: dict) -> int:
     """Judge requests to the Anthropic API the plan makes (0 for a local judge or a categorical suite)."""
-    judgments = next(r["judgments"] for r in rows if r["rule"] == "score")
+    judgments = sum(r.get("judgments", 0) for r in rows)  # the score rule's and the selection replay's
     return judgments if config["judge"]["backend"] == "anthropic" else 0
 
 

@@ -52,7 +52,8 @@ def live_rounds(config: dict, n_domains: int, n_meta_train: int, answers_per_pai
         rows.append({"round": r, "added": added, "fine_tunes": count,
                      "finetune_gpu_hours": added * (finetune + golden) / 60,
                      "meta_train_gpu_hours": steps * meta_train / 60,
-                     "probe_gpu_hours": sampling_minutes(config, "predict_metasft", probes) / 60})
+                     "probe_gpu_hours": sampling_minutes(config, "predict_metasft", probes) / 60,
+                     "probe_answers": probes})
     return rows
 
 
@@ -70,10 +71,11 @@ def replay_rounds(config: dict, n_domains: int, n_meta_train: int, answers_per_p
     n_meta_eval = n_domains - n_meta_train
     halves = (n_meta_train, n_meta_eval) if eval_domains is None else (min(eval_domains, n_meta_train),
                                                                        min(eval_domains, n_meta_eval))
-    eval_pairs = halves[0] * halves[1] * 2 + halves[1] ** 2
-    evaluation = sampling_minutes(config, "predict_metasft", eval_pairs * answers_per_pair) / 60
+    eval_answers = (halves[0] * halves[1] * 2 + halves[1] ** 2) * answers_per_pair
+    evaluation = sampling_minutes(config, "predict_metasft", eval_answers) / 60
     return [{"meta_train_gpu_hours": r["meta_train_gpu_hours"], "evaluate_gpu_hours": evaluation,
-             "probe_gpu_hours": r["probe_gpu_hours"]}
+             "probe_gpu_hours": r["probe_gpu_hours"], "evaluate_answers": eval_answers,
+             "probe_answers": r["probe_answers"]}
             for r in live_rounds(config, n_domains, n_meta_train, answers_per_pair, policy)]
 
 
@@ -81,6 +83,14 @@ def start_gpu_hours(config: dict, n_domains: int, n_meta_train: int, answers_per
     """Round 0 of a seed (rule simulate_selection_start): its meta-training and evaluation, shared by the policies."""
     first = replay_rounds(config, n_domains, n_meta_train, answers_per_pair, "random")[0]
     return first["meta_train_gpu_hours"] + first["evaluate_gpu_hours"]
+
+
+def replay_answers(config: dict, n_domains: int, n_meta_train: int, answers_per_pair: float,
+                   policy: str) -> tuple[float, float]:
+    """Answers MetaSFT samples (and a judge scores) in a seed's round 0, and in one policy's curve after it."""
+    rounds = replay_rounds(config, n_domains, n_meta_train, answers_per_pair, policy)
+    return (rounds[0]["evaluate_answers"],
+            sum(r["probe_answers"] + (r["evaluate_answers"] if i else 0.0) for i, r in enumerate(rounds)))
 
 
 def curve_gpu_hours(config: dict, n_domains: int, n_meta_train: int, answers_per_pair: float, policy: str) -> float:
