@@ -31,7 +31,7 @@ from metasft.runs.plan import over_budget, plan
 from metasft.runs.summary import failure_summary, run_summary
 from metasft.selection.policies import SelectionError
 from metasft.selection.cost import selection_resources
-from metasft.selection.simulation import check_selection
+from metasft.selection.schedule import check_selection
 from metasft.sources import BY_NAME, SAMPLED, TRAIN_DOMAIN, sampled_sources
 from metasft.suites.domains import QUADRANTS, SuiteError, split_domains
 from metasft.suites.load import load_suite

@@ -14,16 +14,8 @@ import pytest
 
 from metasft.selection.curves import FULL, area_under_curve, fine_tunes_to_reach, summary
 from metasft.selection.policies import Surrogates, SelectionError, annealed_set, choose, k_center, set_objective, top
-from metasft.selection.simulation import (
-    HiddenLabels,
-    ReplayRun,
-    SelectionSettings,
-    evaluation_pairs,
-    initial_domains,
-    replay,
-    schedule,
-    train_steps,
-)
+from metasft.selection.schedule import SelectionSettings, schedule, train_steps
+from metasft.selection.simulation import HiddenLabels, ReplayRun, evaluation_pairs, initial_domains, replay
 
 
 def settings(**overrides) -> SelectionSettings:

@@ -133,3 +133,31 @@ def test_what_the_workflow_imports_at_dag_time_leaves_scipy_and_torch_out():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env={"PYTHONPATH": str(ROOT / "src"), "PATH": ""})
     assert done.stdout.strip() == "[]"
+
+
+def test_the_summary_reports_the_selection_replay_against_random():
+    from metasft.runs.summary import selection_summary
+
+    summary = pl.DataFrame([
+        {"policy": "random", "quadrant": "all", "seeds": 5, "auc_mean": 14.2, "auc_minus_random": 0.0,
+         "auc_minus_random_low": 0.0, "auc_minus_random_high": 0.0, "seeds_below_random": 0,
+         "fine_tunes_to_full_median": 40.0, "seeds_reaching_full": 3, "sees_hidden_labels": False},
+        {"policy": "surprise", "quadrant": "all", "seeds": 5, "auc_mean": 13.9, "auc_minus_random": -0.31,
+         "auc_minus_random_low": -0.52, "auc_minus_random_high": -0.1, "seeds_below_random": 5,
+         "fine_tunes_to_full_median": 20.0, "seeds_reaching_full": 5, "sees_hidden_labels": False},
+        {"policy": "oracle", "quadrant": "all", "seeds": 5, "auc_mean": 14.5, "auc_minus_random": 0.3,
+         "auc_minus_random_low": float("nan"), "auc_minus_random_high": float("nan"), "seeds_below_random": 1,
+         "fine_tunes_to_full_median": float("nan"), "seeds_reaching_full": 0, "sees_hidden_labels": True},
+        {"policy": "surprise", "quadrant": "eval_eval", "seeds": 5, "auc_mean": 99.0, "auc_minus_random": 9.0,
+         "auc_minus_random_low": 8.0, "auc_minus_random_high": 10.0, "seeds_below_random": 0,
+         "fine_tunes_to_full_median": 40.0, "seeds_reaching_full": 1, "sees_hidden_labels": False},
+    ])
+    text = "\n".join(selection_summary(summary))
+    lines = text.splitlines()
+    assert lines[0].startswith("Selection replayed") and len(lines) == 5  # title, header, the three "all" rows
+    random_row, surprise_row, oracle_row = lines[2:]
+    assert "(the control)" in random_row and "40 (3 of 5)" in random_row
+    assert "13.90" in surprise_row and "-0.31 [-0.52, -0.10]" in surprise_row and "5 of 5" in surprise_row
+    assert "20 (5 of 5)" in surprise_row
+    assert oracle_row.lstrip().startswith("oracle (sees hidden labels)") and "+0.30" in oracle_row
+    assert "never" in oracle_row and "99.0" not in text

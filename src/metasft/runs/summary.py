@@ -109,6 +109,28 @@ def inverse_summary(inverse: pl.DataFrame) -> list[str]:
                  + [["chance", *(chance[q] for q in quadrants)]])
 
 
+def selection_summary(summary: pl.DataFrame) -> list[str]:
+    """The selection replay (learning_curve_summary.csv), all evaluation quadrants at once: per policy, the area
+    under its curve against random's on the same seeds, and the fine-tunes it needed to stay within the full run's CI."""
+    rows = summary.filter(pl.col("quadrant") == "all")
+    if rows.is_empty():
+        return []
+    lines = ["Selection replayed (metrics/learning_curve_summary.csv; mean RMSE over each curve, the three evaluation "
+             "quadrants):"]
+    table = [["policy", "seeds", "mean RMSE", "minus random [95% CI over seeds]", "seeds below random",
+              "fine-tunes to the full run (median; seeds that got there)"]]
+    for r in rows.iter_rows(named=True):
+        low, high = r["auc_minus_random_low"], r["auc_minus_random_high"]
+        versus = "(the control)" if r["policy"] == "random" else f"{r['auc_minus_random']:+.2f}" + (
+            "" if low is None or math.isnan(low) else f" [{low:+.2f}, {high:+.2f}]")
+        reach = "never" if r["seeds_reaching_full"] == 0 else \
+            f"{r['fine_tunes_to_full_median']:.0f} ({r['seeds_reaching_full']} of {r['seeds']})"
+        name = r["policy"] + (" (sees hidden labels)" if r["sees_hidden_labels"] else "")
+        table.append([name, str(r["seeds"]), f"{r['auc_mean']:.2f}", versus,
+                      "" if r["policy"] == "random" else f"{r['seeds_below_random']} of {r['seeds']}", reach])
+    return lines + _table(table)
+
+
 def warnings_of(metrics: pl.DataFrame) -> list[str]:
     """Unscored answers (per method, the range over quadrants) and pairs dropped from a quadrant's metrics."""
 
@@ -161,6 +183,9 @@ def run_summary(results, configfiles=()) -> str | None:
     inverse_csv = results / "metrics" / "inverse.csv"
     if inverse_csv.is_file():
         lines += inverse_summary(pl.read_csv(inverse_csv))
+    learning_csv = results / "metrics" / "learning_curve_summary.csv"
+    if learning_csv.is_file():
+        lines += selection_summary(pl.read_csv(learning_csv))
     warnings = warnings_of(metrics)
     lines += ["Warnings:", *(f"  {w}" for w in warnings)] if warnings else ["Warnings: none"]
     figures = sorted(p.name for p in (results / "plots").glob("*.png"))

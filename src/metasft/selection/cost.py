@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from metasft.pipeline.resources import gpu_minutes, model_params_billions, sampling_minutes
 from metasft.selection.policies import POLICIES
-from metasft.selection.simulation import SelectionSettings, schedule, train_steps
+from metasft.selection.schedule import SelectionSettings, schedule, train_steps
 
 
 def _settings(config: dict) -> SelectionSettings:

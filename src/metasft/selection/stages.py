@@ -13,7 +13,8 @@ import polars as pl
 
 from metasft.analysis.propensities import propensities
 from metasft.pipeline.seeds import derived_seed
-from metasft.selection.simulation import ReplayRun, SelectionSettings, Start, replay, schedule, start_round
+from metasft.selection.schedule import SelectionSettings, schedule
+from metasft.selection.simulation import ReplayRun, Start, replay, start_round
 
 
 class MetaModels:
