@@ -24,6 +24,7 @@ include: "rules/inverse.smk"
 include: "rules/plots.smk"
 include: "rules/replicates.smk"
 include: "rules/selection.smk"
+include: "rules/live_selection.smk"
 
 
 # metasft ask --verify asks the run itself; a replicate module (which may lack the finetune rule) has no queries

@@ -31,7 +31,8 @@ from metasft.runs.plan import over_budget, plan
 from metasft.runs.summary import failure_summary, run_summary
 from metasft.selection.policies import SelectionError
 from metasft.selection.cost import selection_resources
-from metasft.selection.schedule import check_selection
+from metasft.selection.live import Chunks, base_source_chunks, live_selection_plan, read_picks
+from metasft.selection.schedule import check_selection, train_steps
 from metasft.sources import BY_NAME, SAMPLED, TRAIN_DOMAIN, sampled_sources
 from metasft.suites.domains import QUADRANTS, SuiteError, split_domains
 from metasft.suites.load import load_suite
@@ -149,13 +150,55 @@ if config["replicate_of"] is None:
     if _over_budget:
         raise WorkflowError(f"over budget: {_over_budget}")
 
-# Jobs are counted in chunks of train domains, never in pairs: one model load serves a whole chunk.
-FINETUNE_CHUNKS = chunk_domains(DOMAINS, config["finetune"]["domains_per_job"])
-SAMPLING_CHUNKS = chunk_domains(DOMAINS, config["generation"]["domains_per_job"])
-FINETUNE_CHUNK_OF = {d: c for c, members in FINETUNE_CHUNKS.items() for d in members}
-SAMPLING_CHUNK_OF = {d: c for c, members in SAMPLING_CHUNKS.items() for d in members}
+# config selection.enabled: the live selection loop (rules/live_selection.smk). Meta-train domains are fine-tuned in
+# rounds: a seeded initial set, then each round's picks, known only when the round before has picked (checkpoint
+# selection_round); the meta-eval half is fine-tuned as always (its rows are the evaluation).
+LIVE_SELECTION = config["selection"]["enabled"]
+SELECTION_ROUNDS, SELECTION_INITIAL = [], []
+if LIVE_SELECTION:
+    try:
+        SELECTION_ROUNDS, SELECTION_INITIAL = live_selection_plan(config, SPLIT, INVERSE_METHODS)
+    except (ConfigError, SelectionError) as error:
+        raise WorkflowError(f"invalid config: {error}") from None
+    logger.info(
+        f"selection ({config['selection']['policy']}): {len(SELECTION_ROUNDS)} rounds, meta-train fine-tunes after "
+        f"each: {', '.join(map(str, SELECTION_ROUNDS))} of {sum(s == 'meta_train' for s in SPLIT.values())}. Round "
+        "0 is planned now; each later round is planned when checkpoint selection_round of the round before has "
+        "picked its domains, so a dry run shows round 0 and its pick only"
+    )
+# The train domains whose rows are sampled without a pick: every domain, or with live selection the meta-eval half
+# and the initial set.
+ROW_DOMAINS = [d for d in DOMAINS if not LIVE_SELECTION or SPLIT[d] == "meta_eval" or d in SELECTION_INITIAL]
+
+
+def round_picks(round_index):
+    """The meta-train domains picked for round `round_index` (>= 1), from checkpoint selection_round of the round
+    before (an input function that calls this waits for it)."""
+    picks = checkpoints.selection_round.get(round=round_index - 1).output.picks
+    return read_picks(picks)
+
+
+# Jobs are counted in chunks of train domains, never in pairs: one model load serves a whole chunk. With live
+# selection a round's picks are chunks of their own (round<r>part<k>); base-model sources (UntrainedICL, UntrainedNL)
+# answer for every train domain, fine-tuned or not (the policies' features), in chunks all<k>.
+FINETUNE_CHUNKS = Chunks(chunk_domains(ROW_DOMAINS, config["finetune"]["domains_per_job"]),
+                         config["finetune"]["domains_per_job"], len(SELECTION_ROUNDS), round_picks)
+SAMPLING_CHUNKS = Chunks(chunk_domains(ROW_DOMAINS, config["generation"]["domains_per_job"]),
+                         config["generation"]["domains_per_job"], len(SELECTION_ROUNDS), round_picks)
+BASE_SAMPLING_CHUNKS = Chunks(base_source_chunks(DOMAINS, config["generation"]["domains_per_job"], LIVE_SELECTION),
+                              config["generation"]["domains_per_job"], 0, round_picks)
+
+
+def sampling_chunks(source):
+    """The chunks of train domains `source` answers for (base-model sources: every domain, live selection or not)."""
+    return BASE_SAMPLING_CHUNKS if LIVE_SELECTION and BY_NAME[source].adapter is None else SAMPLING_CHUNKS
+
+
+def sampling_chunk_members(chunk):
+    """The train domains of a sampling chunk of any source (chunk names never mean two different sets)."""
+    return BASE_SAMPLING_CHUNKS[chunk] if chunk in BASE_SAMPLING_CHUNKS.static else SAMPLING_CHUNKS[chunk]
 # Inverse prediction ranks the pairs of these eval domains (config inverse.eval_domains), chunked like sampling.
-INVERSE_CHUNKS = inverse_chunks(inverse_eval_domains(config, SPLIT), SAMPLING_CHUNKS) if INVERSE_METHODS else {}
+INVERSE_CHUNKS = inverse_chunks(inverse_eval_domains(config, SPLIT), SAMPLING_CHUNKS.static) if INVERSE_METHODS else {}
 # config selection.simulation: the selection loop replayed per policy and seed (rules/selection.smk); a schedule the
 # meta-train half cannot fill stops here, before any job.
 SELECTION_SIMULATION = config["selection"]["simulation"]
@@ -187,8 +230,8 @@ def _one_of(values):
 wildcard_constraints:
     train_domain=_one_of(DOMAINS),
     eval_domain=_one_of(DOMAINS),
-    finetune_chunk=_one_of(FINETUNE_CHUNKS),
-    chunk=_one_of(SAMPLING_CHUNKS),
+    finetune_chunk=FINETUNE_CHUNKS.pattern(),
+    chunk=SAMPLING_CHUNKS.pattern(BASE_SAMPLING_CHUNKS.static),
     inverse_chunk=_one_of(INVERSE_CHUNKS) if INVERSE_CHUNKS else "(?!)",
     source=_one_of(SOURCES),
     table="answers|scores",
@@ -217,7 +260,7 @@ def get_resource(rule, name):
         if MODEL_SIZE_ERROR and not workflow.local_exec:
             raise WorkflowError(f"invalid config: {MODEL_SIZE_ERROR}")
         if "chunk" in wildcards.keys():
-            in_job = len(SAMPLING_CHUNKS[wildcards.chunk])
+            in_job = len(sampling_chunk_members(wildcards.chunk))
         elif "inverse_chunk" in wildcards.keys():
             in_job = len(INVERSE_CHUNKS[wildcards.inverse_chunk])
         elif "finetune_chunk" in wildcards.keys():
@@ -265,7 +308,7 @@ def checked_model_output(output, members=("",)):
 def run_model_outputs():
     """The model folders this run makes (its base model and adapters: replicate 0's when it reuses them,
     replicate_stages after_finetune): {output: model folders in it}."""
-    outputs = {f"{MODELS}/finetune/{c}": tuple(members) for c, members in FINETUNE_CHUNKS.items()}
+    outputs = {f"{MODELS}/finetune/{c}": tuple(members) for c, members in FINETUNE_CHUNKS.items()}  # rounds' too
     outputs[f"{RESULTS}/meta/adapter"] = ("",)
     if NL:
         outputs[f"{RESULTS}/meta_nl/adapter"] = ("",)
@@ -342,7 +385,7 @@ def judge_model_input(wildcards):
 
 def get_adapter_dirs(wildcards):
     """The finetune chunk folders holding the adapters of this sampling chunk's train domains."""
-    chunks = sorted({FINETUNE_CHUNK_OF[d] for d in SAMPLING_CHUNKS[wildcards.chunk]})
+    chunks = sorted({FINETUNE_CHUNKS.of(d) for d in SAMPLING_CHUNKS[wildcards.chunk]})
     return [checked_model_output(f"{MODELS}/finetune/{c}", tuple(FINETUNE_CHUNKS[c])) for c in chunks]
 
 
@@ -389,7 +432,7 @@ def get_inverse_adapter_dirs(wildcards):
 def get_adapter_paths(wildcards):
     """Adapter folder per train domain of this sampling chunk: {domain: path}."""
     return {
-        d: f"{MODELS}/finetune/{FINETUNE_CHUNK_OF[d]}/{d}" for d in SAMPLING_CHUNKS[wildcards.chunk]
+        d: f"{MODELS}/finetune/{FINETUNE_CHUNKS.of(d)}/{d}" for d in SAMPLING_CHUNKS[wildcards.chunk]
     }
 
 
@@ -403,8 +446,13 @@ def get_query_adapter_paths(wildcards):
     return {wildcards.query: f"{RESULTS}/ask/{wildcards.query}/finetune/{wildcards.query}"}
 
 
-def get_chunk_domains(wildcards):
-    return SAMPLING_CHUNKS[wildcards.chunk]
+def get_chunk_domains(source):
+    """Params function of `source`'s sampling rule: the train domains of its chunk."""
+
+    def chunk_domains_of(wildcards):
+        return sampling_chunks(source)[wildcards.chunk]
+
+    return chunk_domains_of
 
 
 def get_inverse_chunk_domains(wildcards):
@@ -417,17 +465,36 @@ def get_finetune_chunk_domains(wildcards):
 
 def get_chunk_table(wildcards):
     """The chunk table that holds one pair's rows (for the per-pair views)."""
-    chunk = SAMPLING_CHUNK_OF[wildcards.train_domain]
+    chunk = sampling_chunks(wildcards.source).of(wildcards.train_domain)
     return f"{RESULTS}/{wildcards.table}/{wildcards.source}/chunks/{chunk}.parquet"
 
 
+def score_chunks(source):
+    """The score chunk files of `source` (with live selection, only in an input function: they grow by round)."""
+    return expand(f"{RESULTS}/scores/{source}/chunks/{{chunk}}.parquet", chunk=list(sampling_chunks(source)))
+
+
 def get_score_chunks(source):
-    return expand(f"{RESULTS}/scores/{source}/chunks/{{chunk}}.parquet", chunk=SAMPLING_CHUNKS)
+    """Input function: the score chunk files of `source`."""
+
+    def chunks_of_source(wildcards):
+        return score_chunks(source)
+
+    return chunks_of_source
+
+
+def get_score_paths(wildcards):
+    """The score chunk files of every sampled source, by source (params of the metrics rule)."""
+    return {s: score_chunks(s) for s in SOURCES}
+
+
+def get_golden_answer_chunks(wildcards=None):
+    return expand(f"{RESULTS}/answers/golden/chunks/{{chunk}}.parquet", chunk=list(SAMPLING_CHUNKS))
 
 
 def get_source_scores(wildcards):
     """The score chunks of every source the run samples, by `source_key` (rule metrics' named inputs)."""
-    return {source_key(s): get_score_chunks(s) for s in SOURCES}
+    return {source_key(s): score_chunks(s) for s in SOURCES}
 
 
 def source_key(source):
@@ -437,7 +504,7 @@ def source_key(source):
 
 def get_train_train_golden(wildcards):
     """Golden answers of the chunks that hold meta-train domains (the train_train quadrant's labels)."""
-    chunks = sorted({SAMPLING_CHUNK_OF[d] for d in DOMAINS if SPLIT[d] == "meta_train"})
+    chunks = sorted({c for c, members in SAMPLING_CHUNKS.items() if any(SPLIT[d] == "meta_train" for d in members)})
     return expand(f"{RESULTS}/answers/golden/chunks/{{chunk}}.parquet", chunk=chunks)
 
 
@@ -463,6 +530,7 @@ def get_final_output(wildcards=None):
         *get_replicate_outputs(),
         *([f"{RESULTS}/metrics/learning_curve.csv", f"{RESULTS}/plots/learning_curve.png"]
           if SELECTION_SIMULATION["enabled"] else []),
+        *([f"{RESULTS}/selection/rounds.csv"] if LIVE_SELECTION else []),
     ]
 
 
@@ -478,6 +546,52 @@ def get_selection_curves(name):
     """One file `name` of every replayed policy and seed (config selection.simulation)."""
     return expand(f"{RESULTS}/selection/simulation/{{policy}}/{{seed}}/{name}", policy=SELECTION_POLICIES,
                   seed=range(SELECTION_SIMULATION["seeds"]))
+
+
+def get_round_golden(wildcards):
+    """Golden answers of the meta-train domains chosen up to round `round` of a live selection (its meta-model's
+    labels): the initial set's chunks and the later rounds' own."""
+    last = int(wildcards.round)
+    chunks = [c for c, members in SAMPLING_CHUNKS.static.items() if any(SPLIT[d] == "meta_train" for d in members)]
+    chunks += [c for r in range(1, last + 1) for c in SAMPLING_CHUNKS.round_chunks(r)]
+    return expand(f"{RESULTS}/answers/golden/chunks/{{chunk}}.parquet", chunk=chunks)
+
+
+def get_previous_round_adapter_path(wildcards):
+    """The meta-model a warm round continues (config selection.warm_start): the round before's; None cold or in
+    round 0."""
+    last = int(wildcards.round)
+    if not config["selection"]["warm_start"] or last == 0:
+        return None
+    return f"{RESULTS}/selection/rounds/{last - 1}/adapter"
+
+
+def get_previous_round_adapter(wildcards):
+    path = get_previous_round_adapter_path(wildcards)
+    return [] if path is None else [checked_model_output(path)]
+
+
+def get_round_index(wildcards):
+    return int(wildcards.round)
+
+
+def get_round_meta_settings(wildcards):
+    """Round `round`'s meta-training: the run's meta_train settings; warm, its share of the steps
+    (metasft.selection.schedule.train_steps)."""
+    settings = result_settings(config, "meta_train")
+    settings["max_steps"] = train_steps(SELECTION_ROUNDS, int(wildcards.round), settings["max_steps"],
+                                        config["selection"]["warm_start"], sum(s == "meta_train" for s in SPLIT.values()))
+    return settings
+
+
+def get_chosen_before_round(wildcards):
+    """The meta-train domains chosen up to and including round `round` (the candidates are the others)."""
+    return [*SELECTION_INITIAL, *(d for r in range(1, int(wildcards.round) + 1) for d in round_picks(r))]
+
+
+def get_round_picks(wildcards=None):
+    """Every pick of a live selection: checkpoint selection_round's output of each round but the last."""
+    return [f"{RESULTS}/selection/rounds/{r}/picks.json" for r in range(len(SELECTION_ROUNDS) - 1)]
 
 
 def get_replicate_outputs(wildcards=None):

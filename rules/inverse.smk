@@ -6,7 +6,7 @@ rule inverse_likelihoods:
         suite=f"{RESULTS}/suite/suite.json",
         base=base_model_input,
         adapters=get_inverse_adapter_dirs,
-        golden=expand(f"{RESULTS}/answers/golden/chunks/{{chunk}}.parquet", chunk=SAMPLING_CHUNKS),
+        golden=get_golden_answer_chunks,
     output:
         f"{RESULTS}/inverse/likelihoods/{{inverse_chunk}}.parquet",
     log:

@@ -32,6 +32,8 @@ rule meta_train:
         settings=result_settings(config, "meta_train"),
         seed=TRAINING_SEED,
         chat=config["chat"],
+        init_adapter=None,
+        round_index=0,
     threads: config["meta_train"]["threads"]
     resources:
         **rule_resources("meta_train"),

@@ -41,7 +41,7 @@ rule metrics:
         primary=config["metrics"]["primary"],
         max_unscored_rate=config["metrics"]["max_unscored_rate"],
         seed=config["seed"],
-        score_paths={s: get_score_chunks(s) for s in SOURCES},  # the same files as the inputs, by source
+        score_paths=get_score_paths,  # the same files as the inputs, by source
     resources:
         **rule_resources("metrics"),
     conda:

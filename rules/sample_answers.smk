@@ -21,7 +21,7 @@ for _source in SAMPLED:
             source=_source.name,
             base_model=base_model_path(),
             adapters=get_source_adapter_paths(_source.name),
-            domains=get_chunk_domains,
+            domains=get_chunk_domains(_source.name),
             sampling=result_settings(config, "generation"),
             # only ObjectICL prompts hold examples: icl.k must not rerun golden labels or the NL methods
             icl_k=config["icl"]["k"] if _source.prompt == "examples" else 0,

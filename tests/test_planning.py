@@ -239,3 +239,24 @@ def test_a_judged_runs_replay_counts_its_judge_requests(tmp_path):
     rows = plan(with_replay)
     replayed = sum(r["judgments"] for r in rows if r["rule"].startswith("simulate_selection"))
     assert replayed > 0 and judge_requests(rows, with_replay) == judge_requests(plan(without), without) + replayed
+
+
+def test_a_live_selection_plans_only_the_rows_it_fine_tunes(tmp_path):
+    preset = tmp_path / "live.yaml"
+    preset.write_text(yaml.safe_dump({"selection": {"enabled": True, "initial": 10, "per_round": 10, "budget": 30},
+                                      "inverse": {"enabled": False}}))
+    config = load_config([str(ROOT / "config/presets/paper/trivia_qwen3_4b.yaml"), str(preset)])
+    rows = {r["rule"]: r for r in plan(config)}
+    # 50 meta-eval and 30 picked meta-train domains are fine-tuned (one a job) and their rows sampled: 80 x 100 x 64
+    assert rows["finetune"]["jobs"] == 80 and rows["finetune"]["gpu_hours"] == pytest.approx(80 * 2 / 60)
+    assert rows["golden"]["answers"] == 80 * 100 * 64 and rows["predict_metasft"]["answers"] == 80 * 100 * 64
+    # 10 domains a job: the meta-eval half with the initial set (6 chunks), then each round's 10 (1 chunk each)
+    assert rows["golden"]["jobs"] == 8
+    assert rows["predict_icl"]["answers"] == 100 * 100 * 64  # the base model answers for every train domain
+    # a meta-model and a pick for rounds 0 and 1 (cold: 36 min each); probes 40 and 30 candidates x 10 x 8 questions
+    assert rows["selection_round_meta_train"]["jobs"] == 2
+    assert rows["selection_round_meta_train"]["gpu_hours"] == pytest.approx(2 * 36 / 60)
+    assert rows["selection_round"]["answers"] == 3200 + 2400
+    assert rows["meta_shards"]["answers"] == 30 * 50 * 64 and rows["selection_rounds"]["jobs"] == 1
+    assert rows["score"]["answers"] == sum(rows[r]["answers"] for r in (
+        "golden", "predict_icl", "predict_metasft", "predict_nl", "predict_metasft_to_nl", "predict_metasft_nl"))

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from metasft.selection.curves import FULL, area_under_curve, fine_tunes_to_reach, summary
-from metasft.selection.policies import Surrogates, SelectionError, annealed_set, choose, k_center, set_objective, top
+from metasft.selection.policies import SelectionError, Surrogates, annealed_set, choose, k_center, set_objective, top
 from metasft.selection.schedule import SelectionSettings, schedule, train_steps
 from metasft.selection.simulation import HiddenLabels, ReplayRun, evaluation_pairs, initial_domains, replay
 
@@ -297,3 +297,75 @@ def test_a_selection_the_meta_train_half_cannot_fill_stops_the_dry_run(workflow_
     assert result.returncode != 0
     assert "invalid config: selection.initial = 3 and selection.budget = 2 must not exceed the 2 meta-train " \
            "domains of the run" in result.stdout + result.stderr
+
+
+def test_live_chunks_grow_by_round_as_the_checkpoints_pick():
+    from metasft.selection.live import Chunks
+
+    asked = []
+
+    def picks(round_index):
+        asked.append(round_index)
+        return {1: ["c", "d", "e"], 2: ["f"]}[round_index]
+
+    chunks = Chunks({"part000": ["a", "b"]}, 2, 3, picks)
+    assert chunks["part000"] == ["a", "b"] and asked == []  # a static chunk asks no checkpoint
+    assert chunks["round1part001"] == ["e"] and asked == [1]
+    assert dict(chunks) == {"part000": ["a", "b"], "round1part000": ["c", "d"], "round1part001": ["e"],
+                            "round2part000": ["f"]}
+    assert chunks.of("f") == "round2part000"
+    for missing in ("round1part002", "round3part000", "part001"):
+        with pytest.raises(KeyError):
+            chunks[missing]
+    assert re.fullmatch(chunks.pattern(), "round2part000") and not re.fullmatch(chunks.pattern(), "part001")
+    assert Chunks({"x": ["x"]}, 1, 0, picks).pattern() == "x"  # no rounds: only the static names
+
+
+def test_a_live_selection_refuses_what_it_cannot_serve():
+    from metasft.pipeline.config import load_config
+    from metasft.selection.live import live_selection_plan
+
+    split = {f"t{i}": "meta_train" for i in range(6)} | {f"e{i}": "meta_eval" for i in range(6)}
+
+    def config(**selection):
+        return load_config([]) | {"selection": {**load_config([])["selection"], "enabled": True, "initial": 2,
+                                                "per_round": 2, **selection}}
+
+    counts, initial = live_selection_plan(config(), split, [])
+    assert counts == [2, 4, 6] and len(initial) == 2 and set(initial) <= {f"t{i}" for i in range(6)}
+    with pytest.raises(SelectionError, match="selection.policy 'oracle' reads golden labels no live run has"):
+        live_selection_plan(config(policy="oracle"), split, [])
+    with pytest.raises(SelectionError, match="needs inverse.enabled: false"):
+        live_selection_plan(config(), split, ["UntrainedICL"])
+    with pytest.raises(SelectionError, match="the replay needs a run that fine-tuned every meta-train domain"):
+        live_selection_plan(config(simulation={"enabled": True}), split, [])
+    with pytest.raises(SelectionError, match="replicates > 1 is not supported"):
+        live_selection_plan({**config(), "replicates": 2}, split, [])
+
+
+@pytest.mark.slow
+def test_the_live_loop_picks_in_rounds_and_fine_tunes_what_it_picked(workflow_copy):
+    from conftest import snakemake
+
+    (workflow_copy / "live.yaml").write_text(
+        "selection: {enabled: true, initial: 1, per_round: 1, warm_start: true}\ninverse: {enabled: false}\n")
+    options = ["--configfile", "tests/configs/mini.yaml", "live.yaml"]
+    planned = snakemake(workflow_copy, "-n", *options)
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", planned.stdout, re.M))
+    # round 0 and its pick only: one fine-tune chunk (the initial domain's), no metrics yet
+    assert counts["selection_round"] == "1" and counts["selection_round_meta_train"] == "1"
+    assert "metrics" not in counts and "DAG of jobs will be updated after completion" in planned.stdout
+    assert "each later round is planned when checkpoint selection_round of the round before has picked" in \
+        planned.stdout + planned.stderr
+    snakemake(workflow_copy, "--cores", "2", *options)
+    results = workflow_copy / "results" / "mini"
+    rounds = pl.read_csv(results / "selection" / "rounds.csv")
+    (initial,), (picked,) = rounds.filter(round=0)["domain"], rounds.filter(round=1, chosen=True)["domain"]
+    assert initial != picked and rounds.filter(round=1)["score"].is_finite().all()
+    # the pick was fine-tuned in a job of its own round, and its rows were labelled and predicted
+    assert (results / "finetune" / "round1part000" / picked / "adapter_config.json").is_file()
+    golden = pl.read_parquet(results / "answers" / "golden" / "chunks" / "round1part000.parquet")
+    assert set(golden["train_domain"]) == {picked}
+    metrics = pl.read_csv(results / "metrics" / "metrics.csv").filter(method="MetaSFT")
+    assert metrics["rmse"].is_finite().all() and set(metrics["quadrant"]) >= {"train_eval", "eval_train", "eval_eval"}
+    assert "Nothing to be done" in snakemake(workflow_copy, "-n", *options).stdout

@@ -6,4 +6,5 @@ from metasft.pipeline.reruns import job_settings
 start_job(snakemake.log[0], snakemake.rule, list(snakemake.wildcards), snakemake.config)
 meta_train(snakemake.input.shards, snakemake.output[0], base_model=snakemake.params.base_model,
            settings=job_settings(snakemake.params.settings, snakemake.config, "meta_train"),
-           seed=snakemake.params.seed, threads=snakemake.threads, chat=snakemake.params.chat)
+           seed=snakemake.params.seed, threads=snakemake.threads, chat=snakemake.params.chat,
+           init_adapter=snakemake.params.init_adapter, round_index=snakemake.params.round_index)

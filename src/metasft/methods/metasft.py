@@ -67,8 +67,10 @@ def meta_shards(suite_path, golden_paths: list[str], output, *, icl_k: int, seed
 
 
 def meta_train(shards_path, output_dir, *, base_model: str, settings: dict, seed: int, threads: int = 1,
-               chat: dict | None = None) -> dict:
-    """Stage `meta_train`: LoRA-train the base model on the MetaSFT set; the adapter is the meta-model."""
+               chat: dict | None = None, init_adapter: str | None = None, round_index: int = 0) -> dict:
+    """Stage `meta_train`: LoRA-train the base model on the MetaSFT set; the adapter is the meta-model.
+    `init_adapter`: a live selection round's warm start, the round before's meta-model trained on (`round_index`
+    seeds it as the selection replay does, metasft.selection.simulation)."""
     from metasft.models.loading import configure_torch, load_base
     from metasft.models.training import SFTSettings, lora_sft, prompt_completion_rows
 
@@ -76,7 +78,9 @@ def meta_train(shards_path, output_dir, *, base_model: str, settings: dict, seed
     table = read_parquet(shards_path)
     rows = prompt_completion_rows([json.loads(p) for p in table["prompt"]], table["completion"].to_list())
     model, tokenizer = load_base(base_model, chat=chat)
+    warm = init_adapter is not None and round_index > 0
     summary = lora_sft(model, tokenizer, rows, settings_from(SFTSettings, settings, "meta_train"), output_dir,
-                       derived_seed(seed, "meta_train"))
+                       derived_seed(seed, "meta_train", "warm", round_index) if warm else derived_seed(seed, "meta_train"),
+                       init_adapter=init_adapter if warm else None)
     log.info("meta_train: loss %.3f over %d examples in %.1fs", summary["train_loss"], len(rows), summary["seconds"])
     return summary

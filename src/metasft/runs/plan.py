@@ -45,9 +45,19 @@ def plan(config: dict, suite=None) -> list[dict]:
     domains = list(suite.domains)
     n = len(domains)
     split = split_domains(domains, config["seed"], config["split"]["meta_train_fraction"])
-    train_train = sum(v == "meta_train" for v in split.values()) ** 2
+    n_meta_train = sum(v == "meta_train" for v in split.values())
+    train_train = n_meta_train ** 2
     finetune_chunks = chunk_domains(domains, config["finetune"]["domains_per_job"])
     sampling_chunks = chunk_domains(domains, config["generation"]["domains_per_job"])
+    base_chunks = sampling_chunks  # the base-model sources answer for every train domain
+    live = config["selection"]["enabled"]
+    if live:  # only the picked meta-train domains are fine-tuned, their rows sampled (metasft.selection.live)
+        from metasft.selection.schedule import check_selection
+
+        counts = check_selection(config["selection"], n_meta_train)
+        finetune_chunks = live_chunks(n - n_meta_train, counts, config["finetune"]["domains_per_job"])
+        sampling_chunks = live_chunks(n - n_meta_train, counts, config["generation"]["domains_per_job"])
+        train_train = counts[-1] * n_meta_train
     answers_per_pair = suite.answers_per_pair(config["generation"]["eval_questions_per_domain"],
                                               config["generation"]["samples_per_question"])
     rows = []
@@ -71,14 +81,18 @@ def plan(config: dict, suite=None) -> list[dict]:
         add("pretrain_base", 1)
     add("finetune", len(finetune_chunks), chunks=finetune_chunks)
     nl = nl_enabled(suite, config)
-    sampling_rules = [BY_NAME[source].rule for source in sampled_sources(nl)]
-    for rule in sampling_rules:
-        add(rule, len(sampling_chunks), n * n * answers_per_pair, sampling_chunks)
+    scored_jobs = scored_answers = 0
+    for source in sampled_sources(nl):
+        chunks = base_chunks if BY_NAME[source].adapter is None else sampling_chunks
+        answers = sum(len(c) for c in chunks.values()) * n * answers_per_pair
+        add(BY_NAME[source].rule, len(chunks), answers, chunks)
+        scored_jobs, scored_answers = scored_jobs + len(chunks), scored_answers + answers
+    if live:
+        add_live_rounds(rows, config, n, n_meta_train, answers_per_pair, counts)
     for suffix in ("", "_nl") if nl else ("",):
         add(f"meta_shards{suffix}", 1, train_train * answers_per_pair)
         add(f"meta_train{suffix}", 1)
-    sources = len(sampling_rules)
-    add("score", sources * len(sampling_chunks), sources * n * n * answers_per_pair)
+    add("score", scored_jobs, scored_answers)
     # Judgments per scored answer: the EM metrics (evilness, coherence), or a judged custom suite's rubric and, where
     # its questions have one, the coherence gate. The judge cache removes repeats, so requests are at most this.
     asked = config["generation"]["eval_questions_per_domain"]
@@ -146,6 +160,33 @@ def selection_table(config: dict, policy: str, suite=None) -> list[str]:
     return lines
 
 
+def live_chunks(n_meta_eval: int, counts: list[int], per_job: int) -> dict[str, list[str]]:
+    """Chunks of a live selection's fine-tuned rows, as the workflow cuts them (rules/common.smk): the meta-eval half
+    with the initial set, then each later round's picks on their own (domains stand in by number)."""
+    chunks = {f"part{k}": list(range(k, min(k + per_job, n_meta_eval + counts[0])))
+              for k in range(0, n_meta_eval + counts[0], per_job)}
+    for r in range(1, len(counts)):
+        added = counts[r] - counts[r - 1]
+        chunks.update({f"round{r}part{k}": list(range(k, min(k + per_job, added))) for k in range(0, added, per_job)})
+    return chunks
+
+
+def add_live_rounds(rows: list[dict], config: dict, n: int, n_meta_train: int, answers_per_pair: float,
+                    counts: list[int]) -> None:
+    """The rounds of a live selection (rules/live_selection.smk): a meta-model and a pick for every round but the
+    last (metasft.selection.cost)."""
+    from metasft.selection.cost import live_rounds
+
+    rounds = live_rounds(config, n, n_meta_train, answers_per_pair, config["selection"]["policy"])[:-1]
+    rows.append({"rule": "selection_round_shards", "jobs": len(rounds), "gpu_hours": 0.0,
+                 "answers": round(sum(c * n_meta_train * answers_per_pair for c in counts[:-1]))})
+    rows.append({"rule": "selection_round_meta_train", "jobs": len(rounds), "answers": 0,
+                 "gpu_hours": sum(r["meta_train_gpu_hours"] for r in rounds)})
+    rows.append({"rule": "selection_round", "jobs": len(rounds), "gpu_hours": sum(r["probe_gpu_hours"] for r in rounds),
+                 "answers": round(sum(r["probe_answers"] for r in rounds))})
+    rows.append({"rule": "selection_rounds", "jobs": 1, "gpu_hours": 0.0, "answers": 0})
+
+
 def with_replicates(rows: list[dict], config: dict) -> list[dict]:
     """Replicates (config replicates, metasft.pipeline.replicates) run every rule again but the stages they reuse
     (replicate_stages: after_finetune); their API requests for the suite repeat replicate 0's and hit its cache."""
@@ -200,10 +241,10 @@ def over_budget(rows: list[dict], config: dict) -> str | None:
         return None
     lines = [f"the plan exceeds budget.{key}: {amount(totals[key], 1 if key == 'max_gpu_hours' else 0)} {units[key]} against "
              f"a limit of {budget[key]:,g}" for key in over]
-    lines.append(f"  {'rule':<22}{'jobs':>8}{'GPU-hours':>14}{'answers':>16}{'judge requests':>16}")
+    lines.append(f"  {'rule':<28}{'jobs':>8}{'GPU-hours':>14}{'answers':>16}{'judge requests':>16}")
     for row in sorted(rows, key=lambda r: -r["gpu_hours"]):
         judged = row.get("judgments", 0) if config["judge"]["backend"] == "anthropic" else 0
-        lines.append(f"  {row['rule']:<22}{row['jobs']:>8}{amount(row['gpu_hours'], 1):>14}"
+        lines.append(f"  {row['rule']:<28}{row['jobs']:>8}{amount(row['gpu_hours'], 1):>14}"
                      f"{amount(row['answers']):>16}{amount(judged):>16}")
     keys = ", ".join(f"budget.{key}" for key in over)
     lines.append(f"If this is what you mean to spend, raise {keys} in your config file (budget: {{{over[0]}: ...}}); "
@@ -228,12 +269,12 @@ def main(argv=None) -> int:
     print(f"base model {config['base_model']} ({model_params_billions(config):g}B parameters), "
           f"suite {config['suite']['path']}"
           + (f", {config['replicates']} replicates ({config['replicate_stages']})" if config["replicates"] > 1 else ""))
-    print(f"{'rule':<22}{'jobs':>8}{'GPU-hours':>12}{'answers':>14}")
+    print(f"{'rule':<28}{'jobs':>8}{'GPU-hours':>12}{'answers':>14}")
     for row in rows:
-        print(f"{row['rule']:<22}{row['jobs']:>8}{amount(row['gpu_hours'], 1):>12}{amount(row['answers']):>14}")
+        print(f"{row['rule']:<28}{row['jobs']:>8}{amount(row['gpu_hours'], 1):>12}{amount(row['answers']):>14}")
     total_jobs = sum(r["jobs"] for r in rows)
     total_hours = sum(r["gpu_hours"] for r in rows)
-    print(f"{'total':<22}{total_jobs:>8}{amount(total_hours, 1):>12}")
+    print(f"{'total':<28}{total_jobs:>8}{amount(total_hours, 1):>12}")
     print(f"API requests (judge): {judged}"
           + (" (Message Batches, half price)" if judged and config["judge"]["anthropic"]["use_batches"] else ""))
     described = next((r["requests"] for r in rows if r["rule"] == "describe_domains"), 0)

@@ -74,13 +74,16 @@ def read_replay_run(suite_path, golden_paths: list[str], propensities_path) -> R
     return ReplayRun(suite, split, read_parquets(golden_paths), read_parquet(propensities_path))
 
 
-def _models(suite_path, golden_paths, propensities_path, *, base_model, chat, selection, meta_train, generation,
-            judge, icl_k, training_seed, threads, run_name) -> tuple[MetaModels, SelectionSettings]:
+def meta_models(suite, split, golden_answers: pl.DataFrame, propensity: pl.DataFrame, *, base_model, chat, selection,
+                meta_train, generation, judge, icl_k, training_seed, threads, run_name) -> tuple[MetaModels,
+                                                                                                 SelectionSettings]:
+    """The meta-models of a run's selection loop (replayed or live) and its selection settings, from the config
+    sections as the job runs them."""
     from metasft.generation.requests import SamplingSettings
     from metasft.models.training import SFTSettings
     from metasft.pipeline.config import settings_from
 
-    run = read_replay_run(suite_path, golden_paths, propensities_path)
+    run = ReplayRun(suite, split, golden_answers, propensity)
     settings = settings_from(SelectionSettings, selection, "selection")
     schedule(len(run.meta_train), settings)  # a bad budget stops before any training
     models = MetaModels(run, base_model=base_model, chat=chat,
@@ -88,6 +91,11 @@ def _models(suite_path, golden_paths, propensities_path, *, base_model, chat, se
                         sampling=settings_from(SamplingSettings, generation, "generation"), icl_k=icl_k,
                         seed=training_seed, judge=judge, threads=threads, run_name=run_name)
     return models, settings
+
+
+def _models(suite_path, golden_paths, propensities_path, **model_settings) -> tuple[MetaModels, SelectionSettings]:
+    run = read_replay_run(suite_path, golden_paths, propensities_path)
+    return meta_models(run.suite, run.split, run.golden_answers, run.propensity, **model_settings)
 
 
 def simulate_selection_start(suite_path, golden_paths: list[str], propensities_path, outputs: dict[str, str], *,
