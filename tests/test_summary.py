@@ -161,3 +161,14 @@ def test_the_summary_reports_the_selection_replay_against_random():
     assert "20 (5 of 5)" in surprise_row
     assert oracle_row.lstrip().startswith("oracle (sees hidden labels)") and "+0.30" in oracle_row
     assert "never" in oracle_row and "99.0" not in text
+
+
+def test_the_summary_names_what_a_live_selection_fine_tuned():
+    from metasft.runs.summary import live_selection_summary
+
+    rounds = pl.DataFrame({"round": [0, 0, 1, 1, 1, 2, 2], "domain": ["a", "b", "c", "d", "e", "c", "e"],
+                           "chosen": [True, True, False, True, False, True, False],
+                           "score": [None, None, 1.0, 3.0, 2.0, 5.0, 4.0]})
+    (line,) = live_selection_summary(rounds, "results/x/selection/rounds.csv")
+    assert line == ("Selection (live): 4 meta-train domains fine-tuned in 3 rounds, of the 5 seen as candidates "
+                    "(round 0: a, b; round 1: d; round 2: c); scores per round: results/x/selection/rounds.csv")

@@ -131,6 +131,16 @@ def selection_summary(summary: pl.DataFrame) -> list[str]:
     return lines + _table(table)
 
 
+def live_selection_summary(rounds: pl.DataFrame, path) -> list[str]:
+    """A live selection's rounds: the meta-train domains each fine-tuned, of how many candidates."""
+    chosen = rounds.filter(pl.col("chosen"))
+    candidates = rounds["domain"].n_unique()
+    per_round = "; ".join(f"round {r}: {', '.join(part['domain'].to_list())}"
+                          for (r,), part in chosen.group_by("round", maintain_order=True))
+    return [f"Selection (live): {chosen.height} meta-train domains fine-tuned in {chosen['round'].n_unique()} rounds, "
+            f"of the {candidates} seen as candidates ({per_round}); scores per round: {path}"]
+
+
 def warnings_of(metrics: pl.DataFrame) -> list[str]:
     """Unscored answers (per method, the range over quadrants) and pairs dropped from a quadrant's metrics."""
 
@@ -183,6 +193,9 @@ def run_summary(results, configfiles=()) -> str | None:
     inverse_csv = results / "metrics" / "inverse.csv"
     if inverse_csv.is_file():
         lines += inverse_summary(pl.read_csv(inverse_csv))
+    rounds_csv = results / "selection" / "rounds.csv"
+    if rounds_csv.is_file():  # a live selection: what it fine-tuned of the meta-train half
+        lines += live_selection_summary(pl.read_csv(rounds_csv), rounds_csv)
     learning_csv = results / "metrics" / "learning_curve_summary.csv"
     if learning_csv.is_file():
         lines += selection_summary(pl.read_csv(learning_csv))
