@@ -1,3 +1,4 @@
+import dataclasses
 import functools
 import os
 import re
@@ -32,7 +33,7 @@ from metasft.runs.summary import failure_summary, run_summary
 from metasft.selection.policies import SelectionError
 from metasft.selection.cost import selection_resources
 from metasft.selection.live import Chunks, base_source_chunks, live_selection_plan, read_picks
-from metasft.selection.schedule import check_selection, train_steps
+from metasft.selection.schedule import SelectionSettings, check_selection, train_steps
 from metasft.sources import BY_NAME, SAMPLED, TRAIN_DOMAIN, sampled_sources
 from metasft.suites.domains import QUADRANTS, SuiteError, split_domains
 from metasft.suites.load import load_suite
@@ -534,9 +535,18 @@ def get_final_output(wildcards=None):
     ]
 
 
+def selection_result_settings():
+    """The keys of config selection a selection job's results depend on: adding policies or seeds to the replay, or
+    its threads, reruns no finished curve."""
+    selection = config["selection"]
+    return {**{f.name: selection[f.name] for f in dataclasses.fields(SelectionSettings)},
+            "simulation": {"eval_domains": selection["simulation"]["eval_domains"]}}
+
+
 def selection_params():
-    """The params of the selection replay's model jobs: the run's meta-training, sampling, ICL, judge and seeds."""
-    return {"base_model": base_model_path(), "chat": config["chat"], "selection": config["selection"],
+    """The params of the selection loop's model jobs (replayed or live): the run's meta-training, sampling, ICL, judge
+    and seeds."""
+    return {"base_model": base_model_path(), "chat": config["chat"], "selection": selection_result_settings(),
             "meta_train": result_settings(config, "meta_train"), "generation": result_settings(config, "generation"),
             "judge": result_settings(config, "judge"), "icl_k": config["icl"]["k"], "seed": config["seed"],
             "training_seed": TRAINING_SEED}

@@ -287,6 +287,11 @@ def test_the_simulation_writes_learning_curves_for_every_policy_and_seed(mini_ru
     assert rounds.filter("chosen").height == 6 * 2 * 2
     assert (results / "plots" / "learning_curve.png").stat().st_size > 10_000
     assert "Nothing to be done" in snakemake(workdir, "-n", *options).stdout
+    # one more seed adds its own jobs and reruns no finished curve
+    (workdir / "more_seeds.yaml").write_text("selection: {simulation: {seeds: 3}}\n")
+    more = snakemake(workdir, "-n", *options, "more_seeds.yaml").stdout
+    assert dict(re.findall(r"^(\w+)\s+(\d+)$", more, re.M)) == {
+        "simulate_selection_start": "1", "simulate_selection": "6", "learning_curve": "1", "all": "1", "total": "9"}
 
 
 def test_a_selection_the_meta_train_half_cannot_fill_stops_the_dry_run(workflow_copy):
