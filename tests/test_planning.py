@@ -227,6 +227,9 @@ def test_the_plan_counts_the_replay_jobs_and_their_gpu_hours(tmp_path):
     assert resources["runtime"] == int(15 + 2 * (19.3152 + 7.68)) and resources["gpu"] == 1
     assert "simulate_selection" not in {r["rule"] for r in plan(load_config([
         str(ROOT / "config/presets/paper/trivia_qwen3_4b.yaml")]))}
+    # a run too small for the default schedule (10 initial domains) still sizes the rule it never runs
+    small = load_config([str(ROOT / "config/presets/paper/trivia_qwen3_4b.yaml")])
+    assert selection_resources(small, "simulate_selection", 4)["runtime"] == 15
 
 
 def test_a_judged_runs_replay_counts_its_judge_requests(tmp_path):

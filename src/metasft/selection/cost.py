@@ -117,5 +117,9 @@ def selection_resources(config: dict, rule: str, n_domains: int, domains_in_job:
         [str(i) for i in range(n_domains)], 0, config["split"]["meta_train_fraction"]).values())
     size = model_params_billions(config) if params_b is None else params_b
     sized = {**config, "cluster": {**config.get("cluster", {}), "model_params_b": size}}  # no second size lookup
-    hours = curve_gpu_hours(sized, n_domains, n_meta_train, answers_per_pair, "uncertainty")
+    selection = config["selection"]
+    # Rules are sized while the workflow is parsed, whether or not this config runs them; only a config that does
+    # has a selection schedule its meta-train half can fill (checked with its error before this).
+    used = selection["enabled"] or selection["simulation"]["enabled"]
+    hours = curve_gpu_hours(sized, n_domains, n_meta_train, answers_per_pair, "uncertainty") if used else 0.0
     return {"mem_mb": int(16000 + 6000 * size), "runtime": int(15 + 2 * 60 * hours), "cpus_per_task": 8, "gpu": 1}
