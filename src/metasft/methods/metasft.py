@@ -66,6 +66,12 @@ def meta_shards(suite_path, golden_paths: list[str], output, *, icl_k: int, seed
     return table
 
 
+def meta_train_seed(seed: int, round_index: int = 0, warm: bool = False) -> int:
+    """The meta-model's training seed: the run's MetaSFT's, or a warm selection round's own (round > 0)."""
+    return derived_seed(seed, "meta_train", "warm", round_index) if warm and round_index > 0 else \
+        derived_seed(seed, "meta_train")
+
+
 def meta_train(shards_path, output_dir, *, base_model: str, settings: dict, seed: int, threads: int = 1,
                chat: dict | None = None, init_adapter: str | None = None, round_index: int = 0) -> dict:
     """Stage `meta_train`: LoRA-train the base model on the MetaSFT set; the adapter is the meta-model.
@@ -80,7 +86,6 @@ def meta_train(shards_path, output_dir, *, base_model: str, settings: dict, seed
     model, tokenizer = load_base(base_model, chat=chat)
     warm = init_adapter is not None and round_index > 0
     summary = lora_sft(model, tokenizer, rows, settings_from(SFTSettings, settings, "meta_train"), output_dir,
-                       derived_seed(seed, "meta_train", "warm", round_index) if warm else derived_seed(seed, "meta_train"),
-                       init_adapter=init_adapter if warm else None)
+                       meta_train_seed(seed, round_index, warm), init_adapter=init_adapter if warm else None)
     log.info("meta_train: loss %.3f over %d examples in %.1fs", summary["train_loss"], len(rows), summary["seconds"])
     return summary

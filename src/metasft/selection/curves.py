@@ -24,9 +24,8 @@ import polars as pl
 from scipy import stats
 
 from metasft.pipeline.io import atomic_path
-from metasft.pipeline.seeds import derived_seed
 from metasft.selection.policies import POLICIES
-from metasft.selection.simulation import EVALUATION_QUADRANTS, ReplayRun, evaluation_pairs, rmse_with_ci
+from metasft.selection.simulation import EVALUATION_QUADRANTS, ReplayRun, evaluate, evaluation_pairs
 
 FULL = "MetaSFT-full"
 REFERENCES = ("UntrainedICL", FULL)
@@ -36,19 +35,14 @@ POLICY_COLOURS = {"random": "#7f7f7f", "surprise": "#d62728", "uncertainty": "#1
 
 def reference_rows(run: ReplayRun, eval_domains: int | None, seed: int, n_resamples: int,
                    confidence: float) -> pl.DataFrame:
-    """UntrainedICL and the run's MetaSFT (every meta-train domain fine-tuned) on the curves' evaluation pairs."""
+    """UntrainedICL and the run's MetaSFT (every meta-train domain fine-tuned) on the curves' evaluation pairs and
+    bootstrap resamples (`metasft.selection.simulation.evaluate`)."""
     pairs = evaluation_pairs(run.split, eval_domains, seed)
-    golden = run.of("golden")
     rows = []
     for name, source in (("UntrainedICL", "UntrainedICL"), (FULL, "MetaSFT")):
         predicted = run.of(source).select("train_domain", "eval_domain", "propensity")
-        for quadrant in EVALUATION_QUADRANTS:
-            keep = pl.DataFrame(pairs[quadrant], schema=["train_domain", "eval_domain"], orient="row")
-            value, low, high, n = rmse_with_ci(predicted.join(keep, on=["train_domain", "eval_domain"]), golden,
-                                               quadrant, n_resamples, confidence,
-                                               derived_seed(seed, "selection-ci", quadrant))
-            rows.append({"policy": name, "fine_tunes": 0 if name == "UntrainedICL" else len(run.meta_train),
-                         "quadrant": quadrant, "rmse": value, "ci_low": low, "ci_high": high, "n_pairs": n})
+        rows += [{"policy": name, "fine_tunes": 0 if name == "UntrainedICL" else len(run.meta_train), **row}
+                 for row in evaluate(predicted, run, pairs, n_resamples, confidence, seed)]
     return pl.DataFrame(rows)
 
 

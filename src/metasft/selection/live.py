@@ -84,7 +84,7 @@ def live_selection_plan(config: dict, split: dict[str, str], inverse_methods) ->
 
     selection = config["selection"]
     policy = selection["policy"]
-    if not POLICIES[policy].live:
+    if POLICIES[policy].sees_hidden_labels:
         raise SelectionError(f"selection.policy {policy!r} reads golden labels no live run has (replay only: "
                              "selection.simulation.policies)")
     if selection["simulation"]["enabled"]:

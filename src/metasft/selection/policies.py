@@ -47,8 +47,7 @@ from metasft.pipeline.config import ConfigError
 class Policy:
     name: str
     needs: tuple[str, ...]  # surrogates (Surrogates fields) the policy reads
-    sees_hidden_labels: bool = False
-    live: bool = True  # usable in a live run (the oracle is not)
+    sees_hidden_labels: bool = False  # replay only: no live run has those labels
 
 
 POLICIES = {p.name: p for p in (
@@ -57,7 +56,7 @@ POLICIES = {p.name: p for p in (
     Policy("uncertainty", ("uncertainty",)),
     Policy("search", ("surprise", "features")),
     Policy("diversity", ("features",)),
-    Policy("oracle", ("hidden_gap",), sees_hidden_labels=True, live=False),
+    Policy("oracle", ("hidden_gap",), sees_hidden_labels=True),
 )}
 
 

@@ -9,7 +9,7 @@ round repeats only what a live round would cost besides the fine-tunes:
    meta-train half, as rule `meta_shards` builds them). Cold (`selection.warm_start: false`): a fresh adapter with
    the run's `meta_train` settings and seed, so a round that has chosen every meta-train domain is the run's own
    MetaSFT, answer for answer. Warm: the last round's adapter trained on, for the share of `meta_train.max_steps`
-   that the round's new domains are of the budget, so the whole curve costs one meta-training;
+   that the round's new domains are of the meta-train half, so a curve to the whole half costs one meta-training;
 2. MetaSFT's answers to the evaluation pairs (a fixed seeded subset of the three evaluation quadrants,
    `selection.simulation.eval_domains` domains a half, the same for every policy and seed), scored like the run's,
    and the RMSE per quadrant against the run's golden propensities with its domain-level bootstrap CI;
@@ -31,23 +31,23 @@ import math
 import random
 import time
 from dataclasses import dataclass
-from typing import Protocol
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import polars as pl
 
+from metasft.analysis.comparisons import EVALUATION_QUADRANTS
 from metasft.analysis.metrics import MethodData, quadrant_bootstrap
 from metasft.analysis.resampling import PairDesign
 from metasft.analysis.statistics import percentile_interval
+from metasft.methods.metasft import meta_train_seed
 from metasft.pipeline.seeds import derived_seed
 from metasft.selection.policies import POLICIES, SelectionError, Surrogates, choose
 from metasft.selection.schedule import SelectionSettings, schedule, train_steps
-from metasft.suites.domains import QUADRANTS
 
 log = logging.getLogger(__name__)
 
-EVALUATION_QUADRANTS = QUADRANTS[1:]
 CURVE_SCHEMA = {"policy": pl.String, "seed": pl.Int64, "round": pl.Int64, "fine_tunes": pl.Int64,
                 "quadrant": pl.String, "rmse": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64,
                 "n_pairs": pl.Int64, "train_steps": pl.Int64, "train_seconds": pl.Float64,
@@ -163,6 +163,8 @@ def rmse_with_ci(predicted: pl.DataFrame, golden: pl.DataFrame, quadrant: str, n
 
 def evaluate(predicted: pl.DataFrame, run: ReplayRun, pairs: dict[str, list[tuple[str, str]]], n_resamples: int,
              confidence: float, seed: int) -> list[dict]:
+    """RMSE with its CI per evaluation quadrant of `predicted` on the fixed evaluation `pairs`, every caller (curve
+    points and reference rows alike) on the same resamples of a quadrant."""
     golden = run.of("golden")
     rows = []
     for quadrant in EVALUATION_QUADRANTS:
@@ -237,7 +239,7 @@ def _train_round(models: MetaModel, labels: HiddenLabels, counts: list[int], r: 
     steps = train_steps(counts, r, models.meta_settings.max_steps, settings.warm_start, len(labels.meta_train))
     models.train(labels.labelled_answers(), target, max_steps=steps,
                  init_adapter=previous if settings.warm_start else None,
-                 seed=derived_seed(models.seed, "meta_train", "warm", r) if settings.warm_start and r else None)
+                 seed=meta_train_seed(models.seed, r, settings.warm_start))
     return steps, time.time() - started
 
 

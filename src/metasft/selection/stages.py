@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from metasft.analysis.propensities import propensities
+from metasft.methods.metasft import meta_train_seed
 from metasft.pipeline.seeds import derived_seed
 from metasft.selection.schedule import SelectionSettings, schedule
 from metasft.selection.simulation import ReplayRun, Start, replay, start_round
@@ -27,6 +28,7 @@ class MetaModels:
         self.meta_settings, self.sampling, self.icl_k, self.seed = meta_settings, sampling, icl_k, seed
         self.judge, self.threads, self.run_name = judge, threads, run_name
         self._model = None
+        self._engine = (None, None)  # (adapter, engine): a round's evaluation and probes share one load
 
     def train(self, labelled: pl.DataFrame, output_dir: Path, *, max_steps: int | None = None,
               init_adapter: Path | None = None, seed: int | None = None) -> dict:
@@ -43,7 +45,7 @@ class MetaModels:
                                                                                     max_steps=max_steps)
         model, tokenizer = self._model
         return lora_sft(model, tokenizer, rows, settings, output_dir,
-                        derived_seed(self.seed, "meta_train") if seed is None else seed, init_adapter=init_adapter)
+                        meta_train_seed(self.seed) if seed is None else seed, init_adapter=init_adapter)
 
     def predict(self, adapter: Path, pairs: list[tuple[str, str]], *, samples_per_question: int | None = None,
                 draw: int = 0) -> pl.DataFrame:
@@ -58,7 +60,11 @@ class MetaModels:
         sampling = self.sampling if samples_per_question is None else dataclasses.replace(
             self.sampling, samples_per_question=samples_per_question)
         seed = self.seed if draw == 0 else derived_seed(self.seed, "selection-icl-draw", draw)
-        engine = load_engine(self.base_model, {"MetaSFT": str(adapter)}, sampling, merge=True, chat=self.chat)
+        if self._engine[0] != str(adapter):  # the engine reads no samples_per_question: requests carry their counts
+            self._engine = (None, None)  # free the last round's merged model before loading the next
+            self._engine = (str(adapter), load_engine(self.base_model, {"MetaSFT": str(adapter)}, self.sampling,
+                                                      merge=True, chat=self.chat))
+        engine = self._engine[1]
         answers = sample_source(engine, self.run.suite, self.run.split, "MetaSFT", sorted({t for t, _ in pairs}),
                                 sampling, self.icl_k, seed, pairs=set(pairs))
         scores = score_table(answers, self.run.suite, settings=self.judge, base_model=self.base_model,
