@@ -214,6 +214,49 @@ def test_gradient_checkpointing_changes_speed_not_weights(fixture, tmp_path):
     assert any(weights[True][k].abs().sum() > 0 for k in weights[True] if "lora_B" in k)  # it trained
 
 
+def test_scoring_only_labelled_positions_changes_speed_not_weights(fixture, tmp_path, monkeypatch):
+    """On the CPU trl's fused loss scores every position unless `labelled_positions_only` lets it keep the labelled
+    ones (metasft.models.training): the trainer then scores only completion tokens, and the adapter equals the
+    one trained with every position scored, tensor for tensor."""
+    import contextlib
+
+    import torch
+    import trl.trainer.utils as trl_utils
+    from safetensors.torch import load_file
+
+    import metasft.models.training as training
+    from metasft.models.loading import load_base
+
+    suite, base, _ = fixture
+    prompts = ragged_prompts(suite)  # ICL-style prior turns: most positions are prompt
+    answers = [a for domain in suite.domains.values() for _, a in domain.train][:len(prompts)]
+    rows = training.prompt_completion_rows(prompts, answers)
+    kernel, scored = trl_utils._ChunkedLogProbFunction, []
+
+    class CountingKernel:
+        @staticmethod
+        def apply(hidden, *args):
+            scored.append(hidden.shape[0])
+            return kernel.apply(hidden, *args)
+
+    monkeypatch.setattr(trl_utils, "_ChunkedLogProbFunction", CountingKernel)
+    weights, positions = {}, {}
+    for labelled_only in (True, False):
+        if not labelled_only:
+            monkeypatch.setattr(training, "labelled_positions_only", contextlib.nullcontext)
+        model, tokenizer = load_base(base)
+        settings = default_settings(training.SFTSettings, "finetune", learning_rate=0.05, max_steps=3, batch_size=4)
+        scored.clear()
+        training.lora_sft(model, tokenizer, rows, settings, tmp_path / str(labelled_only), 0)
+        positions[labelled_only] = sum(scored)
+        weights[labelled_only] = load_file(tmp_path / str(labelled_only) / "adapter_model.safetensors")
+    assert 0 < 3 * positions[True] < positions[False]  # the completions are a small share of the positions
+    assert weights[True].keys() == weights[False].keys() and len(weights[True]) > 4
+    assert all(torch.equal(weights[True][k], weights[False][k]) for k in weights[True])
+    assert any(weights[True][k].abs().sum() > 0 for k in weights[True] if "lora_B" in k)  # it trained
+    assert trl_utils._use_triton(torch.device("cpu")) is False  # the switch is undone after training
+
+
 def test_static_decode_gives_the_dynamic_loops_answers(fixture):
     """generation.static_decode (issue 14 part 2, its CPU-runnable logic): rows padded to a bucket, a preallocated
     cache filled from the prefill, finished and padding rows kept in the batch; greedy and sampled answers equal

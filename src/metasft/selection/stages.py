@@ -29,23 +29,40 @@ class MetaModels:
         self.judge, self.threads, self.run_name = judge, threads, run_name
         self._model = None
         self._engine = (None, None)  # (adapter, engine): a round's evaluation and probes share one load
+        self._examples: dict[str, tuple[int, list[dict]]] = {}  # train domain -> (golden rows, tokenized examples)
 
     def train(self, labelled: pl.DataFrame, output_dir: Path, *, max_steps: int | None = None,
               init_adapter: Path | None = None, seed: int | None = None) -> dict:
-        from metasft.methods.metasft import meta_rows
         from metasft.models.loading import configure_torch, load_base
-        from metasft.models.training import lora_sft, prompt_completion_rows
+        from metasft.models.training import lora_sft_examples
 
         configure_torch(self.threads)
         if self._model is None:
             self._model = load_base(self.base_model, chat=self.chat)
-        table = meta_rows(self.run.suite, labelled, self.icl_k, self.seed)
-        rows = prompt_completion_rows([json.loads(p) for p in table["prompt"]], table["completion"].to_list())
         settings = self.meta_settings if max_steps is None else dataclasses.replace(self.meta_settings,
                                                                                     max_steps=max_steps)
         model, tokenizer = self._model
-        return lora_sft(model, tokenizer, rows, settings, output_dir,
-                        meta_train_seed(self.seed) if seed is None else seed, init_adapter=init_adapter)
+        return lora_sft_examples(model, tokenizer, self.examples(labelled), settings, output_dir,
+                                 meta_train_seed(self.seed) if seed is None else seed, init_adapter=init_adapter)
+
+    def examples(self, labelled: pl.DataFrame) -> list[dict]:
+        """The MetaSFT examples of `labelled` (golden answers of train_train pairs) tokenized, in `meta_rows`' order
+        (train domain first). A train domain's rows are tokenized once: a curve's rounds retrain on every labelled
+        domain, and a domain's prompts and labels never change (its golden rows are revealed whole)."""
+        from metasft.methods.metasft import meta_rows
+        from metasft.models.chat import sft_examples
+
+        tokenizer = self._model[1]
+        examples = []
+        for (domain,), rows in sorted(labelled.partition_by("train_domain", as_dict=True).items()):
+            cached = self._examples.get(domain)
+            if cached is None or cached[0] != rows.height:
+                table = meta_rows(self.run.suite, rows, self.icl_k, self.seed)
+                cached = (rows.height, sft_examples(tokenizer, [json.loads(p) for p in table["prompt"]],
+                                                    table["completion"].to_list()))
+                self._examples[domain] = cached
+            examples.extend(cached[1])
+        return examples
 
     def predict(self, adapter: Path, pairs: list[tuple[str, str]], *, samples_per_question: int | None = None,
                 draw: int = 0) -> pl.DataFrame:
