@@ -119,8 +119,16 @@ def test_the_summary_compares_each_policy_with_random_on_the_same_seed():
     curves = pl.DataFrame([*_curve("random", 0, [12, 11, 10]), *_curve("random", 1, [13, 12, 11]),
                            *_curve("surprise", 0, [12, 10, 9]), *_curve("surprise", 1, [13, 12, 12])])
     references = pl.DataFrame([{"policy": FULL, "quadrant": q, "rmse": 9.5, "ci_low": 9.0, "ci_high": 10.0}
-                               for q in ("train_eval", "eval_train", "eval_eval")])
+                               for q in ("train_eval", "eval_train", "eval_eval")] +
+                              [{"policy": "UntrainedICL", "quadrant": q, "rmse": v, "ci_low": v - 1, "ci_high": v + 1}
+                               for q, v in (("train_eval", 11.0), ("eval_train", 10.5), ("eval_eval", 10.0))])
     table = summary(curves, references)
+    # UntrainedICL at most the full run's upper bound (10.0) in eval_eval only: not in every quadrant
+    assert dict(table.filter(policy="surprise").select("quadrant", "untrained_within_full").iter_rows()) == \
+        {"train_eval": False, "eval_train": False, "eval_eval": True, "all": False}
+    everywhere = summary(curves, references.with_columns(rmse=pl.when(pl.col("policy") == "UntrainedICL")
+                                                         .then(9.9).otherwise(pl.col("rmse"))))
+    assert everywhere["untrained_within_full"].all()
     row = table.filter(policy="surprise", quadrant="eval_eval").row(0, named=True)
     # AUC: random 11.0 and 12.0; surprise (12 + 10) / 4 + (10 + 9) / 4 = 10.25 and 12.25: differences -0.75, +0.25
     assert row["auc_mean"] == pytest.approx((10.25 + 12.25) / 2)

@@ -155,6 +155,9 @@ def test_the_summary_reports_the_selection_replay_against_random():
     text = "\n".join(selection_summary(summary))
     lines = text.splitlines()
     assert lines[0].startswith("Selection replayed") and len(lines) == 5  # title, header, the three "all" rows
+    flagged = selection_summary(summary.with_columns(untrained_within_full=pl.col("policy") != "oracle"))
+    assert len(flagged) == 6 and "UntrainedICL, with no fine-tune, is already within" in flagged[-1]
+    assert len(selection_summary(summary.with_columns(untrained_within_full=pl.lit(False)))) == 5
     random_row, surprise_row, oracle_row = lines[2:]
     assert "(the control)" in random_row and "40 (3 of 5)" in random_row
     assert "13.90" in surprise_row and "-0.31 [-0.52, -0.10]" in surprise_row and "5 of 5" in surprise_row

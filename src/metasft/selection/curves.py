@@ -11,7 +11,10 @@ UntrainedICL (no fine-tune at all, `fine_tunes` 0) and the run's own MetaSFT tra
   better), mean and standard deviation over seeds; `auc_minus_random`: the paired difference to `random` on the
   same seed (the same initial set), mean with a t interval over seeds, and `seeds_below_random`;
 - `fine_tunes_to_full`: per seed the fewest fine-tunes from which on every later point's RMSE stays within the
-  full run's CI (at most its upper bound); the median over seeds and how many seeds got there (`seeds_reaching_full`).
+  full run's CI (at most its upper bound); the median over seeds and how many seeds got there (`seeds_reaching_full`);
+- `untrained_within_full`: UntrainedICL, with no fine-tune at all, is itself within that CI. Then reaching the full
+  run takes no fine-tune, and `fine_tunes_to_full` says nothing about a policy: the run's MetaSFT did not learn
+  beyond in-context learning on these pairs.
 The row with quadrant `all` asks the same of the three evaluation quadrants at once.
 """
 
@@ -82,6 +85,10 @@ def _t_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
 def summary(curves: pl.DataFrame, references: pl.DataFrame, confidence: float = 0.95) -> pl.DataFrame:
     """Per policy and quadrant (and `all`): area under the curve against random, fine-tunes to reach the full run."""
     full_high = {r["quadrant"]: r["ci_high"] for r in references.filter(pl.col("policy") == FULL).iter_rows(named=True)}
+    untrained_within = {r["quadrant"]: r["rmse"] <= full_high.get(r["quadrant"], math.nan)
+                        for r in references.filter(pl.col("policy") == "UntrainedICL").iter_rows(named=True)}
+    untrained_within["all"] = bool(untrained_within) and all(untrained_within.get(q, False)
+                                                             for q in EVALUATION_QUADRANTS)
     per_seed = []
     for (policy, seed), part in curves.group_by("policy", "seed", maintain_order=True):
         part = part.sort("fine_tunes")
@@ -114,6 +121,7 @@ def summary(curves: pl.DataFrame, references: pl.DataFrame, confidence: float = 
                      "seeds_below_random": int(np.sum(diff < 0)),
                      "fine_tunes_to_full_median": float(np.nanmedian(reach)) if np.isfinite(reach).any() else math.nan,
                      "seeds_reaching_full": int(np.isfinite(reach).sum()),
+                     "untrained_within_full": untrained_within.get(quadrant, False),
                      "sees_hidden_labels": POLICIES[policy].sees_hidden_labels if policy in POLICIES else False})
     order = {p: i for i, p in enumerate(POLICIES)}
     quadrants = {q: i for i, q in enumerate((*EVALUATION_QUADRANTS, "all"))}
