@@ -53,7 +53,7 @@ def labelled_positions_only():
     padding included) so that compiling backends such as Neuron see fixed tile shapes, then zeroes the unlabelled
     ones. The CPU compiles nothing, and MetaSFT's prompts are mostly ICL examples, so that is about half of a
     tiny-model training step. Scoring the labelled rows alone computes the same per-row log-probabilities: the
-    adapters are bitwise equal on the tiny model (tests/test_training.py), in 2.3x less training-loop time (a
+    adapters are bitwise equal on the tiny model (tests/test_generation.py), in 2.3x less training-loop time (a
     150-step warm meta-training round of scale_tiny, one thread: 72.7 s -> 31.0 s). A trl without that switch
     trains as it does by default.
     """
